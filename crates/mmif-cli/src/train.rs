@@ -7,9 +7,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use mmif_nn::cddfuse::CddFuse;
 use mmif_nn::weights;
-use mmif_train::cddfuse::CddFuseConfig;
+use mmif_train::cddfuse::{CddFuseConfig, CddFuseTrainer};
 use mmif_train::dataset::Dataset;
 use mmif_train::run::{Event, RunOptions, run as run_training};
+use mmif_train::trainer::Trainer;
 
 use crate::progress;
 
@@ -51,78 +52,97 @@ pub struct TrainArgs {
     /// Stop after this many steps in all (a checkpoint is written; --resume continues)
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
-    /// Patches shown in each epoch's sample panel
-    #[arg(long, default_value_t = 4)]
-    pub samples: usize,
+    /// Batches shown in each epoch's sample panels (pic_fusion/ckpt_N/batch-K.png)
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub sample_batches: usize,
     /// Start a new run in a folder that already holds one
     #[arg(long)]
     pub force: bool,
 }
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
-    if args.model != "cddfuse" {
-        bail!("training is available for cddfuse only (got `{}`)", args.model);
-    }
     if args.resume && (args.init.is_some() || args.epochs.is_some() || args.lr.is_some() || args.batch.is_some()) {
         bail!("--resume continues the run as it was configured; drop --init/--epochs/--lr/--batch");
     }
     if !args.resume && args.out.join("latest.json").exists() && !args.force {
         bail!("{} already holds a run: use --resume to continue it or --force to start over", args.out.display());
     }
-    let mut config = CddFuseConfig::default();
-    if let Some(v) = args.epochs {
-        config.epochs = v;
+    if args.batch == Some(0) {
+        bail!("--batch must be at least 1");
     }
-    if let Some(v) = args.epoch_gap {
-        config.epoch_gap = v;
-    }
-    if let Some(v) = args.batch {
-        if v == 0 {
-            bail!("--batch must be at least 1");
+    let device = mmif_nn::cpu().autodiff();
+    match args.model.as_str() {
+        "cddfuse" => {
+            let mut config = CddFuseConfig::default();
+            if let Some(v) = args.epochs {
+                config.epochs = v;
+            }
+            if let Some(v) = args.epoch_gap {
+                config.epoch_gap = v;
+            }
+            if let Some(v) = args.batch {
+                config.batch = v;
+            }
+            if let Some(v) = args.lr {
+                config.lr = v;
+            }
+            // burn's default initialisation, made reproducible by the run's seed.
+            device.seed(args.seed);
+            let trainer = CddFuseTrainer::new(CddFuse::new(&device), config, &device);
+            train(args, trainer, &device)
         }
-        config.batch = v;
+        other => bail!("no training procedure for `{other}` (trainable: cddfuse)"),
     }
-    if let Some(v) = args.lr {
-        config.lr = v;
+}
+
+/// Loads the weights of `--init` into the trainer, selected for its network.
+fn init<T: Trainer>(trainer: &mut T, path: &std::path::Path) -> Result<()> {
+    let ckpt = mmif_io::load_checkpoint(path)?;
+    let sd = weights::canonicalize(&ckpt.tensors, None);
+    trainer.load_weights(&sd).with_context(|| format!("--init {}", path.display()))?;
+    Ok(())
+}
+
+fn train<T: Trainer>(args: &TrainArgs, mut trainer: T, device: &mmif_nn::Device) -> Result<ExitCode> {
+    if let Some(p) = &args.init {
+        init(&mut trainer, p)?;
     }
     let mut data = Dataset::open(&args.data)?;
-    let device = mmif_nn::cpu().autodiff();
-    let init = match &args.init {
-        Some(p) => {
-            let ckpt = mmif_io::load_checkpoint(p)?;
-            Some(weights::select_state_dict(&CddFuse::new(&mmif_nn::cpu()), &ckpt.tensors, None))
-        }
-        None => None,
-    };
     let opts = RunOptions {
-        config,
         seed: args.seed,
         out: args.out.clone(),
         checkpoint_every: args.checkpoint_every,
-        samples: args.samples,
+        sample_batches: args.sample_batches,
         max_steps: args.max_steps,
+        provenance: serde_json::json!({
+            "mmif_version": env!("CARGO_PKG_VERSION"),
+            "commit": env!("MMIF_GIT_COMMIT"),
+            "command_line": std::env::args().collect::<Vec<_>>(),
+            "init": args.init.as_ref().map(|p| p.display().to_string()),
+        }),
     };
     let bar = progress::bar(0, "train");
-    let state = run_training(&mut data, &opts, init.as_ref(), args.resume, &device, |ev| match ev {
+    let state = run_training(&mut trainer, &mut data, &opts, args.resume, device, |ev| match ev {
         Event::Start { total_steps, start_step, .. } => {
             bar.set_length(total_steps);
             bar.set_position(start_step);
             bar.reset_eta();
         }
-        Event::Step { epoch, global_step, report, .. } => {
+        Event::Step { epoch, global_step, log, .. } => {
             bar.set_position(global_step);
-            bar.set_message(format!("epoch {epoch} phase {:?} loss {:.5}", report.phase, report.loss()));
+            let stage = if log.stage.is_empty() { String::new() } else { format!(" phase {}", log.stage) };
+            bar.set_message(format!("epoch {}{stage} loss {:.5}", epoch + 1, log.loss()));
         }
         Event::Checkpoint { .. } | Event::EpochEnd { .. } => {}
     })
     .with_context(|| format!("training in {}", args.out.display()))?;
     bar.finish_and_clear();
     eprintln!(
-        "{}: {} steps done (epoch {}), weights in {}",
+        "{}: {} steps done ({} epochs complete), weights in {}",
         args.out.display(),
         state.global_step,
         state.epoch,
-        args.out.join("cddfuse.safetensors").display()
+        args.out.join(format!("{}.safetensors", state.model)).display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -293,3 +293,76 @@ impl CddFuseTrainer {
         net.forward(vis.to_device(&plain), ir.to_device(&plain), mmif_nn::cddfuse::Residual::Vis)
     }
 }
+
+impl crate::trainer::Trainer for CddFuseTrainer {
+    fn model(&self) -> &'static str {
+        "cddfuse"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("a serialisable config")
+    }
+
+    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
+        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn schedule(&self) -> crate::trainer::Schedule {
+        crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    }
+
+    fn inputs(&self) -> crate::trainer::Inputs {
+        crate::trainer::Inputs { sources: 2, text: false, names: "visible (or MRI), infrared (or the other modality)" }
+    }
+
+    fn step(&mut self, epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+        let phase = self.config.phase(epoch);
+        let r = CddFuseTrainer::step(self, phase, batch.planes[0].clone(), batch.planes[1].clone());
+        crate::trainer::StepLog {
+            losses: r.losses,
+            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
+            stage: match phase {
+                Phase::One => "I".into(),
+                Phase::Two => "II".into(),
+            },
+        }
+    }
+
+    fn end_epoch(&mut self, epoch: usize) {
+        CddFuseTrainer::end_epoch(self, epoch)
+    }
+
+    fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
+        weights::state_dict(&self.net)
+    }
+
+    fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
+        let net = weights::load(CddFuse::new(&self.device), sd, &self.device)?;
+        self.net = net.set_require_grad(true);
+        Ok(())
+    }
+
+    fn optimizers(&self) -> &BTreeMap<String, Adam> {
+        &self.optimizers
+    }
+
+    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
+        &mut self.optimizers
+    }
+
+    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
+        &self.schedulers
+    }
+
+    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
+        &mut self.schedulers
+    }
+
+    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+        let (vis, ir) = (batch.planes[0].clone(), batch.planes[1].clone());
+        let fused = self.fuse(vis.clone(), ir.clone());
+        let plain = fused.device();
+        vec![vis.to_device(&plain), ir.to_device(&plain), fused]
+    }
+}

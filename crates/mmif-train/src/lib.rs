@@ -10,3 +10,4 @@ pub mod losses;
 pub mod optim;
 pub mod prepare;
 pub mod run;
+pub mod trainer;

@@ -1,29 +1,35 @@
-//! A whole CDDFuse training run on an `.mmifds` dataset, resumable.
+//! A whole training run of any [`Trainer`] on an `.mmifds` dataset, resumable.
 //!
-//! Run folder:
+//! Run folder (the official FILM experiment folder's meaning, in mmif's formats):
 //! ```text
-//! params.json                 hyper-parameters, seed, dataset
-//! loss.jsonl                  one JSON object per step (epoch, step, phase, lr, every loss term)
-//! cddfuse.safetensors         the latest weights (official key names; `mmif fuse --weights`)
-//! samples/epoch-NNN.png       per epoch: rows of  a | b | fused  for the first few patches
+//! params.json                 model, resolved hyper-parameters, seed, dataset (path, shape,
+//!                             SHA-1), provenance (mmif version and commit, command line)
+//! log.txt                     one line per epoch: time, steps, mean loss terms, learning rate
+//! loss.jsonl                  one JSON object per step (epoch, step, stage, lr, loss terms, grad norms)
+//! <model>.safetensors         the latest weights (official key names; `mmif fuse --weights`)
+//! model/ckpt_N.safetensors    the weights after epoch N (1-based, as the official ckpt_N)
+//! pic_fusion/ckpt_N/batch-K.png  after epoch N: rows of  sources… | output  for the first
+//!                             `sample_batches` batches of the dataset (in dataset order)
 //! checkpoints/step-NNNNNNNNN/ model.safetensors, optim.safetensors (Adam moments), state.json
 //! latest.json                 which checkpoint is the newest (replaced atomically last)
 //! ```
 //! Shuffling is a Fisher–Yates permutation per epoch from a SplitMix64 stream seeded with
-//! `(seed, epoch)`, so the position `(epoch, batch)` is the whole RNG state a resume needs.
-//! The last batch of an epoch may be short (PyTorch's `drop_last=False`).
+//! `(seed, epoch)`, so the position `(epoch, batch)` is the whole RNG state a resume needs
+//! (trainers that draw random numbers derive them from `(seed, global step)` too).
+//! The last short batch of an epoch is kept or dropped as the procedure's `drop_last` says.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData as BurnData};
 use mmif_io::TensorData;
-use mmif_nn::weights::{self, StateDict};
+use mmif_nn::weights;
 use serde::{Deserialize, Serialize};
 
-use crate::cddfuse::{CddFuseConfig, CddFuseTrainer, GROUPS, StepReport};
 use crate::dataset::{Dataset, DatasetError};
 use crate::optim::{AdamState, StepLr};
+use crate::trainer::{Batch, StepLog, Trainer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -37,31 +43,34 @@ pub enum RunError {
     File { path: PathBuf, msg: String },
     #[error("cannot resume: {0}")]
     Resume(String),
+    #[error("{0}")]
+    Data(String),
 }
 
 fn file_err(path: &Path, msg: impl std::fmt::Display) -> RunError {
     RunError::File { path: path.to_path_buf(), msg: msg.to_string() }
 }
 
-/// Settings of a run besides the CDDFuse hyper-parameters.
+/// Settings of a run besides the procedure's hyper-parameters.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunOptions {
-    pub config: CddFuseConfig,
     pub seed: u64,
     pub out: PathBuf,
     /// Also checkpoint every this many steps (0: only at the end of each epoch).
     pub checkpoint_every: u64,
-    /// Patches shown in the per-epoch sample panel.
-    pub samples: usize,
+    /// Batches shown in the per-epoch sample panels (`pic_fusion/ckpt_N/`).
+    pub sample_batches: usize,
     /// Stop after this global step (for tests and time-boxed runs); a checkpoint is written.
     pub max_steps: Option<u64>,
+    /// What made the run (mmif version, commit, command line), recorded in `params.json`.
+    pub provenance: serde_json::Value,
 }
 
 /// Progress reports of [`run`].
 #[derive(Debug)]
 pub enum Event<'a> {
     Start { total_steps: u64, start_step: u64, steps_per_epoch: u64 },
-    Step { epoch: usize, batch: u64, global_step: u64, report: &'a StepReport },
+    Step { epoch: usize, batch: u64, global_step: u64, log: &'a StepLog },
     Checkpoint { dir: &'a Path },
     EpochEnd { epoch: usize },
 }
@@ -69,6 +78,7 @@ pub enum Event<'a> {
 /// Where a run stands (saved in each checkpoint's `state.json`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunState {
+    pub model: String,
     /// The epoch in progress (0-based).
     pub epoch: usize,
     /// Batches of that epoch already done.
@@ -76,7 +86,8 @@ pub struct RunState {
     pub global_step: u64,
     pub seed: u64,
     pub dataset_len: usize,
-    pub config: CddFuseConfig,
+    /// The procedure's hyper-parameters.
+    pub config: serde_json::Value,
     pub lr: BTreeMap<String, f64>,
     pub schedulers: BTreeMap<String, StepLr>,
     /// Adam step count per parameter key.
@@ -84,10 +95,10 @@ pub struct RunState {
 }
 
 /// SplitMix64: the run's shuffling stream.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -107,19 +118,18 @@ pub fn permutation(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     p
 }
 
-fn batch_tensors(data: &mut Dataset, idx: &[usize], device: &Device) -> Result<(Tensor<4>, Tensor<4>), RunError> {
-    let (h, w) = (data.height, data.width);
-    let (mut a, mut b) = (Vec::with_capacity(idx.len() * h * w), Vec::with_capacity(idx.len() * h * w));
+/// The records `idx` of `data` as a batch on `device`.
+pub fn load_batch(data: &mut Dataset, idx: &[usize], device: &Device) -> Result<Batch, RunError> {
+    let (h, w, n) = (data.height, data.width, idx.len());
+    let mut planes = vec![Vec::with_capacity(n * h * w); data.sources];
     for &i in idx {
         let rec = data.get(i)?;
-        a.extend_from_slice(&rec[0]);
-        b.extend_from_slice(&rec[1]);
+        for (p, r) in planes.iter_mut().zip(rec) {
+            p.extend_from_slice(&r);
+        }
     }
-    let n = idx.len();
-    Ok((
-        Tensor::from_data(BurnData::new(a, [n, 1, h, w]), device),
-        Tensor::from_data(BurnData::new(b, [n, 1, h, w]), device),
-    ))
+    let planes = planes.into_iter().map(|p| Tensor::from_data(BurnData::new(p, [n, 1, h, w]), device)).collect();
+    Ok(Batch { planes, text: None })
 }
 
 fn write_json(path: &Path, v: &impl Serialize) -> Result<(), RunError> {
@@ -127,18 +137,14 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<(), RunError> {
     Ok(mmif_io::write_atomic(path, &bytes)?)
 }
 
-fn state_dict_of(trainer: &CddFuseTrainer) -> BTreeMap<String, TensorData> {
-    weights::state_dict(&trainer.net)
-}
-
 /// Writes a checkpoint folder and points `latest.json` at it; keeps the two newest.
-fn checkpoint(trainer: &CddFuseTrainer, state: &RunState, out: &Path) -> Result<PathBuf, RunError> {
+fn checkpoint<T: Trainer>(trainer: &T, state: &RunState, out: &Path) -> Result<PathBuf, RunError> {
     let rel = format!("checkpoints/step-{:09}", state.global_step);
     let dir = out.join(&rel);
     std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
-    mmif_io::save_safetensors(&dir.join("model.safetensors"), &state_dict_of(trainer))?;
+    mmif_io::save_safetensors(&dir.join("model.safetensors"), &trainer.weights())?;
     let mut moments = BTreeMap::new();
-    for (group, opt) in &trainer.optimizers {
+    for (group, opt) in trainer.optimizers() {
         for (key, st) in &opt.state {
             let n = st.exp_avg.len();
             moments.insert(format!("{group}/exp_avg/{key}"), TensorData::f32(vec![n], st.exp_avg.clone()));
@@ -161,26 +167,27 @@ fn checkpoint(trainer: &CddFuseTrainer, state: &RunState, out: &Path) -> Result<
     Ok(dir)
 }
 
-fn run_state(trainer: &CddFuseTrainer, epoch: usize, batch: u64, global_step: u64, seed: u64, n: usize) -> RunState {
+fn run_state<T: Trainer>(trainer: &T, epoch: usize, batch: u64, global_step: u64, seed: u64, n: usize) -> RunState {
     RunState {
+        model: trainer.model().to_string(),
         epoch,
         batch,
         global_step,
         seed,
         dataset_len: n,
-        config: trainer.config.clone(),
-        lr: trainer.optimizers.iter().map(|(g, o)| (g.clone(), o.lr)).collect(),
-        schedulers: trainer.schedulers.clone(),
+        config: trainer.config(),
+        lr: trainer.optimizers().iter().map(|(g, o)| (g.clone(), o.lr)).collect(),
+        schedulers: trainer.schedulers().clone(),
         adam_steps: trainer
-            .optimizers
+            .optimizers()
             .values()
             .flat_map(|o| o.state.iter().map(|(k, s)| (k.clone(), s.step)))
             .collect(),
     }
 }
 
-/// Loads the newest checkpoint of `out` into a trainer.
-fn resume(out: &Path, device: &Device) -> Result<(CddFuseTrainer, RunState), RunError> {
+/// The saved state of the newest checkpoint of the run folder `out`, and that checkpoint's folder.
+pub fn latest_state(out: &Path) -> Result<(RunState, PathBuf), RunError> {
     let latest = out.join("latest.json");
     let text = std::fs::read_to_string(&latest)
         .map_err(|e| RunError::Resume(format!("{}: {e} (no checkpoint in this run folder)", latest.display())))?;
@@ -191,12 +198,27 @@ fn resume(out: &Path, device: &Device) -> Result<(CddFuseTrainer, RunState), Run
     let state: RunState =
         serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(|e| file_err(&state_path, e))?)
             .map_err(|e| file_err(&state_path, e))?;
+    Ok((state, dir))
+}
+
+/// Loads the newest checkpoint of `out` into `trainer`.
+fn resume<T: Trainer>(trainer: &mut T, out: &Path) -> Result<RunState, RunError> {
+    let (state, dir) = latest_state(out)?;
+    if state.model != trainer.model() {
+        return Err(RunError::Resume(format!(
+            "the run in {} trains {}, not {}",
+            out.display(),
+            state.model,
+            trainer.model()
+        )));
+    }
+    trainer.set_config(&state.config).map_err(|e| RunError::Resume(format!("saved configuration: {e}")))?;
     let model = mmif_io::load_checkpoint(&dir.join("model.safetensors"))?;
-    let sd = weights::canonicalize(&model.tensors, None);
-    let mut trainer = CddFuseTrainer::from_state_dict(&sd, state.config.clone(), device)?;
+    trainer.load_weights(&weights::canonicalize(&model.tensors, None))?;
     let moments = mmif_io::load_checkpoint(&dir.join("optim.safetensors"))?.tensors;
-    for (group, opt) in trainer.optimizers.iter_mut() {
+    for (group, opt) in trainer.optimizers_mut().iter_mut() {
         opt.lr = *state.lr.get(group).ok_or_else(|| RunError::Resume(format!("no learning rate for {group}")))?;
+        opt.state.clear();
         for (key, &step) in state.adam_steps.iter().filter(|(k, _)| k.starts_with(&format!("{group}."))) {
             let get = |what: &str| {
                 moments
@@ -207,21 +229,22 @@ fn resume(out: &Path, device: &Device) -> Result<(CddFuseTrainer, RunState), Run
             opt.state.insert(key.clone(), AdamState { step, exp_avg: get("exp_avg")?, exp_avg_sq: get("exp_avg_sq")? });
         }
     }
-    trainer.schedulers = state.schedulers.clone();
-    Ok((trainer, state))
+    *trainer.schedulers_mut() = state.schedulers.clone();
+    Ok(state)
 }
 
-/// Keeps the first `steps` lines of the loss log (those before the resumed checkpoint).
-fn truncate_log(path: &Path, steps: u64) -> Result<(), RunError> {
+/// Keeps the first `lines` lines of a log (those before the resumed checkpoint).
+fn truncate_log(path: &Path, lines: u64) -> Result<(), RunError> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let kept: String = text.lines().take(steps as usize).map(|l| format!("{l}\n")).collect();
+    let kept: String = text.lines().take(lines as usize).map(|l| format!("{l}\n")).collect();
     Ok(mmif_io::write_atomic(path, kept.as_bytes())?)
 }
 
-/// `rows` of `a | b | fused` (each `h×w`, values in [0,1]) as one 8-bit gray PNG.
-fn write_panel(path: &Path, rows: &[[Vec<f32>; 3]], h: usize, w: usize) -> Result<(), RunError> {
+/// `rows` of images (each `h×w`, values in [0,1]) side by side, as one 8-bit gray PNG.
+fn write_panel(path: &Path, rows: &[Vec<Vec<f32>>], h: usize, w: usize) -> Result<(), RunError> {
     let gap = 2;
-    let (pw, ph) = (3 * w + 2 * gap, rows.len() * (h + gap) - gap);
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let (pw, ph) = (cols * (w + gap) - gap, rows.len() * (h + gap) - gap);
     let mut data = vec![255.0f32; pw * ph];
     for (r, row) in rows.iter().enumerate() {
         for (c, img) in row.iter().enumerate() {
@@ -235,127 +258,210 @@ fn write_panel(path: &Path, rows: &[[Vec<f32>; 3]], h: usize, w: usize) -> Resul
     Ok(mmif_io::write_png8(path, &mmif_io::Plane::new(pw, ph, data))?)
 }
 
-/// Trains CDDFuse on `data`. Starts from `init` (or the network's default initialisation) unless
-/// `resume` is set, in which case the newest checkpoint of `opts.out` is continued.
-pub fn run(
+/// The SHA-1 of a file, as hex.
+fn sha1_hex(path: &Path) -> Result<String, RunError> {
+    use sha1::{Digest, Sha1};
+    let mut f = std::fs::File::open(path).map_err(|e| file_err(path, e))?;
+    let mut h = Sha1::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| file_err(path, e))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Per-epoch sums of the logged loss terms.
+#[derive(Default)]
+struct EpochMeans {
+    sums: BTreeMap<String, f64>,
+    steps: u64,
+}
+
+impl EpochMeans {
+    fn add(&mut self, log: &StepLog) {
+        for (k, v) in &log.losses {
+            *self.sums.entry(k.clone()).or_default() += v;
+        }
+        self.steps += 1;
+    }
+
+    fn line(&self, epoch: usize, lr: f64, stage: &str) -> String {
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut s = format!("time {time} epoch {} steps {}", epoch + 1, self.steps);
+        if !stage.is_empty() {
+            s += &format!(" stage {stage}");
+        }
+        for (k, v) in &self.sums {
+            s += &format!(" {k} {:.6}", v / self.steps.max(1) as f64);
+        }
+        s + &format!(" lr {lr:e}\n")
+    }
+}
+
+/// Trains `trainer` on `data`. A new run starts from the trainer's current weights; with
+/// `resume_run` the newest checkpoint of `opts.out` is loaded into it and continued.
+pub fn run<T: Trainer>(
+    trainer: &mut T,
     data: &mut Dataset,
     opts: &RunOptions,
-    init: Option<&StateDict>,
     resume_run: bool,
     device: &Device,
     mut on: impl FnMut(Event<'_>),
 ) -> Result<RunState, RunError> {
-    if data.sources != 2 || data.len == 0 {
-        return Err(file_err(data.path(), format!("{} records of {} sources: need ≥ 1 pair", data.len, data.sources)));
+    let inputs = trainer.inputs();
+    if data.sources != inputs.sources || data.len == 0 {
+        return Err(RunError::Data(format!(
+            "{}: {} records of {} planes; {} trains on records of {} planes ({})",
+            data.path().display(),
+            data.len,
+            data.sources,
+            trainer.model(),
+            inputs.sources,
+            inputs.names
+        )));
     }
     let out = &opts.out;
-    std::fs::create_dir_all(out.join("samples")).map_err(|e| file_err(out, e))?;
-    let (mut trainer, start) = if resume_run {
-        let (t, s) = resume(out, device)?;
+    std::fs::create_dir_all(out.join("model")).map_err(|e| file_err(out, e))?;
+    let start = if resume_run {
+        let s = resume(trainer, out)?;
         if s.dataset_len != data.len {
             return Err(RunError::Resume(format!(
-                "the run was made on {} patches, this dataset has {}",
+                "the run was made on {} records, this dataset has {}",
                 s.dataset_len, data.len
             )));
         }
         truncate_log(&out.join("loss.jsonl"), s.global_step)?;
-        (t, s)
+        truncate_log(&out.join("log.txt"), s.epoch as u64)?;
+        s
     } else {
-        let trainer = match init {
-            Some(sd) => CddFuseTrainer::from_state_dict(sd, opts.config.clone(), device)?,
-            None => {
-                // burn's default initialisation, made reproducible by the run's seed.
-                device.seed(opts.seed);
-                CddFuseTrainer::new(mmif_nn::cddfuse::CddFuse::new(device), opts.config.clone(), device)
-            }
-        };
-        let _ = std::fs::remove_file(out.join("loss.jsonl"));
-        let st = run_state(&trainer, 0, 0, 0, opts.seed, data.len);
+        for f in ["loss.jsonl", "log.txt"] {
+            let _ = std::fs::remove_file(out.join(f));
+        }
         write_json(
             &out.join("params.json"),
             &serde_json::json!({
-                "model": "cddfuse",
-                "config": opts.config,
+                "model": trainer.model(),
+                "config": trainer.config(),
                 "seed": opts.seed,
                 "checkpoint_every": opts.checkpoint_every,
-                "dataset": { "path": data.path().display().to_string(), "patches": data.len, "height": data.height, "width": data.width },
-                "init": if init.is_some() { "given weights" } else { "default initialisation" },
+                "dataset": {
+                    "path": data.path().display().to_string(),
+                    "records": data.len, "planes": data.sources, "height": data.height, "width": data.width,
+                    "sha1": sha1_hex(data.path())?,
+                    "metadata": data.metadata,
+                },
+                "provenance": opts.provenance,
             }),
         )?;
-        (trainer, st)
+        run_state(trainer, 0, 0, 0, opts.seed, data.len)
     };
     let seed = start.seed;
-    let cfg = trainer.config.clone();
-    let batch = cfg.batch.max(1);
-    let per_epoch = data.len.div_ceil(batch) as u64;
+    let sched = trainer.schedule();
+    let batch = sched.batch.max(1);
+    let per_epoch = if sched.drop_last { data.len / batch } else { data.len.div_ceil(batch) } as u64;
+    if per_epoch == 0 {
+        return Err(RunError::Data(format!(
+            "{} records make no full batch of {batch} (the procedure drops the last short batch)",
+            data.len
+        )));
+    }
     on(Event::Start {
-        total_steps: per_epoch * cfg.epochs as u64,
+        total_steps: per_epoch * sched.epochs as u64,
         start_step: start.global_step,
         steps_per_epoch: per_epoch,
     });
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out.join("loss.jsonl"))
-        .map_err(|e| file_err(&out.join("loss.jsonl"), e))?;
+    let log_path = out.join("loss.jsonl");
+    let open = |p: &Path| std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| file_err(p, e));
+    let mut log = open(&log_path)?;
+    let mut epoch_log = open(&out.join("log.txt"))?;
+    let weights_path = out.join(format!("{}.safetensors", trainer.model()));
     let mut global = start.global_step;
     let mut state = start.clone();
-    for epoch in start.epoch..cfg.epochs {
+    for epoch in start.epoch..sched.epochs {
         let order = permutation(data.len, seed, epoch);
-        let phase = cfg.phase(epoch);
         let first = if epoch == start.epoch { start.batch } else { 0 };
+        let mut means = EpochMeans::default();
+        let mut stage = String::new();
         for b in first..per_epoch {
             let lo = b as usize * batch;
             let idx = &order[lo..(lo + batch).min(data.len)];
-            let (vis, ir) = batch_tensors(data, idx, device)?;
-            let report = trainer.step(phase, vis, ir);
+            let input = load_batch(data, idx, device)?;
+            let lr = trainer.lr();
+            let report = trainer.step(epoch, global, &input);
             global += 1;
-            let mut line = serde_json::json!({
-                "global_step": global, "epoch": epoch, "batch": b, "phase": phase,
-                "lr": trainer.lr(GROUPS[0]), "losses": report.losses,
+            means.add(&report);
+            stage.clone_from(&report.stage);
+            let line = serde_json::json!({
+                "global_step": global, "epoch": epoch, "batch": b, "stage": report.stage,
+                "lr": lr, "losses": report.losses, "grad_norm": report.grad_norms,
             });
-            line["grad_norm"] =
-                report.groups.iter().map(|(g, r)| (g.clone(), serde_json::json!(r.total_norm))).collect();
-            use std::io::Write;
-            writeln!(log, "{line}").map_err(|e| file_err(&out.join("loss.jsonl"), e))?;
-            on(Event::Step { epoch, batch: b, global_step: global, report: &report });
+            writeln!(log, "{line}").map_err(|e| file_err(&log_path, e))?;
+            on(Event::Step { epoch, batch: b, global_step: global, log: &report });
             let end_of_epoch = b + 1 == per_epoch;
             if end_of_epoch {
                 trainer.end_epoch(epoch);
-                state = run_state(&trainer, epoch + 1, 0, global, seed, data.len);
+                state = run_state(trainer, epoch + 1, 0, global, seed, data.len);
             } else {
-                state = run_state(&trainer, epoch, b + 1, global, seed, data.len);
+                state = run_state(trainer, epoch, b + 1, global, seed, data.len);
             }
             let stop = opts.max_steps.is_some_and(|m| global >= m);
+            if end_of_epoch {
+                // Epoch outputs first, so a checkpoint never points past what they show.
+                let w = trainer.weights();
+                mmif_io::save_safetensors(&out.join(format!("model/ckpt_{}.safetensors", epoch + 1)), &w)?;
+                mmif_io::save_safetensors(&weights_path, &w)?;
+                write_panels(
+                    trainer,
+                    data,
+                    opts.sample_batches,
+                    batch,
+                    &out.join(format!("pic_fusion/ckpt_{}", epoch + 1)),
+                    device,
+                )?;
+                epoch_log
+                    .write_all(means.line(epoch, trainer.lr(), &stage).as_bytes())
+                    .map_err(|e| file_err(out, e))?;
+            }
             if end_of_epoch || stop || (opts.checkpoint_every > 0 && global % opts.checkpoint_every == 0) {
-                log.flush().map_err(|e| file_err(&out.join("loss.jsonl"), e))?;
-                let dir = checkpoint(&trainer, &state, out)?;
+                log.flush().map_err(|e| file_err(&log_path, e))?;
+                epoch_log.flush().map_err(|e| file_err(out, e))?;
+                let dir = checkpoint(trainer, &state, out)?;
                 on(Event::Checkpoint { dir: &dir });
             }
             if end_of_epoch {
-                mmif_io::save_safetensors(&out.join("cddfuse.safetensors"), &state_dict_of(&trainer))?;
-                let n = opts.samples.min(data.len);
-                if n > 0 {
-                    let idx: Vec<usize> = (0..n).collect();
-                    let (vis, ir) = batch_tensors(data, &idx, device)?;
-                    let fused = weights::tensor_to_vec(trainer.fuse(vis.clone(), ir.clone()));
-                    let (a, bb) = (weights::tensor_to_vec(vis), weights::tensor_to_vec(ir));
-                    let plane = data.height * data.width;
-                    let rows: Vec<[Vec<f32>; 3]> = (0..n)
-                        .map(|k| {
-                            let s = k * plane..(k + 1) * plane;
-                            [a[s.clone()].to_vec(), bb[s.clone()].to_vec(), fused[s].to_vec()]
-                        })
-                        .collect();
-                    write_panel(&out.join(format!("samples/epoch-{epoch:03}.png")), &rows, data.height, data.width)?;
-                }
                 on(Event::EpochEnd { epoch });
             }
             if stop {
-                mmif_io::save_safetensors(&out.join("cddfuse.safetensors"), &state_dict_of(&trainer))?;
+                mmif_io::save_safetensors(&weights_path, &trainer.weights())?;
                 return Ok(state);
             }
         }
     }
     Ok(state)
+}
+
+/// The sample panels of the first `batches` batches of `data` (in dataset order).
+fn write_panels<T: Trainer>(
+    trainer: &T,
+    data: &mut Dataset,
+    batches: usize,
+    batch: usize,
+    dir: &Path,
+    device: &Device,
+) -> Result<(), RunError> {
+    if batches == 0 {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    let plane = data.height * data.width;
+    for k in 0..batches {
+        let lo = k * batch;
+        if lo >= data.len {
+            break;
+        }
+        let idx: Vec<usize> = (lo..(lo + batch).min(data.len)).collect();
+        let input = load_batch(data, &idx, device)?;
+        let cols: Vec<Vec<f32>> = trainer.panel(&input).into_iter().map(weights::tensor_to_vec).collect();
+        let rows: Vec<Vec<Vec<f32>>> =
+            (0..idx.len()).map(|r| cols.iter().map(|c| c[r * plane..(r + 1) * plane].to_vec()).collect()).collect();
+        write_panel(&dir.join(format!("batch-{k}.png")), &rows, data.height, data.width)?;
+    }
+    Ok(())
 }
