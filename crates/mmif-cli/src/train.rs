@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -108,6 +110,18 @@ fn train<T: Trainer>(args: &TrainArgs, mut trainer: T, device: &mmif_nn::Device)
         init(&mut trainer, p)?;
     }
     let mut data = Dataset::open(&args.data)?;
+    // Ctrl-C: finish the step, write a checkpoint, exit 130; a second Ctrl-C exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing this step and writing a checkpoint (Ctrl-C again to quit now)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
     let opts = RunOptions {
         seed: args.seed,
         out: args.out.clone(),
@@ -120,6 +134,7 @@ fn train<T: Trainer>(args: &TrainArgs, mut trainer: T, device: &mmif_nn::Device)
             "command_line": std::env::args().collect::<Vec<_>>(),
             "init": args.init.as_ref().map(|p| p.display().to_string()),
         }),
+        stop: Some(stop.clone()),
     };
     let bar = progress::bar(0, "train");
     let state = run_training(&mut trainer, &mut data, &opts, args.resume, device, |ev| match ev {
@@ -137,6 +152,16 @@ fn train<T: Trainer>(args: &TrainArgs, mut trainer: T, device: &mmif_nn::Device)
     })
     .with_context(|| format!("training in {}", args.out.display()))?;
     bar.finish_and_clear();
+    if stop.load(Ordering::SeqCst) {
+        eprintln!(
+            "{}: stopped after step {} with a checkpoint; continue with `mmif train --resume --data {} -o {}`",
+            args.out.display(),
+            state.global_step,
+            args.data.display(),
+            args.out.display()
+        );
+        return Ok(ExitCode::from(130));
+    }
     eprintln!(
         "{}: {} steps done ({} epochs complete), weights in {}",
         args.out.display(),

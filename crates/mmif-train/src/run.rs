@@ -17,6 +17,8 @@
 //! `(seed, epoch)`, so the position `(epoch, batch)` is the whole RNG state a resume needs
 //! (trainers that draw random numbers derive them from `(seed, global step)` too).
 //! The last short batch of an epoch is kept or dropped as the procedure's `drop_last` says.
+//! A run stops early at `max_steps` or when [`RunOptions::stop`] is raised (Ctrl-C in the CLI):
+//! the step in progress finishes and a checkpoint is written, so `--resume` loses nothing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -64,6 +66,9 @@ pub struct RunOptions {
     pub max_steps: Option<u64>,
     /// What made the run (mmif version, commit, command line), recorded in `params.json`.
     pub provenance: serde_json::Value,
+    /// Set from elsewhere (a Ctrl-C handler) to stop after the current step with a checkpoint.
+    #[serde(skip)]
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Progress reports of [`run`].
@@ -384,6 +389,7 @@ pub fn run<T: Trainer>(
             let idx = &order[lo..(lo + batch).min(data.len)];
             let input = load_batch(data, idx, device)?;
             let lr = trainer.lr();
+            let t0 = std::time::Instant::now();
             let report = trainer.step(epoch, global, &input);
             global += 1;
             means.add(&report);
@@ -391,6 +397,7 @@ pub fn run<T: Trainer>(
             let line = serde_json::json!({
                 "global_step": global, "epoch": epoch, "batch": b, "stage": report.stage,
                 "lr": lr, "losses": report.losses, "grad_norm": report.grad_norms,
+                "step_seconds": t0.elapsed().as_secs_f64(),
             });
             writeln!(log, "{line}").map_err(|e| file_err(&log_path, e))?;
             on(Event::Step { epoch, batch: b, global_step: global, log: &report });
@@ -401,7 +408,8 @@ pub fn run<T: Trainer>(
             } else {
                 state = run_state(trainer, epoch, b + 1, global, seed, data.len);
             }
-            let stop = opts.max_steps.is_some_and(|m| global >= m);
+            let interrupted = opts.stop.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+            let stop = interrupted || opts.max_steps.is_some_and(|m| global >= m);
             if end_of_epoch {
                 // Epoch outputs first, so a checkpoint never points past what they show.
                 let w = trainer.weights();
