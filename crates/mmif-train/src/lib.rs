@@ -6,8 +6,10 @@
 
 pub mod cddfuse;
 pub mod dataset;
+pub mod emma;
 pub mod losses;
 pub mod optim;
 pub mod prepare;
 pub mod run;
 pub mod trainer;
+pub mod transforms;
