@@ -6,6 +6,7 @@
 
 pub mod cddfuse;
 pub mod dataset;
+pub mod film;
 pub mod losses;
 pub mod optim;
 pub mod prepare;
