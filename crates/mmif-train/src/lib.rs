@@ -10,4 +10,5 @@ pub mod film;
 pub mod losses;
 pub mod optim;
 pub mod prepare;
+pub mod prepare_film;
 pub mod run;
