@@ -120,6 +120,7 @@ fn film_step_matches_official() {
     let t0 = std::time::Instant::now();
     let report = trainer.step(ir, vis, text);
     eprintln!("film: one step of batch {:?} in {:.2?}", report.fused.dims(), t0.elapsed());
+    eprintln!("film: losses {:?}", report.losses);
     let mut worst = Worst::default();
 
     let losses = entry["losses"].as_object().expect("losses");
