@@ -13,6 +13,7 @@
 //!   `Fusionloss` (`L1(max(vis, ir), F) + 10·L1(max(∇vis, ∇ir), ∇F)`).
 //! * [`cc`]: CDDFuse's correlation coefficient, averaged over batch and channels.
 //! * [`mse`], [`l1`]: `nn.MSELoss()` / `nn.L1Loss()` with mean reduction.
+//! * [`lp_ssim_weighted`]: FILM's `LpLssimLossweight` (L2 norm + weighted 5×5 SSIM, zero border).
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
@@ -173,6 +174,55 @@ pub fn ssim_map(a: Tensor<4>, b: Tensor<4>, window: usize) -> Tensor<4> {
 pub fn ssim_loss(a: Tensor<4>, b: Tensor<4>, window: usize) -> Tensor<1> {
     let map = ssim_map(a, b, window);
     ((map.neg() + 1.0) / 2.0).clamp(0.0, 1.0).mean()
+}
+
+/// The terms of FILM's `LpLssimLossweight`.
+#[derive(Clone, Debug)]
+pub struct LpSsim {
+    /// `lp + lssim`.
+    pub total: Tensor<1>,
+    /// `‖x − y‖₂` over the whole batch.
+    pub lp: Tensor<1>,
+    /// `weight · (1 − mean SSIM)`.
+    pub lssim: Tensor<1>,
+}
+
+/// The normalised 1-D Gaussian of FILM's `LpLssimLossweight` (σ = 1.5): the taps computed in
+/// f64 and stored as f32, then divided by their f32 sum.
+pub fn film_gaussian(size: usize) -> Vec<f32> {
+    let half = (size / 2) as f64;
+    let g: Vec<f32> = (0..size).map(|i| (-(i as f64 - half).powi(2) / (2.0 * 1.5f64 * 1.5)).exp() as f32).collect();
+    let sum: f32 = g.iter().sum();
+    g.iter().map(|v| v / sum).collect()
+}
+
+/// FILM's `LpLssimLossweight(window)(image_in = x, image_out = y, weight)`: the L2 norm of
+/// `x − y` over the whole batch plus `weight · (1 − SSIM)`, SSIM with the 2-D window `g·gᵀ`
+/// ([`film_gaussian`]) applied with zero padding, `c1 = 0.01²`, `c2 = 0.03²`, no epsilon, the
+/// map averaged over everything.
+pub fn lp_ssim_weighted(x: Tensor<4>, y: Tensor<4>, weight: f32, window: usize) -> LpSsim {
+    let [b, c, h, w] = x.dims();
+    let device = x.device();
+    let g = film_gaussian(window);
+    let k: Vec<f32> = g.iter().flat_map(|a| g.iter().map(move |b| a * b)).collect();
+    let k = Tensor::<4>::from_data(TensorData::new(k, [1, 1, window, window]), &device).cast(x.dtype());
+    let p = window / 2;
+    let filt = |t: Tensor<4>| {
+        conv2d(t.reshape([b * c, 1, h, w]), k.clone(), None, ConvOptions::new([1, 1], [p, p], [1, 1], 1))
+    };
+    let lp = (x.clone() - y.clone()).square().sum().sqrt();
+    let (c1, c2) = (0.01f64.powi(2) as f32, 0.03f64.powi(2) as f32);
+    let mu1 = filt(x.clone());
+    let mu2 = filt(y.clone());
+    let mu1_sq = mu1.clone().square();
+    let mu2_sq = mu2.clone().square();
+    let mu12 = mu1 * mu2;
+    let s1 = filt(x.clone().square()) - mu1_sq.clone();
+    let s2 = filt(y.clone().square()) - mu2_sq.clone();
+    let s12 = filt(x * y) - mu12.clone();
+    let map = ((mu12 * 2.0 + c1) * (s12 * 2.0 + c2)) / ((mu1_sq + mu2_sq + c1) * (s1 + s2 + c2));
+    let lssim = (map.mean().neg() + 1.0) * weight;
+    LpSsim { total: lp.clone() + lssim.clone(), lp, lssim }
 }
 
 /// A scalar loss tensor's value.
@@ -381,6 +431,51 @@ mod tests {
         close("loss_in", scalar(&got.intensity) as f64, lin, 1e-5);
         close("loss_grad", scalar(&got.gradient) as f64, lgr, 1e-5);
         close("total", scalar(&got.total) as f64, lin + 10.0 * lgr, 1e-5);
+    }
+
+    #[test]
+    fn lp_ssim_matches_direct_formula() {
+        let (b, h, w) = (2, 9, 11);
+        let x = noise(b * h * w, 21);
+        let y: Vec<f32> = x.iter().zip(noise(b * h * w, 22)).map(|(a, n)| 0.6 * a + 0.4 * n).collect();
+        let d = dev();
+        let got = lp_ssim_weighted(t4(&x, [b, 1, h, w], &d), t4(&y, [b, 1, h, w], &d), 9.0, 5);
+        let g: Vec<f64> = (0..5).map(|i| (-((i as f64 - 2.0).powi(2)) / 4.5).exp()).collect();
+        let gs: f64 = g.iter().sum();
+        let n = h * w;
+        let mut ssim = 0.0;
+        for k in 0..b {
+            let (pa, pb) = (&x[k * n..(k + 1) * n], &y[k * n..(k + 1) * n]);
+            let filt = |f: &dyn Fn(isize, isize) -> f64, r: usize, c: usize| -> f64 {
+                let mut s = 0.0;
+                for dy in 0..5 {
+                    for dx in 0..5 {
+                        s += g[dy] * g[dx] / (gs * gs) * f(r as isize + dy as isize - 2, c as isize + dx as isize - 2);
+                    }
+                }
+                s
+            };
+            let a = |r, c| at(pa, h, w, r, c, "zero");
+            let bb = |r, c| at(pb, h, w, r, c, "zero");
+            for r in 0..h {
+                for c in 0..w {
+                    let (m1, m2) = (filt(&a, r, c), filt(&bb, r, c));
+                    let s1 = filt(&|r, c| a(r, c).powi(2), r, c) - m1 * m1;
+                    let s2 = filt(&|r, c| bb(r, c).powi(2), r, c) - m2 * m2;
+                    let s12 = filt(&|r, c| a(r, c) * bb(r, c), r, c) - m1 * m2;
+                    ssim +=
+                        (2.0 * m1 * m2 + 1e-4) * (2.0 * s12 + 9e-4) / ((m1 * m1 + m2 * m2 + 1e-4) * (s1 + s2 + 9e-4));
+                }
+            }
+        }
+        let lssim = 9.0 * (1.0 - ssim / (b * n) as f64);
+        let lp = x.iter().zip(&y).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum::<f64>().sqrt();
+        close("lp", scalar(&got.lp) as f64, lp, 1e-5);
+        close("lssim", scalar(&got.lssim) as f64, lssim, 1e-4);
+        close("total", scalar(&got.total) as f64, lp + lssim, 1e-5);
+        // Separately: the norm is large, so an f32 finite difference of the sum is too noisy.
+        check_gradient("lssim", |x, y| lp_ssim_weighted(x, y, 1.0, 5).lssim);
+        check_gradient("lp", |x, y| lp_ssim_weighted(x, y, 1.0, 5).lp);
     }
 
     #[test]
