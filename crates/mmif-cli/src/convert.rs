@@ -5,13 +5,21 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use mmif_io::SaveValue;
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
     /// Input checkpoint: PyTorch .pth, Jittor .pkl or .safetensors
     pub input: PathBuf,
-    /// Output .safetensors file
+    /// Output file: .safetensors, or the official layout of the network as PyTorch .pth
+    /// (what the official test scripts load) or FILM's Jittor .pkl
     pub output: PathBuf,
+    /// Output format (default: from the output's extension)
+    #[arg(long, value_enum)]
+    pub to: Option<Format>,
+    /// The network, for the official layout (default: recognised from the tensor names)
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
     /// Keep only this top-level group (e.g. `model` of a FILM checkpoint); `module.` prefixes
     /// are always removed
     #[arg(long)]
@@ -19,6 +27,58 @@ pub struct ConvertArgs {
     /// Overwrite an existing output
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Safetensors,
+    Pth,
+    Pkl,
+}
+
+/// The network whose official state dict has these (canonical) keys.
+fn recognise(sd: &mmif_nn::StateDict) -> Option<&'static str> {
+    let has = |p: &str| sd.keys().any(|k| k.starts_with(p));
+    if has("DIDF_Encoder.") {
+        Some("cddfuse")
+    } else if has("restormerca1.") {
+        Some("film")
+    } else if has("V_en_1.") {
+        Some("emma")
+    } else if has("down1.conv.") {
+        Some("unet5")
+    } else {
+        None
+    }
+}
+
+fn ordered(sd: &mmif_nn::StateDict, prefix: &str, strip: &str) -> SaveValue {
+    SaveValue::OrderedDict(
+        sd.iter()
+            .filter_map(|(k, t)| k.strip_prefix(strip).map(|k| (format!("{prefix}{k}"), SaveValue::Tensor(t.clone()))))
+            .collect(),
+    )
+}
+
+/// The official checkpoint layout of `model`: CDDFuse's four `DataParallel` state dicts
+/// (`module.` keys) by module name, EMMA's/UNet5's bare state dict, FILM's `{"model": …}` with
+/// `module.` keys (`.pth`) or plain keys (Jittor `.pkl`).
+fn official_layout(model: &str, sd: &mmif_nn::StateDict, format: Format) -> Result<Vec<(String, SaveValue)>> {
+    Ok(match model {
+        "cddfuse" => ["DIDF_Encoder", "DIDF_Decoder", "BaseFuseLayer", "DetailFuseLayer"]
+            .iter()
+            .map(|g| (g.to_string(), ordered(sd, "module.", &format!("{g}."))))
+            .collect(),
+        "emma" | "unet5" | "emma-ai" | "emma-av" => match ordered(sd, "", "") {
+            SaveValue::OrderedDict(v) => v,
+            _ => unreachable!("ordered() gives an OrderedDict"),
+        },
+        "film" => {
+            let prefix = if format == Format::Pth { "module." } else { "" };
+            vec![("model".to_string(), ordered(sd, prefix, ""))]
+        }
+        other => bail!("no official layout for `{other}` (cddfuse, emma, unet5, film)"),
+    })
 }
 
 #[derive(Args, Debug)]
@@ -40,8 +100,34 @@ pub fn run_convert(args: &ConvertArgs) -> Result<ExitCode> {
             args.group.as_ref().map(|g| format!(" in group `{g}`")).unwrap_or_default()
         );
     }
-    mmif_io::save_safetensors(&args.output, &sd)?;
-    eprintln!("mmif: wrote {} tensors to {}", sd.len(), args.output.display());
+    let ext = args.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let format = match (args.to, ext.as_deref()) {
+        (Some(f), _) => f,
+        (None, Some("pth" | "pt")) => Format::Pth,
+        (None, Some("pkl")) => Format::Pkl,
+        (None, Some("safetensors")) => Format::Safetensors,
+        _ => bail!("{}: give --to safetensors|pth|pkl (the extension does not say)", args.output.display()),
+    };
+    if format == Format::Safetensors {
+        mmif_io::save_safetensors(&args.output, &sd)?;
+        eprintln!("mmif: wrote {} tensors to {}", sd.len(), args.output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let model = match &args.model {
+        Some(m) => m.as_str(),
+        None => recognise(&sd).ok_or_else(|| {
+            anyhow::anyhow!("{}: cannot tell which network these weights are for; give --model", args.input.display())
+        })?,
+    };
+    if format == Format::Pkl && model != "film" {
+        bail!("the Jittor .pkl layout exists for FILM only (the Jittor port); got {model}");
+    }
+    let root = official_layout(model, &sd, format)?;
+    match format {
+        Format::Pth => mmif_io::save_pth(&args.output, &root)?,
+        _ => mmif_io::save_jittor_pkl(&args.output, &root)?,
+    }
+    eprintln!("mmif: wrote {} tensors in the official {model} layout to {}", sd.len(), args.output.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,22 +1,62 @@
-//! `mmif prepare`: training patches from folders of image pairs (official CDDFuse procedure).
+//! `mmif prepare`: training datasets from folders of images, as the official data scripts make
+//! them.
+//!
+//! * patches of source pairs (CDDFuse, EMMA's U-Fuser): `--vis DIR --ir DIR` (or another
+//!   modality pair), planes `[second…, first…]` = `[vis, ir]`;
+//! * EMMA pseudo-sensor patches: `--fused DIR [--fused DIR…]` with `--ir DIR` (for `emma-ai`)
+//!   or `--vis DIR` (for `emma-av`), planes `[fused, target]`;
+//! * FILM: `--text-dir DIR` with a pair of folders, whole images (288×384 in `--size small`)
+//!   with their text features, planes `[A, B]` (A = infrared/MRI/over-exposed/near focus).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use clap::Args;
-use mmif_train::prepare::{PrepareConfig, prepare};
+use clap::{Args, ValueEnum};
+use mmif_train::prepare::{PrepareConfig, PrepareStats, prepare, prepare_pseudo_sensor};
+use mmif_train::prepare_film::{FilmPrepareConfig, FilmSize, prepare_film};
 
 use crate::progress;
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
-    /// Folder of visible (or MRI) images
-    #[arg(long, value_name = "DIR")]
-    pub vis: PathBuf,
-    /// Folder of infrared (or CT/PET/SPECT) images, paired with --vis by sorted file name
-    #[arg(long, value_name = "DIR")]
-    pub ir: PathBuf,
+    /// Folder of infrared images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub ir: Option<PathBuf>,
+    /// Folder of visible images (gray or colour: Y is used)
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub vis: Option<PathBuf>,
+    /// Folder of MRI images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub mri: Option<PathBuf>,
+    /// Folder of CT/PET/SPECT images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub func: Option<PathBuf>,
+    /// Folder of over-exposed images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub over: Option<PathBuf>,
+    /// Folder of under-exposed images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub under: Option<PathBuf>,
+    /// Folder of near-focused images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub near: Option<PathBuf>,
+    /// Folder of far-focused images
+    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    pub far: Option<PathBuf>,
+    /// EMMA pseudo-sensor data: a folder of fusion results of another method (repeatable),
+    /// paired by stem with --ir (for emma-ai) or --vis (for emma-av)
+    #[arg(long, value_name = "DIR", help_heading = "EMMA pseudo-sensors")]
+    pub fused: Vec<PathBuf>,
+    /// FILM data: the folder of text features `<stem>.npy` (T×768 or 1×T×768, float32)
+    #[arg(long, value_name = "DIR", help_heading = "FILM")]
+    pub text_dir: Option<PathBuf>,
+    /// FILM image size: small = 288×384 as the official IVF/MEF/MFF data, full = as read
+    #[arg(long, value_enum, default_value_t = SizeArg::Small, help_heading = "FILM")]
+    pub size: SizeArg,
+    /// FILM: only the stems listed in this file, one per line (the official train.txt)
+    #[arg(long, value_name = "FILE", help_heading = "FILM")]
+    pub list: Option<PathBuf>,
     /// Output dataset (.mmifds)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: PathBuf,
@@ -34,6 +74,34 @@ pub struct PrepareArgs {
     pub force: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SizeArg {
+    Small,
+    Full,
+}
+
+/// The pair of source folders given, as `(first, second, names)`: first = infrared, MRI,
+/// over-exposed or near-focused.
+fn source_pair(a: &PrepareArgs) -> Result<(&Path, &Path, [&'static str; 2])> {
+    let pairs = [
+        (&a.ir, &a.vis, ["ir", "vis"]),
+        (&a.mri, &a.func, ["mri", "func"]),
+        (&a.over, &a.under, ["over", "under"]),
+        (&a.near, &a.far, ["near", "far"]),
+    ];
+    let given: Vec<_> = pairs.iter().filter(|(x, y, _)| x.is_some() || y.is_some()).collect();
+    match given.as_slice() {
+        [(Some(x), Some(y), n)] => Ok((x, y, *n)),
+        [(x, _, n)] => bail!(
+            "--{} needs its partner --{}",
+            if x.is_some() { n[0] } else { n[1] },
+            if x.is_some() { n[1] } else { n[0] }
+        ),
+        [] => bail!("give a pair of source folders: --ir/--vis, --mri/--func, --over/--under or --near/--far"),
+        _ => bail!("give one pair of source folders, not several"),
+    }
+}
+
 pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
     if args.out.exists() && !args.force {
         bail!("{} exists (use --force to replace it)", args.out.display());
@@ -41,13 +109,67 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
     let cfg =
         PrepareConfig { patch: args.patch, stride: args.stride, low_contrast: args.low_contrast, ..Default::default() };
     let bar = progress::bar(0, "prepare");
-    let stats = prepare(&args.vis, &args.ir, &args.out, &cfg, |done, total| {
+    let tick = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-    })?;
+    };
+    if let Some(text_dir) = &args.text_dir {
+        if !args.fused.is_empty() {
+            bail!("--text-dir (FILM) and --fused (EMMA pseudo-sensors) make different datasets: give one");
+        }
+        let (a, b, _) = source_pair(args)?;
+        let stems = match &args.list {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let size = match args.size {
+            SizeArg::Small => FilmSize::Small,
+            SizeArg::Full => FilmSize::Full,
+        };
+        let stats = prepare_film(a, b, text_dir, &args.out, &FilmPrepareConfig { size, stems }, tick)?;
+        bar.finish_and_clear();
+        let tokens: Vec<String> = stats.tokens.iter().map(|(t, n)| format!("{n}×T={t}")).collect();
+        eprintln!(
+            "{}: {} pairs with text ({}; {} transposed portrait/square pairs, {} unused text files)",
+            args.out.display(),
+            stats.pairs,
+            tokens.join(", "),
+            stats.transposed,
+            stats.unused_text
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (stats, what) = if !args.fused.is_empty() {
+        let (target, name) = match (&args.ir, &args.vis) {
+            (Some(ir), None) => (ir, "ir"),
+            (None, Some(vis)) => (vis, "vis"),
+            _ => bail!("--fused pairs with one source folder: --ir (data for emma-ai) or --vis (for emma-av)"),
+        };
+        (prepare_pseudo_sensor(&args.fused, target, name, &args.out, &cfg, tick)?, format!("fused | {name}"))
+    } else {
+        let (first, second, names) = source_pair(args)?;
+        (prepare(second, first, &args.out, &cfg, tick)?, format!("{} | {}", names[1], names[0]))
+    };
     bar.finish_and_clear();
+    report(args, &stats, &what)
+}
+
+fn report(args: &PrepareArgs, stats: &PrepareStats, what: &str) -> Result<ExitCode> {
+    if stats.kept == 0 {
+        // The writer has already replaced the output; remove the empty dataset.
+        let _ = std::fs::remove_file(&args.out);
+        bail!("no patch was kept: the images are smaller than --patch or all low-contrast");
+    }
     eprintln!(
-        "{}: {} patches of {}x{} from {} pairs ({} windows, {} dropped as low-contrast)",
+        "{}: {} patches ({what}) of {}x{} from {} pairs ({} windows, {} dropped as low-contrast)",
         args.out.display(),
         stats.kept,
         args.patch,
@@ -56,8 +178,5 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
         stats.windows,
         stats.dropped_low_contrast
     );
-    if stats.kept == 0 {
-        bail!("no patch was kept: the images are smaller than --patch or all low-contrast");
-    }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,9 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use mmif_nn::cddfuse::CddFuse;
+use mmif_nn::emma::{UNet5, Ufuser};
+use mmif_nn::film::Film;
 use mmif_nn::weights;
 use mmif_train::cddfuse::{CddFuseConfig, CddFuseTrainer};
 use mmif_train::dataset::Dataset;
+use mmif_train::emma::{EmmaConfig, EmmaTrainer, PseudoSensorConfig, PseudoSensorTrainer, Sensor};
+use mmif_train::film::{FilmConfig, FilmTrainer};
 use mmif_train::run::{Event, RunOptions, run as run_training};
 use mmif_train::trainer::Trainer;
 
@@ -18,25 +22,31 @@ use crate::progress;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Network to train (cddfuse)
+    /// Procedure: cddfuse, emma (U-Fuser; needs --ai/--av), emma-ai / emma-av (pseudo-sensors), film
     #[arg(long, short = 'm', default_value = "cddfuse")]
     pub model: String,
+    /// emma: the trained infrared pseudo-sensor A_i (frozen; copied into the run folder)
+    #[arg(long, value_name = "FILE")]
+    pub ai: Option<PathBuf>,
+    /// emma: the trained visible pseudo-sensor A_v (frozen; copied into the run folder)
+    #[arg(long, value_name = "FILE")]
+    pub av: Option<PathBuf>,
     /// Dataset written by `mmif prepare`
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// Run folder (weights, checkpoints, loss.jsonl, samples, params.json)
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
-    /// Epochs in all (official: 120)
+    /// Epochs in all (official: cddfuse 120, emma 120, emma-ai/av 40, film 150)
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Epochs of phase I (official: 40)
+    /// cddfuse: epochs of phase I (official: 40)
     #[arg(long)]
     pub epoch_gap: Option<usize>,
-    /// Batch size (official: 8)
+    /// Batch size (official: cddfuse 8, emma 4, emma-ai/av 64, film 2)
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Initial learning rate (official: 1e-4)
+    /// Initial learning rate (official: 1e-4; film 1e-5)
     #[arg(long)]
     pub lr: Option<f64>,
     /// Seed of the initialisation and of the shuffling
@@ -91,23 +101,96 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             // burn's default initialisation, made reproducible by the run's seed.
             device.seed(args.seed);
             let trainer = CddFuseTrainer::new(CddFuse::new(&device), config, &device);
-            train(args, trainer, &device)
+            train(args, trainer, &CddFuse::new(&mmif_nn::cpu()), &device)
         }
-        other => bail!("no training procedure for `{other}` (trainable: cddfuse)"),
+        "emma-ai" | "emma-av" => {
+            let sensor = if args.model == "emma-ai" { Sensor::Ai } else { Sensor::Av };
+            let mut config = PseudoSensorConfig { sensor, ..Default::default() };
+            override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
+            device.seed(args.seed);
+            let trainer = PseudoSensorTrainer::new(UNet5::new(&device), config, &device);
+            train(args, trainer, &UNet5::new(&mmif_nn::cpu()), &device)
+        }
+        "emma" => {
+            let mut config = EmmaConfig { seed: args.seed, ..Default::default() };
+            override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
+            let (ai, av) = pseudo_sensors(args)?;
+            device.seed(args.seed);
+            let plain = mmif_nn::cpu();
+            let trainer = EmmaTrainer::new(
+                Ufuser::new(&device),
+                weights::load(UNet5::new(&plain), &ai, &plain)?,
+                weights::load(UNet5::new(&plain), &av, &plain)?,
+                config,
+                &device,
+            );
+            train(args, trainer, &Ufuser::new(&plain), &device)
+        }
+        "film" => {
+            let mut config = FilmConfig::default();
+            override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
+            device.seed(args.seed);
+            let trainer = FilmTrainer::new(Film::new(&device), config, &device);
+            train(args, trainer, &Film::new(&mmif_nn::cpu()), &device)
+        }
+        other => bail!("no training procedure for `{other}` (trainable: cddfuse, emma, emma-ai, emma-av, film)"),
     }
 }
 
-/// Loads the weights of `--init` into the trainer, selected for its network.
-fn init<T: Trainer>(trainer: &mut T, path: &std::path::Path) -> Result<()> {
-    let ckpt = mmif_io::load_checkpoint(path)?;
-    let sd = weights::canonicalize(&ckpt.tensors, None);
+fn override_common(args: &TrainArgs, epochs: &mut usize, batch: &mut usize, lr: &mut f64) {
+    if let Some(v) = args.epochs {
+        *epochs = v;
+    }
+    if let Some(v) = args.batch {
+        *batch = v;
+    }
+    if let Some(v) = args.lr {
+        *lr = v;
+    }
+}
+
+/// EMMA's frozen pseudo-sensors: `--ai`/`--av` for a new run (copied into the run folder, so the
+/// run is self-contained), the run folder's copies when resuming.
+fn pseudo_sensors(args: &TrainArgs) -> Result<(weights::StateDict, weights::StateDict)> {
+    let dir = args.out.join("pseudo_sensors");
+    let load = |given: &Option<PathBuf>, name: &str| -> Result<weights::StateDict> {
+        let copy = dir.join(format!("{name}.safetensors"));
+        let path = match (given, args.resume) {
+            (Some(p), false) => p.clone(),
+            (None, true) => copy.clone(),
+            (Some(_), true) => bail!("--resume uses the pseudo-sensors saved in the run folder; drop --{name}"),
+            (None, false) => bail!(
+                "emma trains the U-Fuser against frozen pseudo-sensors: give --ai and --av (trained with `mmif train -m emma-ai|emma-av`)"
+            ),
+        };
+        let ckpt = mmif_io::load_checkpoint(&path).with_context(|| format!("--{name} {}", path.display()))?;
+        let sd = weights::select_state_dict(&UNet5::new(&mmif_nn::cpu()), &ckpt.tensors, None);
+        if !args.resume {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            mmif_io::save_safetensors(&copy, &sd)?;
+        }
+        Ok(sd)
+    };
+    Ok((load(&args.ai, "ai")?, load(&args.av, "av")?))
+}
+
+/// Loads the weights of `--init` (any checkpoint format: the official `.pth` with its groups
+/// and `module.` prefixes, a Jittor `.pkl`, safetensors) into the trainer, selected for `net`.
+fn init<T: Trainer, M: burn::module::Module>(trainer: &mut T, net: &M, path: &std::path::Path) -> Result<()> {
+    let ckpt = mmif_io::load_checkpoint(path).with_context(|| format!("--init {}", path.display()))?;
+    let sd = weights::select_state_dict(net, &ckpt.tensors, None);
     trainer.load_weights(&sd).with_context(|| format!("--init {}", path.display()))?;
     Ok(())
 }
 
-fn train<T: Trainer>(args: &TrainArgs, mut trainer: T, device: &mmif_nn::Device) -> Result<ExitCode> {
+fn train<T: Trainer, M: burn::module::Module>(
+    args: &TrainArgs,
+    mut trainer: T,
+    net: &M,
+    device: &mmif_nn::Device,
+) -> Result<ExitCode> {
     if let Some(p) = &args.init {
-        init(&mut trainer, p)?;
+        init(&mut trainer, net, p)?;
     }
     let mut data = Dataset::open(&args.data)?;
     // Ctrl-C: finish the step, write a checkpoint, exit 130; a second Ctrl-C exits at once.

@@ -439,6 +439,164 @@ impl EmmaTrainer {
     }
 }
 
+/// `(input, target)` planes of a pseudo-sensor dataset (`mmif prepare --fused … --ir|--vis …`).
+impl crate::trainer::Trainer for PseudoSensorTrainer {
+    fn model(&self) -> &'static str {
+        match self.config.sensor {
+            Sensor::Ai => "emma-ai",
+            Sensor::Av => "emma-av",
+        }
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("a serialisable config")
+    }
+
+    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
+        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn schedule(&self) -> crate::trainer::Schedule {
+        crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    }
+
+    fn inputs(&self) -> crate::trainer::Inputs {
+        let names = match self.config.sensor {
+            Sensor::Ai => "fused image, infrared target",
+            Sensor::Av => "fused image, visible target",
+        };
+        crate::trainer::Inputs { sources: 2, text: false, names }
+    }
+
+    fn step(&mut self, _epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+        let r = PseudoSensorTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone());
+        crate::trainer::StepLog {
+            losses: r.losses,
+            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
+            stage: String::new(),
+        }
+    }
+
+    fn end_epoch(&mut self, epoch: usize) {
+        PseudoSensorTrainer::end_epoch(self, epoch)
+    }
+
+    fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
+        self.state_dict()
+    }
+
+    fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
+        *self = Self::from_state_dict(sd, self.config.clone(), &self.device.clone())?.with_optim_of(self);
+        Ok(())
+    }
+
+    fn optimizers(&self) -> &BTreeMap<String, Adam> {
+        &self.optimizers
+    }
+
+    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
+        &mut self.optimizers
+    }
+
+    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
+        &self.schedulers
+    }
+
+    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
+        &mut self.schedulers
+    }
+
+    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+        let (input, target) = (batch.planes[0].clone(), batch.planes[1].clone());
+        let plain = self.device.clone().without_autodiff();
+        let out = self.net.valid().forward(input.clone().to_device(&plain));
+        vec![input.to_device(&plain), target.to_device(&plain), out]
+    }
+}
+
+impl PseudoSensorTrainer {
+    /// `self` with the optimisers and schedulers of `other`.
+    fn with_optim_of(mut self, other: &Self) -> Self {
+        self.optimizers = other.optimizers.clone();
+        self.schedulers = other.schedulers.clone();
+        self
+    }
+}
+
+/// `(visible, infrared)` planes, as `mmif prepare` writes them. The step counter that seeds
+/// the shifts is the run's global step, so a resumed run draws the same transforms.
+impl crate::trainer::Trainer for EmmaTrainer {
+    fn model(&self) -> &'static str {
+        "emma"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("a serialisable config")
+    }
+
+    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
+        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn schedule(&self) -> crate::trainer::Schedule {
+        crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    }
+
+    fn inputs(&self) -> crate::trainer::Inputs {
+        crate::trainer::Inputs { sources: 2, text: false, names: "visible, infrared" }
+    }
+
+    fn step(&mut self, _epoch: usize, global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+        self.steps = global_step;
+        let r = EmmaTrainer::step(self, batch.planes[1].clone(), batch.planes[0].clone());
+        crate::trainer::StepLog {
+            losses: r.losses,
+            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
+            stage: String::new(),
+        }
+    }
+
+    fn end_epoch(&mut self, epoch: usize) {
+        EmmaTrainer::end_epoch(self, epoch)
+    }
+
+    fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
+        self.state_dict()
+    }
+
+    fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
+        let net = weights::load(Ufuser::new(&self.device), sd, &self.device)?;
+        self.net = net.set_require_grad(true);
+        Ok(())
+    }
+
+    fn optimizers(&self) -> &BTreeMap<String, Adam> {
+        &self.optimizers
+    }
+
+    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
+        &mut self.optimizers
+    }
+
+    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
+        &self.schedulers
+    }
+
+    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
+        &mut self.schedulers
+    }
+
+    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+        let (vis, ir) = (batch.planes[0].clone(), batch.planes[1].clone());
+        let plain = self.device.clone().without_autodiff();
+        let net = self.net.valid();
+        let fused = net.forward(ir.clone().to_device(&plain), vis.clone().to_device(&plain));
+        vec![ir.to_device(&plain), vis.to_device(&plain), fused]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

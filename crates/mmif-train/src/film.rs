@@ -219,3 +219,80 @@ fn batch_text(text: Tensor<3>, n: usize) -> Tensor<3> {
         text.repeat_dim(0, n)
     }
 }
+
+/// `(a, b)` planes (a = infrared/MRI/over-exposed/near focus) with text, as
+/// [`crate::prepare_film::prepare_film`] writes them.
+impl crate::trainer::Trainer for FilmTrainer {
+    fn model(&self) -> &'static str {
+        "film"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).expect("a serialisable config")
+    }
+
+    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
+        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn schedule(&self) -> crate::trainer::Schedule {
+        crate::trainer::Schedule {
+            epochs: self.config.epochs,
+            batch: self.config.batch,
+            drop_last: self.config.drop_last,
+        }
+    }
+
+    fn inputs(&self) -> crate::trainer::Inputs {
+        crate::trainer::Inputs { sources: 2, text: true, names: "image A (infrared/MRI/…), image B (visible/…)" }
+    }
+
+    fn step(&mut self, _epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+        let text = batch.text.clone().expect("the run loop checks that FILM batches carry text");
+        let r = FilmTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone(), text);
+        crate::trainer::StepLog {
+            losses: r.losses,
+            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
+            stage: String::new(),
+        }
+    }
+
+    fn end_epoch(&mut self, epoch: usize) {
+        FilmTrainer::end_epoch(self, epoch)
+    }
+
+    fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
+        weights::state_dict(&self.net)
+    }
+
+    fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
+        let net = weights::load(Film::new(&self.device), sd, &self.device)?;
+        self.net = net.with_low_memory(false).set_require_grad(true);
+        Ok(())
+    }
+
+    fn optimizers(&self) -> &BTreeMap<String, Adam> {
+        &self.optimizers
+    }
+
+    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
+        &mut self.optimizers
+    }
+
+    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
+        &self.schedulers
+    }
+
+    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
+        &mut self.schedulers
+    }
+
+    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+        let (a, b) = (batch.planes[0].clone(), batch.planes[1].clone());
+        let text = batch.text.clone().expect("the run loop checks that FILM batches carry text");
+        let fused = self.fuse(a.clone(), b.clone(), text);
+        let plain = fused.device();
+        vec![a.to_device(&plain), b.to_device(&plain), fused]
+    }
+}

@@ -1,10 +1,12 @@
 //! Training patches as the official `dataprocessing.py` makes them: every pair of a visible and
-//! an infrared image (sorted file names, paired in order) → gray in [0,1] (RGB → Y with
+//! an infrared image (paired by file stem; the official script pairs sorted names in order, the
+//! same pairs when the names match) → gray in [0,1] (RGB → Y with
 //! 0.299/0.587/0.114 on the /255 values; gray images /255) → `patch×patch` windows whose top-left
 //! corners run over `0, stride, 2·stride, …` while the window fits, row by row → a window pair is
 //! dropped when either window is low-contrast (`(p90 - p10) / p90 < 0.1`, NumPy's linear
 //! percentiles; a window whose p90 is 0 gives NaN and is kept, as in the official code).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -118,71 +120,162 @@ fn window(plane: &[f32], w: usize, top: usize, left: usize, patch: usize) -> Vec
     (top..top + patch).flat_map(|r| plane[r * w + left..r * w + left + patch].iter().copied()).collect()
 }
 
-/// Extracts the patches of every pair of `vis_dir` / `ir_dir` into the dataset `out`.
-/// `progress(done, total)` is called after each pair.
+pub(crate) fn stem(p: &Path) -> Option<String> {
+    p.file_stem().and_then(|s| s.to_str()).map(str::to_string)
+}
+
+/// Files of `files` by stem; two files with one stem are an error.
+pub(crate) fn by_stem(files: Vec<PathBuf>, dir: &Path) -> Result<BTreeMap<String, PathBuf>, PrepareError> {
+    let mut m = BTreeMap::new();
+    for f in files {
+        let s = stem(&f).ok_or_else(|| input_err(&f, "file name is not valid UTF-8"))?;
+        if let Some(prev) = m.insert(s.clone(), f.clone()) {
+            return Err(input_err(
+                dir,
+                format!("two images with the stem {s:?}: {} and {}", prev.display(), f.display()),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+/// Up to five names, then how many more.
+pub(crate) fn listing(names: &[&String]) -> String {
+    let shown: Vec<&str> = names.iter().take(5).map(|s| s.as_str()).collect();
+    let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
+}
+
+/// The images of `a_dir` and `b_dir` paired by file stem (`x.png` with `x.jpg`), sorted by
+/// stem; an image without a partner is an error naming it.
+pub fn pair_by_stem(a_dir: &Path, b_dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, PrepareError> {
+    let a = by_stem(image_files(a_dir)?, a_dir)?;
+    let mut b = by_stem(image_files(b_dir)?, b_dir)?;
+    if a.is_empty() {
+        return Err(input_err(a_dir, "no images found"));
+    }
+    let only_a: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    if !only_a.is_empty() {
+        return Err(input_err(b_dir, format!("no image of the same stem here for {}", listing(&only_a))));
+    }
+    let only_b: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    if !only_b.is_empty() {
+        return Err(input_err(a_dir, format!("no image of the same stem here for {}", listing(&only_b))));
+    }
+    Ok(a.into_iter().map(|(k, pa)| (pa, b.remove(&k).expect("checked above"))).collect())
+}
+
+/// How a source image becomes a [0,1] plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Reader {
+    /// RGB → Y in float, not rounded (the CDDFuse/EMMA fusion data scripts): [`read_y`].
+    Luma,
+    /// OpenCV's BGR → gray, rounded, /255 (EMMA's pseudo-sensor data script).
+    OpenCvGray,
+}
+
+fn read_plane(path: &Path, reader: Reader) -> Result<(usize, usize, Vec<f32>), PrepareError> {
+    match reader {
+        Reader::Luma => read_y(path),
+        Reader::OpenCvGray => {
+            let g = mmif_io::read_gray(path).map_err(|e| input_err(path, format!("cannot read: {e}")))?;
+            Ok((g.width, g.height, g.data.iter().map(|v| v / 255.0).collect()))
+        }
+    }
+}
+
+/// Extracts the patches of every pair of `vis_dir` / `ir_dir` (paired by file stem) into the
+/// dataset `out` with the planes `[vis, ir]`. `progress(done, total)` is called after each pair.
 pub fn prepare(
     vis_dir: &Path,
     ir_dir: &Path,
     out: &Path,
     cfg: &PrepareConfig,
+    progress: impl FnMut(usize, usize),
+) -> Result<PrepareStats, PrepareError> {
+    let pairs = pair_by_stem(vis_dir, ir_dir)?;
+    let meta = serde_json::json!({ "vis_dir": vis_dir.display().to_string(), "ir_dir": ir_dir.display().to_string() });
+    prepare_pairs(&pairs, ["vis", "ir"], Reader::Luma, out, cfg, meta, progress)
+}
+
+/// EMMA's pseudo-sensor data (`MSRS_AiAv.py`): every image of each folder of fusion results in
+/// `fused_dirs` with the source image of the same stem in `target_dir` (`target` names it:
+/// `ir` for `A_i`, `vis` for `A_v`), read as OpenCV gray; planes `[fused, target]`. The
+/// official script cuts its windows from a fixed 480×640 grid (MSRS); here they run over each
+/// image's own size, which is the same on 480×640 images.
+pub fn prepare_pseudo_sensor(
+    fused_dirs: &[PathBuf],
+    target_dir: &Path,
+    target: &str,
+    out: &Path,
+    cfg: &PrepareConfig,
+    progress: impl FnMut(usize, usize),
+) -> Result<PrepareStats, PrepareError> {
+    let mut pairs = Vec::new();
+    for d in fused_dirs {
+        pairs.extend(pair_by_stem(d, target_dir)?);
+    }
+    let meta = serde_json::json!({
+        "fused_dirs": fused_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
+        "target_dir": target_dir.display().to_string(),
+    });
+    prepare_pairs(&pairs, ["fused", target], Reader::OpenCvGray, out, cfg, meta, progress)
+}
+
+/// Extracts the patches of `pairs` (first, second image) into the dataset `out`, the planes
+/// named `names` in its metadata.
+pub fn prepare_pairs(
+    pairs: &[(PathBuf, PathBuf)],
+    names: [&str; 2],
+    reader: Reader,
+    out: &Path,
+    cfg: &PrepareConfig,
+    extra_meta: serde_json::Value,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<PrepareStats, PrepareError> {
     if cfg.patch == 0 || cfg.stride == 0 {
         return Err(input_err(out, "patch size and stride must be positive"));
     }
-    let vis = image_files(vis_dir)?;
-    let ir = image_files(ir_dir)?;
-    if vis.is_empty() {
-        return Err(input_err(vis_dir, "no images found"));
-    }
-    if vis.len() != ir.len() {
-        return Err(input_err(
-            ir_dir,
-            format!(
-                "{} images here but {} in {}: the folders must hold the same pairs",
-                ir.len(),
-                vis.len(),
-                vis_dir.display()
-            ),
-        ));
-    }
     let mut writer = DatasetWriter::create(out, 2, cfg.patch, cfg.patch)?;
-    let mut stats = PrepareStats { pairs: vis.len(), ..Default::default() };
+    let mut stats = PrepareStats { pairs: pairs.len(), ..Default::default() };
     let mut files = Vec::new();
-    for (n, (vp, ip)) in vis.iter().zip(&ir).enumerate() {
-        let (w, h, v) = read_y(vp)?;
-        let (wi, hi, i) = read_y(ip)?;
-        if (w, h) != (wi, hi) {
-            return Err(input_err(ip, format!("{wi}x{hi}, but its pair {} is {w}x{h}", vp.display())));
+    for (n, (pa, pb)) in pairs.iter().enumerate() {
+        let (w, h, a) = read_plane(pa, reader)?;
+        let (wb, hb, b) = read_plane(pb, reader)?;
+        if (w, h) != (wb, hb) {
+            return Err(input_err(pb, format!("{wb}x{hb}, but its pair {} is {w}x{h}", pa.display())));
         }
         let mut kept = 0;
         if w >= cfg.patch && h >= cfg.patch {
             for top in (0..=h - cfg.patch).step_by(cfg.stride) {
                 for left in (0..=w - cfg.patch).step_by(cfg.stride) {
                     stats.windows += 1;
-                    let (wv, wi) = (window(&v, w, top, left, cfg.patch), window(&i, w, top, left, cfg.patch));
-                    if is_low_contrast(&wi, cfg) || is_low_contrast(&wv, cfg) {
+                    let (wa, wb) = (window(&a, w, top, left, cfg.patch), window(&b, w, top, left, cfg.patch));
+                    if is_low_contrast(&wb, cfg) || is_low_contrast(&wa, cfg) {
                         stats.dropped_low_contrast += 1;
                         continue;
                     }
-                    writer.push(&[&wv, &wi])?;
+                    writer.push(&[&wa, &wb])?;
                     kept += 1;
                 }
             }
         }
         stats.kept += kept;
-        files.push(serde_json::json!({"vis": vp.file_name().map(|s| s.to_string_lossy()), "ir": ip.file_name().map(|s| s.to_string_lossy()), "patches": kept}));
-        progress(n + 1, vis.len());
+        let name = |p: &PathBuf| p.file_name().map(|s| s.to_string_lossy().into_owned());
+        files.push(serde_json::json!({ names[0]: name(pa), names[1]: name(pb), "patches": kept }));
+        progress(n + 1, pairs.len());
     }
-    let meta = serde_json::json!({
+    let mut meta = serde_json::json!({
         "format": "mmifds",
-        "sources": ["vis", "ir"],
+        "sources": names,
+        "reader": reader,
         "config": cfg,
-        "vis_dir": vis_dir.display().to_string(),
-        "ir_dir": ir_dir.display().to_string(),
         "stats": stats,
         "files": files,
     });
+    if let (Some(m), serde_json::Value::Object(extra)) = (meta.as_object_mut(), extra_meta) {
+        m.extend(extra);
+    }
     writer.finish(&meta)?;
     Ok(stats)
 }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::DatasetWriter;
-use crate::prepare::{PrepareError, image_files};
+use crate::prepare::{PrepareError, by_stem, image_files, listing, stem};
 
 /// Width of the text features.
 pub const TEXT_DIM: usize = mmif_nn::film::TEXT_DIM;
@@ -176,31 +176,6 @@ pub fn read_text_features(path: &Path) -> Result<(usize, Vec<f32>), PrepareError
 }
 
 /// The stem of a path (`None` when it is not valid UTF-8).
-fn stem(p: &Path) -> Option<String> {
-    p.file_stem().and_then(|s| s.to_str()).map(str::to_string)
-}
-
-/// Files of `files` by stem; two files with one stem are an error.
-fn by_stem(files: Vec<PathBuf>, dir: &Path) -> Result<BTreeMap<String, PathBuf>, PrepareError> {
-    let mut m = BTreeMap::new();
-    for f in files {
-        let s = stem(&f).ok_or_else(|| input_err(&f, "file name is not valid UTF-8"))?;
-        if let Some(prev) = m.insert(s.clone(), f.clone()) {
-            return Err(input_err(
-                dir,
-                format!("two images with the stem {s:?}: {} and {}", prev.display(), f.display()),
-            ));
-        }
-    }
-    Ok(m)
-}
-
-fn listing(names: &[&String]) -> String {
-    let shown: Vec<&str> = names.iter().take(5).map(|s| s.as_str()).collect();
-    let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
-    format!("{}{more}", shown.join(", "))
-}
-
 /// Builds the FILM training dataset `out` from image folders `a_dir`, `b_dir` and the text
 /// features in `text_dir`. `progress(done, total)` is called after each pair.
 pub fn prepare_film(

@@ -95,8 +95,8 @@ pub struct RunState {
     pub config: serde_json::Value,
     pub lr: BTreeMap<String, f64>,
     pub schedulers: BTreeMap<String, StepLr>,
-    /// Adam step count per parameter key.
-    pub adam_steps: BTreeMap<String, u64>,
+    /// Adam step count per optimiser and parameter key.
+    pub adam_steps: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// SplitMix64: the run's shuffling stream.
@@ -134,7 +134,30 @@ pub fn load_batch(data: &mut Dataset, idx: &[usize], device: &Device) -> Result<
         }
     }
     let planes = planes.into_iter().map(|p| Tensor::from_data(BurnData::new(p, [n, 1, h, w]), device)).collect();
-    Ok(Batch { planes, text: None })
+    let text = match data.text_dim {
+        None => None,
+        Some(dim) => {
+            let mut feats = Vec::new();
+            let mut tokens = None;
+            for &i in idx {
+                let t = data.text(i)?.expect("a dataset with text has text for every record");
+                if tokens.is_some_and(|n| n != t.tokens) {
+                    return Err(RunError::Data(format!(
+                        "{}: records of one batch have text features of {} and {} tokens; \
+                         a batch needs one length (as PyTorch's collate does)",
+                        data.path().display(),
+                        tokens.unwrap_or(0),
+                        t.tokens
+                    )));
+                }
+                tokens = Some(t.tokens);
+                feats.extend_from_slice(&t.data);
+            }
+            let t = tokens.unwrap_or(0);
+            Some(Tensor::from_data(BurnData::new(feats, [n, t, dim]), device))
+        }
+    };
+    Ok(Batch { planes, text })
 }
 
 fn write_json(path: &Path, v: &impl Serialize) -> Result<(), RunError> {
@@ -185,8 +208,8 @@ fn run_state<T: Trainer>(trainer: &T, epoch: usize, batch: u64, global_step: u64
         schedulers: trainer.schedulers().clone(),
         adam_steps: trainer
             .optimizers()
-            .values()
-            .flat_map(|o| o.state.iter().map(|(k, s)| (k.clone(), s.step)))
+            .iter()
+            .map(|(g, o)| (g.clone(), o.state.iter().map(|(k, s)| (k.clone(), s.step)).collect()))
             .collect(),
     }
 }
@@ -224,7 +247,7 @@ fn resume<T: Trainer>(trainer: &mut T, out: &Path) -> Result<RunState, RunError>
     for (group, opt) in trainer.optimizers_mut().iter_mut() {
         opt.lr = *state.lr.get(group).ok_or_else(|| RunError::Resume(format!("no learning rate for {group}")))?;
         opt.state.clear();
-        for (key, &step) in state.adam_steps.iter().filter(|(k, _)| k.starts_with(&format!("{group}."))) {
+        for (key, &step) in state.adam_steps.get(group).into_iter().flatten() {
             let get = |what: &str| {
                 moments
                     .get(&format!("{group}/{what}/{key}"))
@@ -320,6 +343,13 @@ pub fn run<T: Trainer>(
             trainer.model(),
             inputs.sources,
             inputs.names
+        )));
+    }
+    if inputs.text && data.text_dim.is_none() {
+        return Err(RunError::Data(format!(
+            "{}: {} trains on image pairs with text features, this dataset has none (`mmif prepare --text-dir`)",
+            data.path().display(),
+            trainer.model()
         )));
     }
     let out = &opts.out;

@@ -1,0 +1,213 @@
+//! `mmif prepare` and `mmif train` end to end on tiny synthetic data: every procedure runs,
+//! writes its run folder, resumes, and its weights load in `mmif fuse`; bad input is refused
+//! with a clear message and no output.
+
+mod common;
+
+use common::{Scratch, mmif, stderr};
+
+/// A smooth textured gray image (high contrast, so no patch is dropped).
+fn texture(w: u32, h: u32, phase: f32) -> image::GrayImage {
+    image::GrayImage::from_fn(w, h, |x, y| {
+        let v = 127.0 + 100.0 * ((x as f32 * 0.37 + phase).sin() * (y as f32 * 0.23 - phase).cos());
+        image::Luma([v as u8])
+    })
+}
+
+/// `n` pairs of `w×h` images in `root/{ir,vis}` named `p<i>.png`.
+fn pairs(s: &Scratch, n: usize, w: u32, h: u32) {
+    for sub in ["ir", "vis"] {
+        std::fs::create_dir_all(s.path(sub)).unwrap();
+    }
+    for i in 0..n {
+        texture(w, h, i as f32).save(s.path(&format!("ir/p{i}.png"))).unwrap();
+        texture(w, h, 1.7 + i as f32 * 0.5).save(s.path(&format!("vis/p{i}.png"))).unwrap();
+    }
+}
+
+fn ok(o: &std::process::Output, what: &str) {
+    assert!(o.status.success(), "{what} failed: {}", stderr(o));
+}
+
+fn loss_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn cddfuse_prepare_train_resume_and_fuse() {
+    let s = Scratch::new("cddfuse");
+    pairs(&s, 3, 40, 24);
+    let o = mmif([
+        "prepare",
+        "--ir",
+        &s.s("ir"),
+        "--vis",
+        &s.s("vis"),
+        "-o",
+        &s.s("d.mmifds"),
+        "--patch",
+        "16",
+        "--stride",
+        "16",
+    ]);
+    ok(&o, "prepare");
+    // 40×24 with 16/16: corners x ∈ {0, 16}, y ∈ {0} → 2 windows per pair.
+    assert!(stderr(&o).contains("6 patches"), "{}", stderr(&o));
+    let run = s.s("run");
+    let train = |extra: &[&str]| {
+        let data = s.s("d.mmifds");
+        let mut a =
+            vec!["train".to_string(), "-m".into(), "cddfuse".into(), "--data".into(), data, "-o".into(), run.clone()];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        mmif(a)
+    };
+    ok(&train(&["--epochs", "2", "--epoch-gap", "1", "--batch", "2", "--max-steps", "4"]), "train");
+    assert_eq!(loss_lines(&s.path("run/loss.jsonl")).len(), 4);
+    // A second start into the same folder is refused without --force.
+    let o = train(&["--epochs", "2"]);
+    assert!(!o.status.success() && stderr(&o).contains("--resume"), "{}", stderr(&o));
+    ok(&train(&["--resume"]), "resume");
+    let log = loss_lines(&s.path("run/loss.jsonl"));
+    assert_eq!(log.len(), 6, "3 steps per epoch, 2 epochs");
+    assert_eq!(log[5]["stage"], "II");
+    for f in ["params.json", "log.txt", "model/ckpt_2.safetensors", "pic_fusion/ckpt_2/batch-0.png", "latest.json"] {
+        assert!(s.path("run").join(f).is_file(), "{f} missing");
+    }
+    let params: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("run/params.json")).unwrap()).unwrap();
+    assert!(params["provenance"]["command_line"].as_array().is_some_and(|a| a.len() > 3));
+    assert_eq!(params["config"]["batch"], 2);
+    // The trained weights fuse, and convert to the official .pth layout.
+    let o = mmif([
+        "fuse",
+        "-m",
+        "cddfuse",
+        "-w",
+        &s.s("run/cddfuse.safetensors"),
+        "--ir",
+        &s.s("ir/p0.png"),
+        "--vis",
+        &s.s("vis/p0.png"),
+        "-o",
+        &s.s("f.png"),
+    ]);
+    ok(&o, "fuse with the trained weights");
+    ok(&mmif(["convert", &s.s("run/cddfuse.safetensors"), &s.s("w.pth")]), "convert to .pth");
+    // The official layout: four module groups with `module.` keys; it loads back to the same weights.
+    let back = mmif_io::load_checkpoint(&s.path("w.pth")).unwrap().tensors;
+    let mine = mmif_io::load_checkpoint(&s.path("run/cddfuse.safetensors")).unwrap().tensors;
+    assert_eq!(back.len(), mine.len());
+    assert!(back.keys().all(|k| k.contains(".module.")), "DataParallel keys expected");
+    assert_eq!(mmif_nn::weights::canonicalize(&back, None), mmif_nn::weights::canonicalize(&mine, None));
+}
+
+#[test]
+fn emma_pseudo_sensors_then_ufuser() {
+    let s = Scratch::new("emma");
+    pairs(&s, 2, 64, 32);
+    std::fs::create_dir_all(s.path("fused")).unwrap();
+    for i in 0..2 {
+        texture(64, 32, 0.9 + i as f32).save(s.path(&format!("fused/p{i}.png"))).unwrap();
+    }
+    let prep = |args: &[&str], out: &str| {
+        let mut a = vec!["prepare", "-o", out, "--patch", "32", "--stride", "32"];
+        a.extend_from_slice(args);
+        mmif(a)
+    };
+    let (ai, av, d) = (s.s("ai.mmifds"), s.s("av.mmifds"), s.s("d.mmifds"));
+    ok(&prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir")], &ai), "prepare ai");
+    ok(&prep(&["--fused", &s.s("fused"), "--vis", &s.s("vis")], &av), "prepare av");
+    ok(&prep(&["--ir", &s.s("ir"), "--vis", &s.s("vis")], &d), "prepare fusion patches");
+    let o = prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir"), "--vis", &s.s("vis")], &s.s("x.mmifds"));
+    assert!(!o.status.success() && stderr(&o).contains("one source folder"), "{}", stderr(&o));
+
+    for (model, data, dir) in [("emma-ai", &ai, "run_ai"), ("emma-av", &av, "run_av")] {
+        let o = mmif(["train", "-m", model, "--data", data, "-o", &s.s(dir), "--epochs", "1", "--batch", "4"]);
+        ok(&o, model);
+        assert!(s.path(dir).join(format!("{model}.safetensors")).is_file());
+    }
+    let u = s.s("run_u");
+    let o = mmif([
+        "train",
+        "-m",
+        "emma",
+        "--data",
+        &d,
+        "-o",
+        &u,
+        "--ai",
+        &s.s("run_ai/emma-ai.safetensors"),
+        "--av",
+        &s.s("run_av/emma-av.safetensors"),
+        "--epochs",
+        "2",
+        "--batch",
+        "2",
+        "--max-steps",
+        "2",
+    ]);
+    ok(&o, "emma");
+    // Resuming needs no --ai/--av: the run folder holds its pseudo-sensors.
+    ok(&mmif(["train", "-m", "emma", "--data", &d, "-o", &u, "--resume"]), "emma resume");
+    assert_eq!(loss_lines(&s.path("run_u/loss.jsonl")).len(), 4);
+    let o = mmif([
+        "fuse",
+        "-m",
+        "emma",
+        "-w",
+        &s.s("run_u/emma.safetensors"),
+        "--ir",
+        &s.s("ir/p1.png"),
+        "--vis",
+        &s.s("vis/p1.png"),
+        "-o",
+        &s.s("f.png"),
+    ]);
+    ok(&o, "fuse with the trained U-Fuser");
+    // Without pseudo-sensors the U-Fuser cannot be trained.
+    let o = mmif(["train", "-m", "emma", "--data", &d, "-o", &s.s("run_x")]);
+    assert!(!o.status.success() && stderr(&o).contains("--ai"), "{}", stderr(&o));
+}
+
+#[test]
+fn film_needs_text_and_trains_with_it() {
+    let s = Scratch::new("film");
+    pairs(&s, 2, 32, 32);
+    std::fs::create_dir_all(s.path("text")).unwrap();
+    for i in 0..2 {
+        let v: Vec<f32> = mmif_io::uniform_pm1(3, i, 7 * 768).to_vec();
+        mmif_io::write_npy_f32(&s.path(&format!("text/p{i}.npy")), &[7, 768], &v).unwrap();
+    }
+    let (d, plain) = (s.s("film.mmifds"), s.s("plain.mmifds"));
+    let o = mmif([
+        "prepare",
+        "--ir",
+        &s.s("ir"),
+        "--vis",
+        &s.s("vis"),
+        "--text-dir",
+        &s.s("text"),
+        "--size",
+        "full",
+        "-o",
+        &d,
+    ]);
+    ok(&o, "prepare film");
+    ok(&mmif(["prepare", "--ir", &s.s("ir"), "--vis", &s.s("vis"), "--patch", "32", "-o", &plain]), "prepare");
+    let o = mmif(["train", "-m", "film", "--data", &plain, "-o", &s.s("run_bad")]);
+    assert!(!o.status.success() && stderr(&o).contains("text"), "{}", stderr(&o));
+    let o = mmif(["train", "-m", "film", "--data", &d, "-o", &s.s("run"), "--epochs", "1"]);
+    ok(&o, "film");
+    for f in ["film.safetensors", "model/ckpt_1.safetensors", "pic_fusion/ckpt_1/batch-0.png", "log.txt"] {
+        assert!(s.path("run").join(f).is_file(), "{f} missing");
+    }
+    // Both official layouts: PyTorch `.pth` and the Jittor port's `.pkl`.
+    for out in ["w.pth", "w.pkl"] {
+        ok(&mmif(["convert", &s.s("run/film.safetensors"), &s.s(out)]), out);
+        let back = mmif_io::load_checkpoint(&s.path(out)).unwrap().tensors;
+        let sd = mmif_nn::weights::canonicalize(&back, Some("model"));
+        let mine = mmif_io::load_checkpoint(&s.path("run/film.safetensors")).unwrap().tensors;
+        assert_eq!(sd, mmif_nn::weights::canonicalize(&mine, None), "{out}");
+    }
+    assert_eq!(loss_lines(&s.path("run/loss.jsonl")).len(), 1, "2 pairs, batch 2");
+}
