@@ -5,79 +5,29 @@
 //! of the `cddfuse` manifest unless the entry names another seed/gain), and every expected
 //! figure. Checked: each loss term (1e-4 relative), each module's global gradient norm and each
 //! parameter's gradient norm before clipping (1e-3 relative), each parameter's gradient norm
-//! after clipping (1e-3 relative), and each parameter after the Adam step: sampled values to
-//! 1e-5 absolute, sum and abs-sum to one learning rate absolute; in phase II also the fused
-//! batch (1e-4 absolute).
+//! after clipping (1e-3 relative), and each parameter after the Adam step as
+//! `common::check_param` does (sampled values 1e-5 absolute where the reference took a full step;
+//! sums 1e-5 plus a random-walk bound over the elements whose step is partial); in phase II also
+//! the fused batch (1e-4 absolute).
 //!
-//! Why sums get a looser bound than samples: Adam's first step moves an element by
-//! `lr·g/(|g| + 1e-8)`, so every element whose clipped gradient is within a few ε of zero moves
-//! by an amount set by f32 rounding noise, in PyTorch as here. Over a tensor of thousands of
-//! elements those few elements shift the sum by up to a fraction of `lr` (measured worst: 0.4·lr
-//! in phase I, where SSIM on bright, flat visible patches is itself dominated by f32 cancellation
-//! — PyTorch's value differs from the exact one by 2e-4 relative). A wrong update rule, sign or
-//! learning rate moves every element by up to `lr` and the sum by `lr·N`, far beyond the bound.
+//! Why sums need that bound: Adam's first step moves an element by `lr·g/(|g| + 1e-8)`, and
+//! clipping to a global norm of 0.01 makes many clipped gradients tiny, so those elements move by
+//! an amount set by f32 rounding noise, in PyTorch as here. Phase I adds a second source: SSIM on
+//! the bright, flat visible patches is dominated by f32 cancellation in `E[x²] - E[x]²` (the loss
+//! term `mse_loss_V` differs from PyTorch by 6e-5 relative while every other term agrees to
+//! 1e-6), which perturbs the decoder's tiny gradients.
 
-use std::collections::BTreeMap;
+mod common;
 
-use burn::tensor::{Tensor, TensorData};
-use mmif_io::{Manifest, fixtures};
+use common::{Worst, batch, check_param, entry as meta_entry, filled, num};
+use mmif_io::fixtures;
 use mmif_nn::weights;
 use mmif_train::cddfuse::{CddFuseConfig, CddFuseTrainer, Phase};
-use serde_json::Value;
-
-fn batch(name: &str, device: &burn::tensor::Device) -> Tensor<4> {
-    let (shape, v) = fixtures::npy(name);
-    let s: [usize; 4] = shape.as_slice().try_into().unwrap_or_else(|_| panic!("{name}: expected a 4-D batch"));
-    Tensor::from_data(TensorData::new(v, s), device)
-}
-
-fn num(v: &Value, what: &str) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{what}: not a number in train_meta.json"))
-}
-
-/// Worst error seen per quantity, for the log.
-#[derive(Default)]
-struct Worst(BTreeMap<&'static str, (f64, String)>, Vec<String>);
-
-impl Worst {
-    fn rel(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64, floor: f64) {
-        let e = (got - want).abs() / want.abs().max(floor);
-        if e > tol {
-            self.1.push(format!("{what} {name}: got {got}, want {want} (relative error {e:e} > {tol:e})"));
-        }
-        self.note(what, name, e);
-    }
-    fn abs(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64) {
-        let e = (got - want).abs();
-        if e > tol {
-            self.1.push(format!("{what} {name}: got {got}, want {want} (absolute error {e:e} > {tol:e})"));
-        }
-        self.note(what, name, e);
-    }
-    fn note(&mut self, what: &'static str, name: &str, e: f64) {
-        let slot = self.0.entry(what).or_insert((0.0, String::new()));
-        if e >= slot.0 {
-            *slot = (e, name.to_string());
-        }
-    }
-}
 
 fn run(entry_name: &str, phase: Phase) {
-    let meta = fixtures::json("train_meta.json");
-    let entry = &meta[entry_name];
-    assert!(entry.is_object(), "train_meta.json has no entry {entry_name}");
-
+    let entry = &meta_entry(entry_name);
     // Initial weights: the manifest fill, with the entry's own seed/gain when it gives them.
-    let manifest = Manifest::from_forward_meta(&fixtures::path("forward_meta.json"), "cddfuse")
-        .unwrap_or_else(|e| panic!("cddfuse manifest: {e}"));
-    let raw = match (entry.get("seed"), entry.get("gain")) {
-        (None, None) => fixtures::filled("cddfuse"),
-        (s, g) => manifest.filled_state_dict_with(
-            s.map_or(manifest.seed, |v| num(v, "seed") as u64),
-            g.map_or(manifest.gain, |v| num(v, "gain")),
-        ),
-    };
-    let sd = weights::canonicalize(&raw, None);
+    let sd = filled("cddfuse", entry, true);
     let mut config = CddFuseConfig::default();
     if let Some(lr) = entry.get("lr") {
         config.lr = num(lr, "lr");
@@ -124,7 +74,8 @@ fn run(entry_name: &str, phase: Phase) {
     }
 
     let params = mmif_train::optim::params(&trainer.net);
-    let sum_tol = trainer.config.lr;
+    let lr = trainer.config.lr;
+    let mut loose = Vec::new();
     let after = entry["params_after_step"].as_object().expect("params_after_step");
     for (g, list) in after {
         let list = list.as_array().expect("a parameter list");
@@ -134,14 +85,9 @@ fn run(entry_name: &str, phase: Phase) {
             let name = p["name"].as_str().expect("name");
             let key = format!("{g}.{name}");
             let v = &params.get(&key).unwrap_or_else(|| panic!("no parameter {key}")).data;
-            let sum: f64 = v.iter().map(|&x| x as f64).sum();
-            let abs_sum: f64 = v.iter().map(|&x| (x as f64).abs()).sum();
-            worst.abs("param sum", &key, sum, num(&p["sum"], "sum"), sum_tol);
-            worst.abs("param abs_sum", &key, abs_sum, num(&p["abs_sum"], "abs_sum"), sum_tol);
-            for s in p["samples"].as_array().expect("samples") {
-                let idx = s[0].as_u64().expect("sample index") as usize;
-                assert!(idx < v.len(), "{key}: sample index {idx} out of range");
-                worst.abs("param sample", &format!("{key}[{idx}]"), v[idx] as f64, num(&s[1], "sample"), 1e-5);
+            let v0 = &sd.get(&key).unwrap_or_else(|| panic!("no initial value of {key}")).data;
+            if check_param(&mut worst, &key, v0, v, lr, p) {
+                loose.push(key.clone());
             }
             if let Some(want) = p.get("grad_norm") {
                 let total = report.groups[g].clipped_norms.values().map(|n| n * n).sum::<f64>().sqrt();
@@ -160,10 +106,8 @@ fn run(entry_name: &str, phase: Phase) {
         }
     }
 
-    for (what, (e, name)) in &worst.0 {
-        eprintln!("{entry_name}: worst {what}: {e:.3e} ({name})");
-    }
-    assert!(worst.1.is_empty(), "{entry_name}: {} mismatch(es):\n{}", worst.1.len(), worst.1.join("\n"));
+    eprintln!("{entry_name}: {} parameter(s) beyond 1e-5 in sum or abs-sum: {}", loose.len(), loose.join(", "));
+    worst.finish(entry_name);
 }
 
 #[test]

@@ -34,9 +34,12 @@
 //!   float32 values are off its own float64 values by up to 2.3e-3 relative; ours are within
 //!   2.2e-4 of float64 on every parameter. The tolerance there is therefore 3e-3, not 1e-3.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Tensor;
+use common::{Worst, batch, check_param, filled, num};
 use mmif_io::{Manifest, fixtures};
 use mmif_nn::weights::{self, StateDict};
 use mmif_train::cddfuse::GroupReport;
@@ -48,72 +51,12 @@ use serde_json::Value;
 /// (see the module documentation).
 const FUSION_GRAD_NORM_TOL: f64 = 3e-3;
 
-fn batch(name: &str, device: &Device) -> Tensor<4> {
-    let (shape, v) = fixtures::npy(name);
-    let s: [usize; 4] = shape.as_slice().try_into().unwrap_or_else(|_| panic!("{name}: expected a 4-D batch"));
-    Tensor::from_data(TensorData::new(v, s), device)
-}
-
-fn num(v: &Value, what: &str) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{what}: not a number in train_meta.json"))
-}
-
-/// The fill of `model` of `forward_meta.json`, with `entry`'s `seed`/`gain` when `trained` and
-/// the entry gives them.
-fn filled(model: &str, entry: &Value, trained: bool) -> StateDict {
-    let manifest = Manifest::from_forward_meta(&fixtures::path("forward_meta.json"), model)
-        .unwrap_or_else(|e| panic!("{model} manifest: {e}"));
-    let seed = entry.get("seed").filter(|_| trained).map_or(manifest.seed, |v| num(v, "seed") as u64);
-    let gain = entry.get("gain").filter(|_| trained).map_or(manifest.gain, |v| num(v, "gain"));
-    weights::canonicalize(&manifest.filled_state_dict_with(seed, gain), None)
-}
-
-/// Worst error seen per quantity, for the log, and every mismatch.
-#[derive(Default)]
-struct Worst(BTreeMap<&'static str, (f64, String)>, Vec<String>);
-
-impl Worst {
-    fn rel(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64, floor: f64) {
-        let e = (got - want).abs() / want.abs().max(floor);
-        if e > tol || e.is_nan() {
-            self.1.push(format!("{what} {name}: got {got}, want {want} (relative error {e:e} > {tol:e})"));
-        }
-        self.note(what, name, e);
-    }
-    fn abs(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64) {
-        let e = (got - want).abs();
-        if e > tol || e.is_nan() {
-            self.1.push(format!("{what} {name}: got {got}, want {want} (absolute error {e:e} > {tol:e})"));
-        }
-        self.note(what, name, e);
-    }
-    fn note(&mut self, what: &'static str, name: &str, e: f64) {
-        let slot = self.0.entry(what).or_insert((0.0, String::new()));
-        if e >= slot.0 || e.is_nan() {
-            *slot = (e, name.to_string());
-        }
-    }
-    fn finish(self, entry: &str) {
-        for (what, (e, name)) in &self.0 {
-            eprintln!("{entry}: worst {what}: {e:.3e} ({name})");
-        }
-        assert!(self.1.is_empty(), "{entry}: {} mismatch(es):\n{}", self.1.len(), self.1.join("\n"));
-    }
-}
-
 /// How one entry's figures are checked (see the module documentation for why).
 struct Tolerances {
     /// Relative, per parameter gradient norm.
     grad_norm: f64,
     /// The learning rate of the step (Adam's first step moves an element by at most this).
     lr: f64,
-}
-
-/// Adam's first step moves element `i` by `lr·gᵢ/(|gᵢ| + ε)`: `uᵢ = (before - after)/lr`, which is
-/// `±1` to within 1 % once `|gᵢ| ≥ 100ε = 1e-6` and a steep function of `gᵢ` below that.
-/// Returns how many elements are in that steep region.
-fn sensitive_elements(before: &[f32], after: &[f32], lr: f64) -> usize {
-    before.iter().zip(after).filter(|&(&b, &a)| ((b as f64 - a as f64) / lr).abs() < 0.99).count()
 }
 
 /// Whether `key` is a conv bias feeding a BatchNorm in train mode (`X.conv.{i}.bias` followed by
@@ -168,28 +111,12 @@ fn check_step(
         let key = p["name"].as_str().expect("name");
         let v = &params.get(key).unwrap_or_else(|| panic!("no parameter {key}")).data;
         let v0 = &initial.get(key).unwrap_or_else(|| panic!("no initial value of {key}")).data;
-        let steep = sensitive_elements(v0, v, tol.lr);
-        // 1e-5, plus a random walk of steps of at most 2·lr over the elements whose update depends
-        // steeply on their gradient.
-        let sum_tol = 1e-5 + 2.0 * tol.lr * (steep as f64).sqrt();
-        let sum: f64 = v.iter().map(|&x| x as f64).sum();
-        let abs_sum: f64 = v.iter().map(|&x| (x as f64).abs()).sum();
-        let (want_sum, want_abs) = (num(&p["sum"], "sum"), num(&p["abs_sum"], "abs_sum"));
-        if (sum - want_sum).abs().max((abs_sum - want_abs).abs()) > 1e-5 {
-            loose.push(format!("{key} ({steep} of {} elements steep)", v.len()));
-        }
-        worst.abs("param sum", key, sum, want_sum, sum_tol);
-        worst.abs("param abs_sum", key, abs_sum, want_abs, sum_tol);
-        for s in p["samples"].as_array().expect("samples") {
-            let idx = s[0].as_u64().expect("sample index") as usize;
-            assert!(idx < v.len(), "{key}: sample index {idx} out of range");
-            let name = format!("{key}[{idx}]");
-            let want = num(&s[1], "sample");
-            if sensitive_elements(&v0[idx..=idx], &v[idx..=idx], tol.lr) == 1 {
-                worst.abs("param sample (steep)", &name, v[idx] as f64, want, 2.0 * tol.lr + 1e-5);
-            } else {
-                worst.abs("param sample", &name, v[idx] as f64, want, 1e-5);
-            }
+        if check_param(worst, key, v0, v, tol.lr, p) {
+            loose.push(format!(
+                "{key} ({} of {} elements with a partial step)",
+                common::steep_elements(v0, v, tol.lr),
+                v.len()
+            ));
         }
         if let Some(want) = p.get("grad_norm") {
             let got = *report.clipped_norms.get(key).unwrap_or_else(|| panic!("{key}: not stepped"));

@@ -1,0 +1,119 @@
+//! What the one-step training tests share: reading the fixtures, collecting errors, and the
+//! check of the parameters after Adam's first step.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use mmif_io::{Manifest, fixtures};
+use mmif_nn::weights::{self, StateDict};
+use serde_json::Value;
+
+/// A `B×C×H×W` batch of the fixtures.
+pub fn batch(name: &str, device: &Device) -> Tensor<4> {
+    let (shape, v) = fixtures::npy(name);
+    let s: [usize; 4] = shape.as_slice().try_into().unwrap_or_else(|_| panic!("{name}: expected a 4-D batch"));
+    Tensor::from_data(TensorData::new(v, s), device)
+}
+
+pub fn num(v: &Value, what: &str) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{what}: not a number in train_meta.json"))
+}
+
+/// The entry `name` of `train_meta.json`.
+pub fn entry(name: &str) -> Value {
+    let meta = fixtures::json("train_meta.json");
+    let e = meta[name].clone();
+    assert!(e.is_object(), "train_meta.json has no entry {name}");
+    e
+}
+
+/// The fill of `model` of `forward_meta.json` (canonical keys), with `entry`'s `seed`/`gain`
+/// when `trained` and the entry gives them.
+pub fn filled(model: &str, entry: &Value, trained: bool) -> StateDict {
+    let manifest = Manifest::from_forward_meta(&fixtures::path("forward_meta.json"), model)
+        .unwrap_or_else(|e| panic!("{model} manifest: {e}"));
+    let seed = entry.get("seed").filter(|_| trained).map_or(manifest.seed, |v| num(v, "seed") as u64);
+    let gain = entry.get("gain").filter(|_| trained).map_or(manifest.gain, |v| num(v, "gain"));
+    weights::canonicalize(&manifest.filled_state_dict_with(seed, gain), None)
+}
+
+/// Worst error seen per quantity, for the log, and every mismatch.
+#[derive(Default)]
+pub struct Worst(BTreeMap<&'static str, (f64, String)>, Vec<String>);
+
+impl Worst {
+    pub fn rel(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64, floor: f64) {
+        let e = (got - want).abs() / want.abs().max(floor);
+        if e > tol || e.is_nan() {
+            self.1.push(format!("{what} {name}: got {got}, want {want} (relative error {e:e} > {tol:e})"));
+        }
+        self.note(what, name, e);
+    }
+
+    pub fn abs(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64) {
+        let e = (got - want).abs();
+        if e > tol || e.is_nan() {
+            self.1.push(format!("{what} {name}: got {got}, want {want} (absolute error {e:e} > {tol:e})"));
+        }
+        self.note(what, name, e);
+    }
+
+    pub fn note(&mut self, what: &'static str, name: &str, e: f64) {
+        let slot = self.0.entry(what).or_insert((0.0, String::new()));
+        if e >= slot.0 || e.is_nan() {
+            *slot = (e, name.to_string());
+        }
+    }
+
+    pub fn finish(self, entry: &str) {
+        for (what, (e, name)) in &self.0 {
+            eprintln!("{entry}: worst {what}: {e:.3e} ({name})");
+        }
+        assert!(self.1.is_empty(), "{entry}: {} mismatch(es):\n{}", self.1.len(), self.1.join("\n"));
+    }
+}
+
+/// Adam's first step moves element `i` by `lr·gᵢ/(|gᵢ| + ε)`: `uᵢ = (before - after)/lr` is
+/// `±1` to within 1 % once `|gᵢ| ≥ 100ε = 1e-6`, and a steep function of `gᵢ` below that.
+/// Whether an element with these values is in that steep region.
+pub fn steep(before: f64, after: f64, lr: f64) -> bool {
+    ((before - after) / lr).abs() < 0.99
+}
+
+/// How many elements of a tensor are in the steep region of Adam's first step.
+pub fn steep_elements(before: &[f32], after: &[f32], lr: f64) -> usize {
+    before.iter().zip(after).filter(|&(&b, &a)| steep(b as f64, a as f64, lr)).count()
+}
+
+/// Checks a parameter after Adam's first step against its `params_after_step` record `want`
+/// (`sum`, `abs_sum`, `samples`); `before`/`after` are our values. Returns whether the sums are
+/// beyond 1e-5 (for the log).
+///
+/// * A sample is held to 1e-5 where the **reference** moved it by a full step (its gradient is
+///   not tiny), and to `2·lr` where the reference's own step was partial: there the update is
+///   a steep function of a gradient near f32 rounding noise, in PyTorch as here. A wrong update
+///   rule, sign or learning rate moves the full-step samples by `~lr` and fails at once.
+/// * The sums are held to `1e-5 + 2·lr·√k`, `k` the number of our elements with a partial step:
+///   a random walk of differences of at most `2·lr` over those elements.
+pub fn check_param(worst: &mut Worst, key: &str, before: &[f32], after: &[f32], lr: f64, want: &Value) -> bool {
+    let k = steep_elements(before, after, lr);
+    let sum_tol = 1e-5 + 2.0 * lr * (k as f64).sqrt();
+    let sum: f64 = after.iter().map(|&x| x as f64).sum();
+    let abs_sum: f64 = after.iter().map(|&x| (x as f64).abs()).sum();
+    let (want_sum, want_abs) = (num(&want["sum"], "sum"), num(&want["abs_sum"], "abs_sum"));
+    worst.abs("param sum", key, sum, want_sum, sum_tol);
+    worst.abs("param abs_sum", key, abs_sum, want_abs, sum_tol);
+    for s in want["samples"].as_array().expect("samples") {
+        let idx = s[0].as_u64().expect("sample index") as usize;
+        assert!(idx < after.len(), "{key}: sample index {idx} out of range");
+        let name = format!("{key}[{idx}]");
+        let w = num(&s[1], "sample");
+        if steep(before[idx] as f64, w, lr) {
+            worst.abs("param sample (partial step)", &name, after[idx] as f64, w, 2.0 * lr + 1e-5);
+        } else {
+            worst.abs("param sample", &name, after[idx] as f64, w, 1e-5);
+        }
+    }
+    (sum - want_sum).abs().max((abs_sum - want_abs).abs()) > 1e-5
+}
