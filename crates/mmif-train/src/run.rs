@@ -310,6 +310,22 @@ impl EpochMeans {
         self.steps += 1;
     }
 
+    /// Adds the steps of `epoch` already in the loss log.
+    fn add_logged(&mut self, log: &Path, epoch: usize) -> Result<(), RunError> {
+        let text = std::fs::read_to_string(log).map_err(|e| file_err(log, e))?;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| file_err(log, e))?;
+            if v["epoch"].as_u64() == Some(epoch as u64) {
+                let losses = v["losses"].as_object().into_iter().flatten();
+                self.add(&StepLog {
+                    losses: losses.filter_map(|(k, x)| Some((k.clone(), x.as_f64()?))).collect(),
+                    ..StepLog::default()
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn line(&self, epoch: usize, lr: f64, stage: &str) -> String {
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut s = format!("time {time} epoch {} steps {}", epoch + 1, self.steps);
@@ -413,6 +429,10 @@ pub fn run<T: Trainer>(
         let order = permutation(data.len, seed, epoch);
         let first = if epoch == start.epoch { start.batch } else { 0 };
         let mut means = EpochMeans::default();
+        if first > 0 {
+            // A resumed epoch: its mean includes the steps logged before the interruption.
+            means.add_logged(&log_path, epoch)?;
+        }
         let mut stage = String::new();
         for b in first..per_epoch {
             let lo = b as usize * batch;
