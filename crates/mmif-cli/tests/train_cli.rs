@@ -201,6 +201,22 @@ fn film_needs_text_and_trains_with_it() {
     for f in ["film.safetensors", "model/ckpt_1.safetensors", "pic_fusion/ckpt_1/batch-0.png", "log.txt"] {
         assert!(s.path("run").join(f).is_file(), "{f} missing");
     }
+    let o = mmif([
+        "fuse",
+        "-m",
+        "film",
+        "-w",
+        &s.s("run/film.safetensors"),
+        "--ir",
+        &s.s("ir/p0.png"),
+        "--vis",
+        &s.s("vis/p0.png"),
+        "--text",
+        &s.s("text/p0.npy"),
+        "-o",
+        &s.s("f.png"),
+    ]);
+    ok(&o, "fuse with the trained FILM");
     // Both official layouts: PyTorch `.pth` and the Jittor port's `.pkl`.
     for out in ["w.pth", "w.pkl"] {
         ok(&mmif(["convert", &s.s("run/film.safetensors"), &s.s(out)]), out);
