@@ -15,22 +15,26 @@
 //! (`lr·g/(|g| + 1e-8)`), so a 1e-5 bound on a sampled value alone would pass with no step at
 //! all; the step is therefore compared to [`STEP_TOL`]·lr, widened by Adam's sensitivity
 //! `lr·1e-8·δ/(|g| + 1e-8)²` to a gradient error `δ` (capped at 2·lr, a flipped sign). `δ` is
-//! [`GRAD_ERR`] times the parameter's RMS gradient: measured against PyTorch in float64, this
-//! implementation's per-element gradient error reaches 4e-2 of the RMS in the side-A
-//! cross-attention of the first block (PyTorch's own float32 error there: 5e-5). Those
-//! gradients are sums over pixels of nearly constant factors with heavy cancellation (the
-//! PReLU after `convA2` sees inputs ≈ its bias: its gradient cancels ~1000-fold), so ordinary
-//! float32 rounding in the backward pass shows up amplified. An element whose gradient is below
-//! `δ` may step the other way than in PyTorch (±lr each), so the sums get, on top of 1e-5,
+//! [`GRAD_ERR`] times the parameter's RMS gradient. Measured against the official step in
+//! float64, the backward pass is as accurate as PyTorch's (per element within ~1e-4 of the RMS)
+//! *given the same forward decisions*; what differs is the forward pass's PReLU branch at inputs
+//! closer to zero than float32 rounding (~1e-6 of the input's RMS after a few blocks). On this
+//! fixture two such inputs (in `restormerca2.preluA1` and `restormerca3.preluA3`) take the other
+//! branch than in float64; each changes that element's gradient by `(1 − slope)·g`, and through
+//! the global attentions the error reaches every gradient upstream, up to 4e-2 of the RMS per
+//! element (a float64 rerun with our branch choices agrees with us to 1.1e-4). PyTorch's float32
+//! is exposed the same way: the official step on 1 thread instead of 2 is 3.9e-2 of the RMS off
+//! float64; the fixture's 2-thread run happened to decide both inputs as float64 does. An
+//! element whose gradient is below `δ` may step the other way than in PyTorch (±lr each), so the
+//! sums get, on top of 1e-5,
 //! `2·lr·3·√k` for the `k` such elements (a 3σ random walk of independent flips).
 
-use std::collections::BTreeMap;
+mod common;
 
-use burn::tensor::{Tensor, TensorData};
+use common::{Worst, batch, num};
 use mmif_io::{Manifest, fixtures};
 use mmif_nn::weights;
 use mmif_train::film::{FilmConfig, FilmTrainer, GROUP};
-use serde_json::Value;
 
 /// The tensor index `t` of the text features in the fill (README §1).
 const TEXT_T: u64 = 65535;
@@ -43,16 +47,6 @@ const GRAD_ERR: f64 = 0.05;
 /// Adam's epsilon.
 const EPS: f64 = 1e-8;
 
-fn batch(name: &str, device: &burn::tensor::Device) -> Tensor<4> {
-    let (shape, v) = fixtures::npy(name);
-    let s: [usize; 4] = shape.as_slice().try_into().unwrap_or_else(|_| panic!("{name}: expected a 4-D batch"));
-    Tensor::from_data(TensorData::new(v, s), device)
-}
-
-fn num(v: &Value, what: &str) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("{what}: not a number in train_meta.json"))
-}
-
 /// `T` of a description like "… reshaped (1,T,768) …".
 fn tokens_from(desc: Option<&str>) -> usize {
     let Some(d) = desc else { return TEXT_TOKENS };
@@ -60,33 +54,6 @@ fn tokens_from(desc: Option<&str>) -> usize {
     let rest = &d[i + 3..];
     let end = rest.find(',').unwrap_or_else(|| panic!("text description {d:?}: cannot read the shape"));
     rest[..end].trim().parse().unwrap_or_else(|e| panic!("text description {d:?}: token count: {e}"))
-}
-
-/// Worst error seen per quantity, for the log.
-#[derive(Default)]
-struct Worst(BTreeMap<&'static str, (f64, String)>, Vec<String>);
-
-impl Worst {
-    fn rel(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64, floor: f64) {
-        let e = (got - want).abs() / want.abs().max(floor);
-        if e > tol {
-            self.1.push(format!("{what} {name}: got {got}, want {want} (relative error {e:e} > {tol:e})"));
-        }
-        self.note(what, name, e);
-    }
-    fn abs(&mut self, what: &'static str, name: &str, got: f64, want: f64, tol: f64) {
-        let e = (got - want).abs();
-        if e > tol {
-            self.1.push(format!("{what} {name}: got {got}, want {want} (absolute error {e:e} > {tol:e})"));
-        }
-        self.note(what, name, e);
-    }
-    fn note(&mut self, what: &'static str, name: &str, e: f64) {
-        let slot = self.0.entry(what).or_insert((0.0, String::new()));
-        if e >= slot.0 {
-            *slot = (e, name.to_string());
-        }
-    }
 }
 
 #[test]
@@ -185,8 +152,5 @@ fn film_step_matches_official() {
         }
     }
 
-    for (what, (e, name)) in &worst.0 {
-        eprintln!("film: worst {what}: {e:.3e} ({name})");
-    }
-    assert!(worst.1.is_empty(), "film: {} mismatch(es):\n{}", worst.1.len(), worst.1.join("\n"));
+    worst.finish("film");
 }
