@@ -97,12 +97,12 @@ impl Conv2d {
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
     }
 
-    /// The direct kernel ([`kernels::conv2d`]) for inference: non-autodiff `flex` tensors,
-    /// kernels larger than 1×1, not depthwise. `None` otherwise.
+    /// The direct kernels ([`kernels::conv2d`], [`kernels::depthwise_conv2d`]) for inference:
+    /// non-autodiff `flex` tensors, kernels larger than 1×1. `None` otherwise.
     fn forward_kernel(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
         let weight = self.weight.dims();
-        // 1×1: burn's path is one GEMM already; depthwise: burn's direct kernel is faster.
-        if weight[2] * weight[3] == 1 || (weight[1] == 1 && weight[0] == self.groups) {
+        // 1×1: burn's path is one GEMM already.
+        if weight[2] * weight[3] == 1 {
             return None;
         }
         let geom = ConvGeom {
@@ -122,7 +122,15 @@ impl Conv2d {
             Some(b) => Some(kernels::host(&b.val())?),
             None => None,
         };
-        let out = kernels::conv2d(kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values), &geom);
+        let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
+        let out = if kernels::depthwise_supported(&geom) {
+            kernels::depthwise_conv2d(x, w, b, &geom)
+        } else if weight[1] == 1 && weight[0] == self.groups {
+            // Strided depthwise: burn's depthwise kernel.
+            return None;
+        } else {
+            kernels::conv2d(x, w, b, &geom)
+        };
         Some(kernels::from_host(out, geom.output()))
     }
 
