@@ -476,9 +476,7 @@ pub fn restormer_tiled(block: &TransformerBlock, x: Tensor<4>, rows: usize) -> T
         .map(|i| {
             let (halo, top, bottom) = with_halo(&x1_tiles, i);
             let y = conv3x3_rows(&ffn.dwconv, ffn.project_in.forward(block.norm2.forward(halo)), top, bottom);
-            let mut halves = y.chunk(2, 1).into_iter();
-            let (g1, g2) = (halves.next().expect("two halves"), halves.next().expect("two halves"));
-            x1_tiles[i].clone() + ffn.project_out.forward(activation::gelu(g1) * g2)
+            x1_tiles[i].clone() + ffn.project_out.forward(crate::layers::gelu_gate(y))
         })
         .collect();
     drop(x1_tiles);

@@ -8,6 +8,8 @@ use burn::tensor::module::{batch_norm, batch_norm_train, conv_transpose2d, conv2
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor, activation};
 
+use crate::kernels::{self, ConvGeom};
+
 /// How a convolution pads its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pad {
@@ -82,6 +84,9 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.forward_kernel(&x) {
+            return y;
+        }
         let p = self.padding;
         let (x, p) = if self.reflect && p > 0 { (x.pad((p, p, p, p), PadMode::Reflect), 0) } else { (x, p) };
         let [cout, k, _, _] = self.weight.dims();
@@ -90,6 +95,43 @@ impl Conv2d {
         }
         let opts = ConvOptions::new([self.stride; 2], [p; 2], [1, 1], self.groups);
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
+    }
+
+    /// The direct kernels ([`kernels::conv2d`], [`kernels::depthwise_conv2d`]) for inference:
+    /// non-autodiff `flex` tensors, kernels larger than 1×1. `None` otherwise.
+    fn forward_kernel(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
+        let weight = self.weight.dims();
+        // 1×1: burn's path is one GEMM already.
+        if weight[2] * weight[3] == 1 {
+            return None;
+        }
+        let geom = ConvGeom {
+            input: x.dims(),
+            weight,
+            stride: self.stride,
+            padding: self.padding,
+            groups: self.groups,
+            reflect: self.reflect,
+        };
+        if !geom.supported() {
+            return None;
+        }
+        let xh = kernels::host(x)?;
+        let wh = kernels::host(&self.weight.val())?;
+        let bh = match &self.bias {
+            Some(b) => Some(kernels::host(&b.val())?),
+            None => None,
+        };
+        let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
+        let out = if kernels::depthwise_supported(&geom) {
+            kernels::depthwise_conv2d(x, w, b, &geom)
+        } else if weight[1] == 1 && weight[0] == self.groups {
+            // Strided depthwise: burn's depthwise kernel.
+            return None;
+        } else {
+            kernels::conv2d(x, w, b, &geom)
+        };
+        Some(kernels::from_host(out, geom.output()))
     }
 
     /// A grouped conv with `k` (2..=4) input and output channels per group, as `k` depthwise
@@ -205,6 +247,27 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.forward_kernel(&x) {
+            return y;
+        }
+        self.forward_composed(x)
+    }
+
+    /// [`kernels::layer_norm`] for non-autodiff `flex` tensors.
+    fn forward_kernel(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
+        let xh = kernels::host(x)?;
+        let wh = kernels::host(&self.body.weight.val())?;
+        let bh = match &self.body.bias {
+            Some(b) => Some(kernels::host(&b.val())?),
+            None => None,
+        };
+        let out =
+            kernels::layer_norm(kernels::values(&xh), x.dims(), kernels::values(&wh), bh.as_ref().map(kernels::values));
+        Some(kernels::from_host(out, x.dims()))
+    }
+
+    /// The layer norm as burn ops (differentiable).
+    pub fn forward_composed(&self, x: Tensor<4>) -> Tensor<4> {
         let c = x.dims()[1];
         let mu = x.clone().mean_dim(1);
         let centred = x.clone() - mu;
@@ -324,10 +387,27 @@ impl GatedFfn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut halves = self.dwconv.forward(self.project_in.forward(x)).chunk(2, 1).into_iter();
-        let (x1, x2) = (halves.next().expect("two halves"), halves.next().expect("two halves"));
-        self.project_out.forward(activation::gelu(x1) * x2)
+        self.project_out.forward(gelu_gate(self.dwconv.forward(self.project_in.forward(x))))
     }
+}
+
+/// `GELU(x₁)·x₂` where `x₁, x₂` are the two channel halves of `x` (erf GELU): one kernel
+/// ([`kernels::gelu_gate`]) for non-autodiff `flex` tensors, burn ops otherwise.
+pub fn gelu_gate(x: Tensor<4>) -> Tensor<4> {
+    if let Some(xh) = kernels::host(&x) {
+        let [b, c, h, w] = x.dims();
+        if c % 2 == 0 {
+            return kernels::from_host(kernels::gelu_gate(kernels::values(&xh), x.dims()), [b, c / 2, h, w]);
+        }
+    }
+    gelu_gate_composed(x)
+}
+
+/// [`gelu_gate`] as burn ops (differentiable).
+pub fn gelu_gate_composed(x: Tensor<4>) -> Tensor<4> {
+    let mut halves = x.chunk(2, 1).into_iter();
+    let (x1, x2) = (halves.next().expect("two halves"), halves.next().expect("two halves"));
+    activation::gelu(x1) * x2
 }
 
 /// Restormer `TransformerBlock`: x + MDTA(LN(x)), then x + GDFN(LN(x)).

@@ -7,6 +7,7 @@
 pub mod cddfuse;
 pub mod emma;
 pub mod film;
+pub mod kernels;
 pub mod layers;
 pub mod weights;
 

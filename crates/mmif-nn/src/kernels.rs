@@ -1,0 +1,829 @@
+//! Hand-written CPU kernels for inference on burn's `flex` backend.
+//!
+//! They work on the host buffers of plain (non-autodiff) `flex` tensors, without copies
+//! ([`host`] / [`from_host`]); callers fall back to the composition of burn ops, which is also
+//! the differentiable path training uses, whenever [`host`] returns `None`.
+//!
+//! * [`conv2d`]: a direct 3×3-style convolution (any kernel, stride, groups) with zero or
+//!   reflection padding built in, parallel over output rows, register-blocked over 4 output
+//!   channels × 24 pixels with AVX2/FMA when the CPU has them. burn-flex runs dense convs with
+//!   few channels through a single-threaded NHWC copy, im2col and many small GEMMs.
+//! * [`gelu_gate`]: `GELU(x₁)·x₂` over the two channel halves of a tensor in one pass, with a
+//!   rational erf (≤ 1e-7 absolute error).
+//! * [`layer_norm`]: the per-pixel layer norm over channels in one kernel.
+
+use burn::tensor::{Bytes, DType, Shape, Tensor};
+use burn_flex::{Flex, FlexTensor, Layout};
+use rayon::prelude::*;
+
+/// The tensor's `flex` primitive, contiguous, if it is a non-autodiff `f32` flex tensor.
+pub fn host<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
+    if x.is_autodiff() {
+        return None;
+    }
+    let t = x.clone().try_into_primitive::<Flex>().ok()?;
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
+}
+
+/// The values of a contiguous `f32` primitive from [`host`].
+pub fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+/// A flex tensor owning `data` (row-major, `shape`), without a copy.
+pub fn from_host<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    assert_eq!(data.len(), shape.iter().product::<usize>(), "data length and shape disagree");
+    let t = FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32);
+    Tensor::from_primitive::<Flex>(t)
+}
+
+/// A raw pointer that may be shared between rayon tasks writing disjoint parts of a buffer.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: the pointer is only used to write disjoint ranges from different tasks (see users).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the `SendPtr`, not its field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Vector instruction sets the convolution kernel is compiled for (chosen at run time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Scalar,
+    /// AVX2 + FMA: 16 vector registers.
+    Avx2,
+    /// AVX-512F/VL on 256-bit vectors: 32 vector registers, so twice the channels per block.
+    Avx512,
+}
+
+fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() && std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+            return Isa::Avx512;
+        }
+        if has_avx2_fma() {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Scalar
+}
+
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Convolution
+// ------------------------------------------------------------------------------------------
+
+/// Geometry of a [`conv2d`] call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Input `[B, C_in, H, W]`.
+    pub input: [usize; 4],
+    /// Weight `[C_out, C_in / groups, KH, KW]`.
+    pub weight: [usize; 4],
+    pub stride: usize,
+    pub padding: usize,
+    pub groups: usize,
+    /// Reflection padding (`padding_mode='reflect'`) instead of zeros.
+    pub reflect: bool,
+}
+
+impl ConvGeom {
+    /// `[B, C_out, OH, OW]`.
+    pub fn output(&self) -> [usize; 4] {
+        let [b, _, h, w] = self.input;
+        let [cout, _, kh, kw] = self.weight;
+        let oh = (h + 2 * self.padding - kh) / self.stride + 1;
+        let ow = (w + 2 * self.padding - kw) / self.stride + 1;
+        [b, cout, oh, ow]
+    }
+
+    /// Whether [`conv2d`] handles this geometry.
+    pub fn supported(&self) -> bool {
+        let [_, cin, h, w] = self.input;
+        let [cout, cpg, kh, kw] = self.weight;
+        let g = self.groups;
+        g > 0
+            && cin == cpg * g
+            && cout % g == 0
+            && self.stride > 0
+            && kh > 0
+            && kw > 0
+            && h + 2 * self.padding >= kh
+            && w + 2 * self.padding >= kw
+            && (!self.reflect || (self.padding < h && self.padding < w))
+    }
+}
+
+/// Pixels per vector.
+const LANES: usize = 8;
+/// Most output channels per register block.
+const CB: usize = 8;
+/// Most vectors of pixels per register block (row buffers are padded for this many).
+const NX: usize = 4;
+/// Input channels per pass (keeps a pass's input rows and weights in L2).
+const CI_TILE: usize = 32;
+
+/// `conv2d` with PyTorch semantics on host data: `x` is `[B, C_in, H, W]`, `weight`
+/// `[C_out, C_in/groups, KH, KW]`, all row-major. Returns `[B, C_out, OH, OW]`.
+pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    assert!(g.supported(), "unsupported conv geometry {g:?}");
+    let [b, cin, h, w] = g.input;
+    let [cout, cpg, kh, kw] = g.weight;
+    let [_, _, oh, ow] = g.output();
+    assert_eq!(x.len(), b * cin * h * w);
+    assert_eq!(weight.len(), cout * cpg * kh * kw);
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), cout);
+    }
+    let (s, p) = (g.stride, g.padding);
+    let cout_pg = cout / g.groups;
+    // Output channels per register block: within one group.
+    let isa = isa();
+    // Output channels per register block (within one group); the pixel vectors per block
+    // follow from the register budget (see `conv_row`).
+    let widest = if isa == Isa::Avx512 { 8 } else { 4 };
+    let cb = [8, 4, 2, 1].into_iter().find(|&c| c <= widest && cout_pg.is_multiple_of(c)).unwrap_or(1);
+    let blocks = cout / cb;
+    let taps = cpg * kh * kw;
+    // Packed weights: block-major, then tap (ci, ky, kx), then the cb channels of the block.
+    let mut wp = vec![0.0f32; cout * taps];
+    for blk in 0..blocks {
+        for t in 0..taps {
+            for c in 0..cb {
+                wp[(blk * taps + t) * cb + c] = weight[(blk * cb + c) * taps + t];
+            }
+        }
+    }
+    // Phased, padded input rows of one output row: row `(ci, ky, phase)` holds
+    // `padded[oy*s + ky][j*s + phase]` for `j < lp`, zero beyond the padded width.
+    let chunk = LANES * NX;
+    let lp = ow.div_ceil(chunk) * chunk + (kw - 1) / s + 1;
+    let row_len = kh * s * lp;
+    let wp_ = w + 2 * p;
+    // Not zero-filled: the first input-channel tile writes every value (through `out_ptr`).
+    let n_out = b * cout * oh * ow;
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    (0..b * oh).into_par_iter().for_each_init(
+        || vec![0.0f32; cin * row_len],
+        |rows, task| {
+            let (bi, oy) = (task / oh, task % oh);
+            // Build the rows.
+            for ci in 0..cin {
+                let plane = &x[(bi * cin + ci) * h * w..][..h * w];
+                for ky in 0..kh {
+                    let r = (oy * s + ky) as isize - p as isize;
+                    let src = if r >= 0 && (r as usize) < h {
+                        Some(r as usize)
+                    } else if g.reflect {
+                        Some(if r < 0 { (-r) as usize } else { 2 * (h - 1) - r as usize })
+                    } else {
+                        None
+                    };
+                    for ph in 0..s {
+                        let dst = &mut rows[((ci * kh + ky) * s + ph) * lp..][..lp];
+                        let Some(src) = src else {
+                            dst.fill(0.0);
+                            continue;
+                        };
+                        let line = &plane[src * w..][..w];
+                        if s == 1 {
+                            // Interior as one copy, then the borders.
+                            dst[p..p + w].copy_from_slice(line);
+                            dst[p + w..].fill(0.0);
+                            for q in 1..=p {
+                                let (l, r) = if g.reflect { (line[q], line[w - 1 - q]) } else { (0.0, 0.0) };
+                                dst[p - q] = l;
+                                dst[p + w - 1 + q] = r;
+                            }
+                            continue;
+                        }
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            let c = j * s + ph;
+                            *d = if c >= wp_ {
+                                0.0
+                            } else if c >= p && c - p < w {
+                                line[c - p]
+                            } else if g.reflect {
+                                let q = c as isize - p as isize;
+                                line[if q < 0 { (-q) as usize } else { 2 * (w - 1) - q as usize }]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+            // Tap offsets of one group's channel 0, in `rows`.
+            let tap_off: Vec<usize> = (0..cpg)
+                .flat_map(|ci| {
+                    (0..kh).flat_map(move |ky| (0..kw).map(move |kx| ((ci * kh + ky) * s + kx % s) * lp + kx / s))
+                })
+                .collect();
+            // Input-channel tiles outermost, so that a tile's rows stay in cache for every block.
+            let mut t0 = 0;
+            while t0 < taps {
+                let t1 = (t0 + CI_TILE * kh * kw).min(taps);
+                for blk in 0..blocks {
+                    let co0 = blk * cb;
+                    let grp = co0 / cout_pg;
+                    let rbase = &rows[grp * cpg * row_len..];
+                    let wblk = &wp[blk * taps * cb..][..taps * cb];
+                    // SAFETY: task (bi, oy) alone writes row oy of image bi, of every channel.
+                    let dst: [*mut f32; CB] = std::array::from_fn(|c| {
+                        let c = c.min(cb - 1);
+                        unsafe { out_ptr.get().add(((bi * cout + co0 + c) * oh + oy) * ow) }
+                    });
+                    let init: [f32; CB] = std::array::from_fn(|c| bias.map_or(0.0, |bs| bs[co0 + c.min(cb - 1)]));
+                    // SAFETY: `dst` rows hold `ow` values; the row reads stay within `lp`
+                    // (see its definition) and `tap_off` < `cpg * row_len`.
+                    unsafe {
+                        conv_row(isa, cb, rbase, &tap_off[t0..t1], &wblk[t0 * cb..t1 * cb], &dst, ow, t0 == 0, &init);
+                    }
+                }
+                t0 = t1;
+            }
+        },
+    );
+    // SAFETY: every task wrote its rows of every channel (the first tile covers all blocks and
+    // pixels), and the tasks cover all `(image, row)` pairs.
+    unsafe { out.set_len(n_out) };
+    out
+}
+
+/// One output row of `cb` channels: `dst[c][x] (+)= Σ_t w[t][c] · rows[off[t] + x]`.
+///
+/// # Safety
+/// Every `dst[c]` (`c < cb`) must be valid for `ow` writes, and `rows[off[t] + x]` in bounds
+/// for `x < ow` rounded up to a multiple of `LANES * NX`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row(
+    isa: Isa,
+    cb: usize,
+    rows: &[f32],
+    off: &[usize],
+    w: &[f32],
+    dst: &[*mut f32; CB],
+    ow: usize,
+    first: bool,
+    init: &[f32; CB],
+) {
+    // Register blocks: accumulators C·N + N row vectors + 1 broadcast weight ≤ 16 (AVX2)
+    // or 32 (AVX-512VL) registers.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        match (isa, cb) {
+            (Isa::Avx512, 8) => return conv_row_avx512::<8, 3>(rows, off, w, dst, ow, first, init),
+            (Isa::Avx512, 4) => return conv_row_avx512::<4, 4>(rows, off, w, dst, ow, first, init),
+            (Isa::Avx512, 2) => return conv_row_avx512::<2, 4>(rows, off, w, dst, ow, first, init),
+            (Isa::Avx512, _) => return conv_row_avx512::<1, 4>(rows, off, w, dst, ow, first, init),
+            (Isa::Avx2, 4) => return conv_row_avx2::<4, 2>(rows, off, w, dst, ow, first, init),
+            (Isa::Avx2, 2) => return conv_row_avx2::<2, 4>(rows, off, w, dst, ow, first, init),
+            (Isa::Avx2, _) => return conv_row_avx2::<1, 4>(rows, off, w, dst, ow, first, init),
+            (Isa::Scalar, _) => {}
+        }
+    }
+    let _ = isa;
+    let mut acc = vec![0.0f32; ow];
+    for c in 0..cb {
+        if first {
+            acc.fill(init[c]);
+        } else {
+            // SAFETY: see the function's contract (written by the first tile).
+            unsafe { std::ptr::copy_nonoverlapping(dst[c], acc.as_mut_ptr(), ow) };
+        }
+        for (t, &o) in off.iter().enumerate() {
+            let wv = w[t * cb + c];
+            for (a, &v) in acc.iter_mut().zip(&rows[o..o + ow]) {
+                *a += wv * v;
+            }
+        }
+        // SAFETY: see the function's contract.
+        unsafe { std::ptr::copy_nonoverlapping(acc.as_ptr(), dst[c], ow) };
+    }
+}
+
+/// `conv_row` for `C` channels and `N` vectors of 8 pixels per block, compiled with `$features`.
+macro_rules! conv_row_simd {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<const C: usize, const N: usize>(
+            rows: &[f32],
+            off: &[usize],
+            w: &[f32],
+            dst: &[*mut f32; CB],
+            ow: usize,
+            first: bool,
+            init: &[f32; CB],
+        ) {
+            use std::arch::x86_64::*;
+            let chunk = LANES * N;
+            let rp = rows.as_ptr();
+            let wptr = w.as_ptr();
+            let mut x0 = 0;
+            // SAFETY: the caller guarantees the pointer ranges; the CPU has `$features`.
+            unsafe {
+                while x0 < ow {
+                    let full = x0 + chunk <= ow;
+                    let mut acc = [[_mm256_setzero_ps(); N]; C];
+                    for c in 0..C {
+                        for n in 0..N {
+                            let start = x0 + n * LANES;
+                            acc[c][n] = if first {
+                                _mm256_set1_ps(init[c])
+                            } else if full {
+                                _mm256_loadu_ps(dst[c].add(start))
+                            } else {
+                                let mut tmp = [0.0f32; LANES];
+                                let len = ow.saturating_sub(start).min(LANES);
+                                std::ptr::copy_nonoverlapping(dst[c].add(start), tmp.as_mut_ptr(), len);
+                                _mm256_loadu_ps(tmp.as_ptr())
+                            };
+                        }
+                    }
+                    for (t, &o) in off.iter().enumerate() {
+                        let src = rp.add(o + x0);
+                        let mut v = [_mm256_setzero_ps(); N];
+                        for n in 0..N {
+                            v[n] = _mm256_loadu_ps(src.add(n * LANES));
+                        }
+                        for c in 0..C {
+                            let wv = _mm256_broadcast_ss(&*wptr.add(t * C + c));
+                            for n in 0..N {
+                                acc[c][n] = _mm256_fmadd_ps(wv, v[n], acc[c][n]);
+                            }
+                        }
+                    }
+                    for c in 0..C {
+                        for n in 0..N {
+                            let start = x0 + n * LANES;
+                            if full {
+                                _mm256_storeu_ps(dst[c].add(start), acc[c][n]);
+                            } else {
+                                let mut tmp = [0.0f32; LANES];
+                                _mm256_storeu_ps(tmp.as_mut_ptr(), acc[c][n]);
+                                let len = ow.saturating_sub(start).min(LANES);
+                                std::ptr::copy_nonoverlapping(tmp.as_ptr(), dst[c].add(start), len);
+                            }
+                        }
+                    }
+                    x0 += chunk;
+                }
+            }
+        }
+    };
+}
+
+conv_row_simd!(conv_row_avx2, "avx2,fma");
+conv_row_simd!(conv_row_avx512, "avx2,fma,avx512f,avx512vl");
+
+// ------------------------------------------------------------------------------------------
+// Depthwise convolution
+// ------------------------------------------------------------------------------------------
+
+/// Whether [`depthwise_conv2d`] handles `g` (depthwise, stride 1).
+pub fn depthwise_supported(g: &ConvGeom) -> bool {
+    let [_, cin, _, _] = g.input;
+    let [cout, cpg, _, _] = g.weight;
+    g.supported() && g.stride == 1 && cpg == 1 && cout == cin && g.groups == cin
+}
+
+/// A depthwise conv (`groups = C_in = C_out`, stride 1): each plane is copied once into a
+/// padded buffer, then every output row is 8-pixel vectors × `KH·KW` taps. burn-flex's
+/// depthwise kernel takes ~3× longer at 480×640.
+pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    assert!(depthwise_supported(g), "unsupported depthwise geometry {g:?}");
+    let [b, c, h, w] = g.input;
+    let [_, _, kh, kw] = g.weight;
+    let [_, _, oh, ow] = g.output();
+    assert_eq!(x.len(), b * c * h * w);
+    assert_eq!(weight.len(), c * kh * kw);
+    let p = g.padding;
+    let chunk = LANES * NX;
+    let lp = ow.div_ceil(chunk) * chunk + kw;
+    let hp = h + 2 * p;
+    let isa = isa();
+    // Not zero-filled: each task writes its whole plane through `out_ptr`.
+    let n_out = b * c * oh * ow;
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    (0..b * c).into_par_iter().for_each_init(
+        || (vec![0.0f32; hp * lp], vec![0.0f32; ow]),
+        |(padded, row), plane| {
+            // SAFETY: task `plane` alone writes output plane `plane`.
+            let o = unsafe { out_ptr.get().add(plane * oh * ow) };
+            let ci = plane % c;
+            let src = &x[plane * h * w..][..h * w];
+            for r in 0..hp {
+                let y = r as isize - p as isize;
+                let dst = &mut padded[r * lp..][..lp];
+                let sy = if y >= 0 && (y as usize) < h {
+                    y as usize
+                } else if g.reflect {
+                    if y < 0 { (-y) as usize } else { 2 * (h - 1) - y as usize }
+                } else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                let line = &src[sy * w..][..w];
+                dst[p..p + w].copy_from_slice(line);
+                dst[p + w..].fill(0.0);
+                for q in 1..=p {
+                    let (l, r) = if g.reflect { (line[q], line[w - 1 - q]) } else { (0.0, 0.0) };
+                    dst[p - q] = l;
+                    dst[p + w - 1 + q] = r;
+                }
+            }
+            let wk = &weight[ci * kh * kw..][..kh * kw];
+            let b0 = bias.map_or(0.0, |bs| bs[ci]);
+            #[cfg(target_arch = "x86_64")]
+            if isa != Isa::Scalar {
+                // SAFETY: the CPU has AVX2 and FMA; `padded` rows hold `lp` ≥ the widest read.
+                unsafe { depthwise_plane_avx2(padded, lp, wk, kh, kw, b0, o, oh, ow) };
+                return;
+            }
+            let _ = isa;
+            for oy in 0..oh {
+                row.fill(b0);
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wv = wk[ky * kw + kx];
+                        for (d, &v) in row.iter_mut().zip(&padded[(oy + ky) * lp + kx..][..ow]) {
+                            *d += wv * v;
+                        }
+                    }
+                }
+                // SAFETY: row `oy` of this task's plane.
+                unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), o.add(oy * ow), ow) };
+            }
+        },
+    );
+    // SAFETY: the tasks wrote every row of every plane.
+    unsafe { out.set_len(n_out) };
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn depthwise_plane_avx2(
+    padded: &[f32],
+    lp: usize,
+    wk: &[f32],
+    kh: usize,
+    kw: usize,
+    b0: f32,
+    o: *mut f32,
+    oh: usize,
+    ow: usize,
+) {
+    use std::arch::x86_64::*;
+    const N: usize = 4;
+    let chunk = LANES * N;
+    assert!(padded.len() >= (oh + kh - 1) * lp && lp >= ow.div_ceil(chunk) * chunk + kw - 1);
+    let pp = padded.as_ptr();
+    for oy in 0..oh {
+        let mut x0 = 0;
+        while x0 < ow {
+            // SAFETY: reads end before `(oy + kh - 1) * lp + x0 + chunk + kw - 1` ≤ padded.len()
+            // (asserted above); `o` holds `oh * ow` values (the caller's contract).
+            unsafe {
+                let mut acc = [_mm256_set1_ps(b0); N];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wv = _mm256_set1_ps(wk[ky * kw + kx]);
+                        let src = pp.add((oy + ky) * lp + x0 + kx);
+                        for (n, a) in acc.iter_mut().enumerate() {
+                            *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(src.add(n * LANES)), *a);
+                        }
+                    }
+                }
+                let mut tmp = [0.0f32; LANES * N];
+                for (n, a) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(n * LANES), *a);
+                }
+                let len = chunk.min(ow - x0);
+                std::ptr::copy_nonoverlapping(tmp.as_ptr(), o.add(oy * ow + x0), len);
+            }
+            x0 += chunk;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// GELU gate
+// ------------------------------------------------------------------------------------------
+
+/// `erf(x)` in f32 as a rational function of `x` on [-4, 4] (Eigen's / XLA's float erf),
+/// ±1 beyond: absolute error ≈ 1e-7.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = x2.mul_add(-2.726_142_3e-10, 2.770_681_4e-8);
+    p = x2.mul_add(p, -2.101_024e-6);
+    p = x2.mul_add(p, -5.692_506_4e-5);
+    p = x2.mul_add(p, -7.349_906_3e-4);
+    p = x2.mul_add(p, -2.954_6e-3);
+    p = x2.mul_add(p, -1.609_603_3e-2);
+    let mut q = x2.mul_add(-1.456_607_2e-5, -2.133_740_6e-4);
+    q = x2.mul_add(q, -1.682_827e-3);
+    q = x2.mul_add(q, -7.373_329e-3);
+    q = x2.mul_add(q, -1.426_473_9e-2);
+    x * p / q
+}
+
+/// `out[i] = GELU(a[i]) · b[i]`.
+///
+/// # Safety
+/// `out` must be valid for `a.len()` writes; `b` at least as long as `a`.
+#[inline(always)]
+unsafe fn gelu_mul(a: &[f32], b: &[f32], out: *mut f32) {
+    let b = &b[..a.len()];
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        // SAFETY: i < a.len() (the caller's contract).
+        unsafe { out.add(i).write(0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)) * y) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gelu_mul_avx(a: &[f32], b: &[f32], out: *mut f32) {
+    // SAFETY: the caller's contract.
+    unsafe { gelu_mul(a, b, out) }
+}
+
+/// `GELU(x[:, :C]) · x[:, C:]` for `x` of shape `[B, 2C, H, W]` (erf GELU, as `F.gelu`).
+pub fn gelu_gate(x: &[f32], shape: [usize; 4]) -> Vec<f32> {
+    let [b, c2, h, w] = shape;
+    assert!(c2 % 2 == 0 && x.len() == b * c2 * h * w);
+    let (c, hw) = (c2 / 2, h * w);
+    let avx = has_avx2_fma();
+    // Not zero-filled: every value is written through `out_ptr`.
+    let n_out = b * c * hw;
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    const PIECE: usize = 4096;
+    let pieces = hw.div_ceil(PIECE);
+    (0..b * c * pieces).into_par_iter().for_each(|task| {
+        let (plane, k) = (task / pieces, task % pieces);
+        let (bi, ci) = (plane / c, plane % c);
+        let r = k * PIECE..((k + 1) * PIECE).min(hw);
+        let a = &x[(bi * c2 + ci) * hw..][r.clone()];
+        let g = &x[(bi * c2 + c + ci) * hw..][r.clone()];
+        // SAFETY: task (plane, k) alone writes this range of the output.
+        let o = unsafe { out_ptr.get().add(plane * hw + r.start) };
+        #[cfg(target_arch = "x86_64")]
+        if avx {
+            // SAFETY: the CPU has AVX2 and FMA (checked at run time); `o` holds `a.len()` values.
+            unsafe { gelu_mul_avx(a, g, o) };
+            return;
+        }
+        let _ = avx;
+        // SAFETY: `o` holds `a.len()` values.
+        unsafe { gelu_mul(a, g, o) };
+    });
+    // SAFETY: the tasks cover every plane and piece.
+    unsafe { out.set_len(n_out) };
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Layer norm over channels
+// ------------------------------------------------------------------------------------------
+
+/// Pixels normalised together (their channel values stay in L1/L2 between the passes).
+const LN_PIXELS: usize = 256;
+
+#[inline(always)]
+fn layer_norm_piece(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f32]>, out: &mut [f32], px: usize) {
+    let n = out.len() / c;
+    let mut mean = [0.0f32; LN_PIXELS];
+    let mut var = [0.0f32; LN_PIXELS];
+    let (mean, var) = (&mut mean[..n], &mut var[..n]);
+    for ch in 0..c {
+        for (m, &v) in mean.iter_mut().zip(&x[ch * hw + px..][..n]) {
+            *m += v;
+        }
+    }
+    let inv_c = 1.0 / c as f32;
+    for m in mean.iter_mut() {
+        *m *= inv_c;
+    }
+    for ch in 0..c {
+        for ((s, &v), &m) in var.iter_mut().zip(&x[ch * hw + px..][..n]).zip(mean.iter()) {
+            let d = v - m;
+            *s += d * d;
+        }
+    }
+    for s in var.iter_mut() {
+        *s = 1.0 / (*s * inv_c + 1e-5).sqrt();
+    }
+    for ch in 0..c {
+        let o = &mut out[ch * n..][..n];
+        let xs = &x[ch * hw + px..][..n];
+        let wc = w[ch];
+        match b {
+            Some(b) => {
+                let bc = b[ch];
+                for (((o, &v), &m), &s) in o.iter_mut().zip(xs).zip(mean.iter()).zip(var.iter()) {
+                    *o = (v - m) * s * wc + bc;
+                }
+            }
+            None => {
+                for ((o, &v), &s) in o.iter_mut().zip(xs).zip(var.iter()) {
+                    *o = v * s * wc;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn layer_norm_piece_avx(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f32]>, out: &mut [f32], px: usize) {
+    layer_norm_piece(x, hw, c, w, b, out, px)
+}
+
+/// Restormer's layer norm over the channels of every pixel of `x` (`[B, C, H, W]`): biased
+/// variance, eps 1e-5; with `bias` `(x-μ)/σ·w + b` (`WithBias`), without `x/σ·w` (`BiasFree`).
+pub fn layer_norm(x: &[f32], shape: [usize; 4], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let [b, c, h, w] = shape;
+    let hw = h * w;
+    assert!(x.len() == b * c * hw && weight.len() == c && bias.is_none_or(|bs| bs.len() == c));
+    let avx = has_avx2_fma();
+    let pieces = hw.div_ceil(LN_PIXELS);
+    // Computed piece by piece into channel-major scratch, then scattered to the planes.
+    // Not zero-filled: every value is copied in from a piece's scratch.
+    let n_out = b * c * hw;
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    (0..b * pieces).into_par_iter().for_each_init(
+        || vec![0.0f32; c * LN_PIXELS],
+        |scratch, task| {
+            let (bi, k) = (task / pieces, task % pieces);
+            let px = k * LN_PIXELS;
+            let n = LN_PIXELS.min(hw - px);
+            let xs = &x[bi * c * hw..][..c * hw];
+            let piece = &mut scratch[..c * n];
+            #[cfg(target_arch = "x86_64")]
+            if avx {
+                // SAFETY: the CPU has AVX2 and FMA (checked at run time).
+                unsafe { layer_norm_piece_avx(xs, hw, c, weight, bias, piece, px) };
+            } else {
+                layer_norm_piece(xs, hw, c, weight, bias, piece, px);
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = avx;
+                layer_norm_piece(xs, hw, c, weight, bias, piece, px);
+            }
+            for ch in 0..c {
+                // SAFETY: task (bi, k) alone writes pixels px..px+n of image bi's planes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        piece[ch * n..].as_ptr(),
+                        out_ptr.get().add((bi * c + ch) * hw + px),
+                        n,
+                    );
+                }
+            }
+        },
+    );
+    // SAFETY: the tasks cover every image and pixel, and write all channels.
+    unsafe { out.set_len(n_out) };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Conv2d, ConvCfg, LayerNorm, gelu_gate_composed};
+    use crate::weights::tensor_to_vec;
+    use burn::module::Param;
+    use burn::tensor::module::conv2d as burn_conv2d;
+    use burn::tensor::ops::{ConvOptions, PadMode};
+    use burn::tensor::{Distribution, Tensor};
+
+    /// Largest `|a - b| / max(1, |b|)`.
+    fn max_rel(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn host_refuses_autodiff_tensors() {
+        let dev = crate::cpu();
+        let x = Tensor::<2>::ones([2, 3], &dev);
+        assert!(host(&x).is_some());
+        assert!(host(&x.autodiff()).is_none());
+    }
+
+    #[test]
+    fn conv2d_equals_burns_conv() {
+        let dev = crate::cpu();
+        // (cin, cout, k, stride, groups, reflect, bias, h, w)
+        let cases = [
+            (1, 8, 3, 1, 1, true, false, 9, 31),
+            (8, 8, 3, 1, 1, true, true, 13, 50),
+            (16, 8, 3, 1, 1, false, false, 7, 24),
+            (24, 24, 3, 1, 1, false, false, 5, 49),
+            (70, 12, 3, 1, 1, true, false, 6, 17),
+            (8, 8, 3, 2, 1, true, false, 12, 33),
+            (16, 16, 3, 2, 1, false, true, 11, 20),
+            (8, 1, 3, 1, 1, true, true, 10, 26),
+            (12, 12, 3, 1, 6, true, false, 9, 29),
+            (6, 6, 3, 1, 6, false, true, 8, 30),
+            (7, 7, 3, 1, 7, true, false, 9, 70),
+            (5, 5, 5, 1, 5, false, true, 6, 33),
+            (4, 4, 3, 2, 4, true, false, 9, 21),
+            (4, 6, 5, 1, 2, false, true, 9, 27),
+            (3, 5, 4, 3, 1, false, true, 14, 23),
+        ];
+        for (cin, cout, k, stride, groups, reflect, bias, h, w) in cases {
+            let mut cfg = ConvCfg::same(k).bias(bias).groups(groups).stride(stride);
+            if reflect {
+                cfg = cfg.reflect();
+            }
+            let conv = Conv2d::new(&dev, cin, cout, k, cfg);
+            let x = Tensor::<4>::random([2, cin, h, w], Distribution::Uniform(-1.0, 1.0), &dev);
+            let got = conv.forward(x.clone());
+            let p = k / 2;
+            let (xp, pz) = if reflect { (x.pad((p, p, p, p), PadMode::Reflect), 0) } else { (x, p) };
+            let opts = ConvOptions::new([stride; 2], [pz; 2], [1, 1], groups);
+            let want = burn_conv2d(xp, conv.weight.val(), conv.bias.as_ref().map(Param::val), opts);
+            assert_eq!(got.dims(), want.dims(), "{cin}->{cout} k{k} s{stride} g{groups}");
+            let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
+            assert!(d < 1e-5, "{cin}->{cout} k{k} s{stride} g{groups} reflect {reflect}: {d}");
+        }
+    }
+
+    #[test]
+    fn conv2d_kernel_is_used_and_differs_from_nothing() {
+        // The kernel really runs (and is not the composition): a 3×3 conv of an impulse.
+        let x: Vec<f32> = (0..25).map(|i| if i == 12 { 1.0 } else { 0.0 }).collect();
+        let wt: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let g =
+            ConvGeom { input: [1, 1, 5, 5], weight: [1, 1, 3, 3], stride: 1, padding: 1, groups: 1, reflect: false };
+        let y = conv2d(&x, &wt, Some(&[0.5]), &g);
+        // Correlation: out[2+dy][2+dx] = w[1-dy][1-dx] + bias.
+        assert_eq!(y[2 * 5 + 2], 5.5);
+        assert_eq!(y[5 + 1], 9.5);
+        assert_eq!(y[3 * 5 + 3], 1.5);
+        assert_eq!(y[0], 0.5);
+    }
+
+    #[test]
+    fn gelu_gate_equals_gelu_times_gate() {
+        let dev = crate::cpu();
+        let x = Tensor::<4>::random([2, 6, 19, 45], Distribution::Normal(0.0, 2.5), &dev);
+        let got = crate::layers::gelu_gate(x.clone());
+        let want = gelu_gate_composed(x);
+        let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
+        assert!(d < 1e-5, "{d}");
+        // Large arguments saturate like erf = ±1.
+        let xs: Vec<f32> = vec![-30.0, -9.0, -7.0, 7.0, 9.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+        let y = gelu_gate(&xs, [1, 2, 1, 6]);
+        for (v, x) in y.iter().zip(&xs) {
+            let want = if *x > 0.0 { *x } else { 0.0 };
+            assert!((v - want).abs() < 1e-5, "gelu({x}) = {v}");
+        }
+    }
+
+    #[test]
+    fn layer_norm_equals_composition() {
+        let dev = crate::cpu();
+        for (bias, c, h, w) in [(true, 8, 23, 31), (false, 32, 5, 60), (true, 3, 1, 300)] {
+            let mut ln = LayerNorm::new(&dev, c, bias);
+            ln.body.weight = Param::from_tensor(Tensor::random([c], Distribution::Uniform(0.5, 1.5), &dev));
+            if bias {
+                ln.body.bias = Some(Param::from_tensor(Tensor::random([c], Distribution::Uniform(-1.0, 1.0), &dev)));
+            }
+            let x = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.3, 2.0), &dev);
+            let got = ln.forward(x.clone());
+            let want = ln.forward_composed(x);
+            let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
+            assert!(d < 1e-5, "bias {bias} c {c}: {d}");
+        }
+    }
+}
