@@ -29,6 +29,16 @@ fn ok(o: &std::process::Output, what: &str) {
     assert!(o.status.success(), "{what} failed: {}", stderr(o));
 }
 
+/// `mmif fuse` of one pair of the scratch folder with trained weights (and text for FILM).
+fn fuse_trained(s: &Scratch, model: &str, weights: &str, ir: &str, vis: &str, text: Option<&str>, what: &str) {
+    let mut a = vec!["fuse".to_string(), "-m".into(), model.into(), "-w".into(), s.s(weights)];
+    a.extend(["--ir".to_string(), s.s(ir), "--vis".into(), s.s(vis), "-o".into(), s.s("f.png")]);
+    if let Some(t) = text {
+        a.extend(["--text".to_string(), s.s(t)]);
+    }
+    ok(&mmif(a), what);
+}
+
 fn loss_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -78,20 +88,15 @@ fn cddfuse_prepare_train_resume_and_fuse() {
     assert!(params["provenance"]["command_line"].as_array().is_some_and(|a| a.len() > 3));
     assert_eq!(params["config"]["batch"], 2);
     // The trained weights fuse, and convert to the official .pth layout.
-    let o = mmif([
-        "fuse",
-        "-m",
+    fuse_trained(
+        &s,
         "cddfuse",
-        "-w",
-        &s.s("run/cddfuse.safetensors"),
-        "--ir",
-        &s.s("ir/p0.png"),
-        "--vis",
-        &s.s("vis/p0.png"),
-        "-o",
-        &s.s("f.png"),
-    ]);
-    ok(&o, "fuse with the trained weights");
+        "run/cddfuse.safetensors",
+        "ir/p0.png",
+        "vis/p0.png",
+        None,
+        "fuse with the trained weights",
+    );
     ok(&mmif(["convert", &s.s("run/cddfuse.safetensors"), &s.s("w.pth")]), "convert to .pth");
     // The official layout: four module groups with `module.` keys; it loads back to the same weights.
     let back = mmif_io::load_checkpoint(&s.path("w.pth")).unwrap().tensors;
@@ -150,20 +155,15 @@ fn emma_pseudo_sensors_then_ufuser() {
     // Resuming needs no --ai/--av: the run folder holds its pseudo-sensors.
     ok(&mmif(["train", "-m", "emma", "--data", &d, "-o", &u, "--resume"]), "emma resume");
     assert_eq!(loss_lines(&s.path("run_u/loss.jsonl")).len(), 4);
-    let o = mmif([
-        "fuse",
-        "-m",
+    fuse_trained(
+        &s,
         "emma",
-        "-w",
-        &s.s("run_u/emma.safetensors"),
-        "--ir",
-        &s.s("ir/p1.png"),
-        "--vis",
-        &s.s("vis/p1.png"),
-        "-o",
-        &s.s("f.png"),
-    ]);
-    ok(&o, "fuse with the trained U-Fuser");
+        "run_u/emma.safetensors",
+        "ir/p1.png",
+        "vis/p1.png",
+        None,
+        "fuse with the trained U-Fuser",
+    );
     // Without pseudo-sensors the U-Fuser cannot be trained.
     let o = mmif(["train", "-m", "emma", "--data", &d, "-o", &s.s("run_x")]);
     assert!(!o.status.success() && stderr(&o).contains("--ai"), "{}", stderr(&o));
@@ -201,22 +201,15 @@ fn film_needs_text_and_trains_with_it() {
     for f in ["film.safetensors", "model/ckpt_1.safetensors", "pic_fusion/ckpt_1/batch-0.png", "log.txt"] {
         assert!(s.path("run").join(f).is_file(), "{f} missing");
     }
-    let o = mmif([
-        "fuse",
-        "-m",
+    fuse_trained(
+        &s,
         "film",
-        "-w",
-        &s.s("run/film.safetensors"),
-        "--ir",
-        &s.s("ir/p0.png"),
-        "--vis",
-        &s.s("vis/p0.png"),
-        "--text",
-        &s.s("text/p0.npy"),
-        "-o",
-        &s.s("f.png"),
-    ]);
-    ok(&o, "fuse with the trained FILM");
+        "run/film.safetensors",
+        "ir/p0.png",
+        "vis/p0.png",
+        Some("text/p0.npy"),
+        "fuse with the trained FILM",
+    );
     // Both official layouts: PyTorch `.pth` and the Jittor port's `.pkl`.
     for out in ["w.pth", "w.pkl"] {
         ok(&mmif(["convert", &s.s("run/film.safetensors"), &s.s(out)]), out);

@@ -299,14 +299,7 @@ impl crate::trainer::Trainer for CddFuseTrainer {
         "cddfuse"
     }
 
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("a serialisable config")
-    }
-
-    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
-        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
-        Ok(())
-    }
+    crate::trainer_state!();
 
     fn schedule(&self) -> crate::trainer::Schedule {
         crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
@@ -319,14 +312,11 @@ impl crate::trainer::Trainer for CddFuseTrainer {
     fn step(&mut self, epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
         let phase = self.config.phase(epoch);
         let r = CddFuseTrainer::step(self, phase, batch.planes[0].clone(), batch.planes[1].clone());
-        crate::trainer::StepLog {
-            losses: r.losses,
-            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
-            stage: match phase {
-                Phase::One => "I".into(),
-                Phase::Two => "II".into(),
-            },
-        }
+        let stage = match phase {
+            Phase::One => "I",
+            Phase::Two => "II",
+        };
+        crate::trainer::StepLog::from_groups(r.losses, &r.groups, stage)
     }
 
     fn end_epoch(&mut self, epoch: usize) {
@@ -341,22 +331,6 @@ impl crate::trainer::Trainer for CddFuseTrainer {
         let net = weights::load(CddFuse::new(&self.device), sd, &self.device)?;
         self.net = net.set_require_grad(true);
         Ok(())
-    }
-
-    fn optimizers(&self) -> &BTreeMap<String, Adam> {
-        &self.optimizers
-    }
-
-    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
-        &mut self.optimizers
-    }
-
-    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
-        &self.schedulers
-    }
-
-    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
-        &mut self.schedulers
     }
 
     fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {

@@ -222,10 +222,7 @@ impl PseudoSensorTrainer {
 
     /// The end of epoch `epoch` (0-based): `scheduler.step()`.
     pub fn end_epoch(&mut self, _epoch: usize) {
-        for (group, s) in self.schedulers.iter_mut() {
-            let opt = self.optimizers.get_mut(group).expect("an optimizer per scheduler");
-            opt.lr = s.step(opt.lr);
-        }
+        optim::step_schedulers(&mut self.optimizers, &mut self.schedulers);
     }
 
     /// The full state dict as PyTorch saves it: parameters, running statistics, and each
@@ -420,10 +417,7 @@ impl EmmaTrainer {
 
     /// The end of epoch `epoch` (0-based): `scheduler.step()`.
     pub fn end_epoch(&mut self, _epoch: usize) {
-        for (group, s) in self.schedulers.iter_mut() {
-            let opt = self.optimizers.get_mut(group).expect("an optimizer per scheduler");
-            opt.lr = s.step(opt.lr);
-        }
+        optim::step_schedulers(&mut self.optimizers, &mut self.schedulers);
     }
 
     /// The U-Fuser's state dict (official keys, as `EMMA.pth`).
@@ -448,14 +442,7 @@ impl crate::trainer::Trainer for PseudoSensorTrainer {
         }
     }
 
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("a serialisable config")
-    }
-
-    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
-        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
-        Ok(())
-    }
+    crate::trainer_state!();
 
     fn schedule(&self) -> crate::trainer::Schedule {
         crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
@@ -471,11 +458,7 @@ impl crate::trainer::Trainer for PseudoSensorTrainer {
 
     fn step(&mut self, _epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
         let r = PseudoSensorTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone());
-        crate::trainer::StepLog {
-            losses: r.losses,
-            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
-            stage: String::new(),
-        }
+        crate::trainer::StepLog::from_groups(r.losses, &r.groups, "")
     }
 
     fn end_epoch(&mut self, epoch: usize) {
@@ -489,22 +472,6 @@ impl crate::trainer::Trainer for PseudoSensorTrainer {
     fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
         *self = Self::from_state_dict(sd, self.config.clone(), &self.device.clone())?.with_optim_of(self);
         Ok(())
-    }
-
-    fn optimizers(&self) -> &BTreeMap<String, Adam> {
-        &self.optimizers
-    }
-
-    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
-        &mut self.optimizers
-    }
-
-    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
-        &self.schedulers
-    }
-
-    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
-        &mut self.schedulers
     }
 
     fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
@@ -531,14 +498,7 @@ impl crate::trainer::Trainer for EmmaTrainer {
         "emma"
     }
 
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("a serialisable config")
-    }
-
-    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
-        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
-        Ok(())
-    }
+    crate::trainer_state!();
 
     fn schedule(&self) -> crate::trainer::Schedule {
         crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
@@ -551,11 +511,7 @@ impl crate::trainer::Trainer for EmmaTrainer {
     fn step(&mut self, _epoch: usize, global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
         self.steps = global_step;
         let r = EmmaTrainer::step(self, batch.planes[1].clone(), batch.planes[0].clone());
-        crate::trainer::StepLog {
-            losses: r.losses,
-            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
-            stage: String::new(),
-        }
+        crate::trainer::StepLog::from_groups(r.losses, &r.groups, "")
     }
 
     fn end_epoch(&mut self, epoch: usize) {
@@ -570,22 +526,6 @@ impl crate::trainer::Trainer for EmmaTrainer {
         let net = weights::load(Ufuser::new(&self.device), sd, &self.device)?;
         self.net = net.set_require_grad(true);
         Ok(())
-    }
-
-    fn optimizers(&self) -> &BTreeMap<String, Adam> {
-        &self.optimizers
-    }
-
-    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
-        &mut self.optimizers
-    }
-
-    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
-        &self.schedulers
-    }
-
-    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
-        &mut self.schedulers
     }
 
     fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {

@@ -191,9 +191,7 @@ impl FilmTrainer {
 
     /// The end of an epoch: the StepLR of `train.py`.
     pub fn end_epoch(&mut self, _epoch: usize) {
-        let s = self.schedulers.get_mut(GROUP).expect("the scheduler");
-        let opt = self.optimizers.get_mut(GROUP).expect("the optimizer");
-        opt.lr = s.step(opt.lr);
+        optim::step_schedulers(&mut self.optimizers, &mut self.schedulers);
     }
 
     /// The fused image (sigmoid output, before any min-max) of `a` and `b` with the current
@@ -227,14 +225,7 @@ impl crate::trainer::Trainer for FilmTrainer {
         "film"
     }
 
-    fn config(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).expect("a serialisable config")
-    }
-
-    fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
-        self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
-        Ok(())
-    }
+    crate::trainer_state!();
 
     fn schedule(&self) -> crate::trainer::Schedule {
         crate::trainer::Schedule {
@@ -251,11 +242,7 @@ impl crate::trainer::Trainer for FilmTrainer {
     fn step(&mut self, _epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
         let text = batch.text.clone().expect("the run loop checks that FILM batches carry text");
         let r = FilmTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone(), text);
-        crate::trainer::StepLog {
-            losses: r.losses,
-            grad_norms: r.groups.iter().map(|(g, x)| (g.clone(), x.total_norm as f64)).collect(),
-            stage: String::new(),
-        }
+        crate::trainer::StepLog::from_groups(r.losses, &r.groups, "")
     }
 
     fn end_epoch(&mut self, epoch: usize) {
@@ -270,22 +257,6 @@ impl crate::trainer::Trainer for FilmTrainer {
         let net = weights::load(Film::new(&self.device), sd, &self.device)?;
         self.net = net.with_low_memory(false).set_require_grad(true);
         Ok(())
-    }
-
-    fn optimizers(&self) -> &BTreeMap<String, Adam> {
-        &self.optimizers
-    }
-
-    fn optimizers_mut(&mut self) -> &mut BTreeMap<String, Adam> {
-        &mut self.optimizers
-    }
-
-    fn schedulers(&self) -> &BTreeMap<String, StepLr> {
-        &self.schedulers
-    }
-
-    fn schedulers_mut(&mut self) -> &mut BTreeMap<String, StepLr> {
-        &mut self.schedulers
     }
 
     fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {

@@ -115,6 +115,14 @@ pub fn clip_grad_norm<'a>(grads: impl IntoIterator<Item = &'a mut Vec<f32>>, max
     ClipReport { total_norm: total, coef: coef.min(1.0) }
 }
 
+/// `scheduler.step()` of every optimiser that has a scheduler (the end of an epoch).
+pub fn step_schedulers(optimizers: &mut BTreeMap<String, Adam>, schedulers: &mut BTreeMap<String, StepLr>) {
+    for (group, s) in schedulers.iter_mut() {
+        let opt = optimizers.get_mut(group).expect("an optimizer per scheduler");
+        opt.lr = s.step(opt.lr);
+    }
+}
+
 /// Hyper-parameters of [`Adam`] (PyTorch's defaults apart from the learning rate).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamConfig {

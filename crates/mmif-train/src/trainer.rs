@@ -88,3 +88,47 @@ pub trait Trainer {
     /// the network's output, each `B×1×H×W` in [0, 1].
     fn panel(&self, batch: &Batch) -> Vec<Tensor<4>>;
 }
+
+impl StepLog {
+    /// The log of a step: its loss terms and each module's global gradient norm before clipping.
+    pub fn from_groups(
+        losses: BTreeMap<String, f64>,
+        groups: &BTreeMap<String, crate::cddfuse::GroupReport>,
+        stage: &str,
+    ) -> Self {
+        let grad_norms = groups.iter().map(|(g, r)| (g.clone(), r.total_norm as f64)).collect();
+        Self { losses, grad_norms, stage: stage.to_string() }
+    }
+}
+
+/// The [`Trainer`] methods every procedure implements alike, for a trainer with the fields
+/// `config` (serde), `optimizers` and `schedulers`: expands inside `impl Trainer for …`.
+#[macro_export]
+macro_rules! trainer_state {
+    () => {
+        fn config(&self) -> serde_json::Value {
+            serde_json::to_value(&self.config).expect("a serialisable config")
+        }
+
+        fn set_config(&mut self, config: &serde_json::Value) -> Result<(), String> {
+            self.config = serde_json::from_value(config.clone()).map_err(|e| e.to_string())?;
+            Ok(())
+        }
+
+        fn optimizers(&self) -> &std::collections::BTreeMap<String, $crate::optim::Adam> {
+            &self.optimizers
+        }
+
+        fn optimizers_mut(&mut self) -> &mut std::collections::BTreeMap<String, $crate::optim::Adam> {
+            &mut self.optimizers
+        }
+
+        fn schedulers(&self) -> &std::collections::BTreeMap<String, $crate::optim::StepLr> {
+            &self.schedulers
+        }
+
+        fn schedulers_mut(&mut self) -> &mut std::collections::BTreeMap<String, $crate::optim::StepLr> {
+            &mut self.schedulers
+        }
+    };
+}
