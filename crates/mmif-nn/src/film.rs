@@ -23,9 +23,6 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, PadMode};
-
 use crate::layers::{Conv2d, ConvCfg, PRelu, TransformerBlock};
 
 /// Width of the CLIP-style text features FILM reads.
@@ -68,7 +65,15 @@ fn index_tensor(idx: &[usize], device: &Device) -> Tensor<1, Int> {
 
 /// `F.interpolate(x, [h, w], mode='nearest')` as two index gathers.
 pub fn resize_nearest(x: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
-    let [_, _, ih, iw] = x.dims();
+    let [b, c, ih, iw] = x.dims();
+    if ih == h && iw == w {
+        return x;
+    }
+    if let Some(xh) = crate::kernels::host(&x) {
+        let (rows, cols) = (nearest_indices(ih, h), nearest_indices(iw, w));
+        let out = crate::kernels::gather_rows_cols(crate::kernels::values(&xh), x.dims(), &rows, &cols);
+        return crate::kernels::from_host(out, [b, c, h, w]);
+    }
     let device = x.device();
     let x = if ih == h { x } else { x.select(2, index_tensor(&nearest_indices(ih, h), &device)) };
     if iw == w { x } else { x.select(3, index_tensor(&nearest_indices(iw, w), &device)) }
@@ -387,16 +392,11 @@ impl Eval {
     }
 }
 
-fn conv_opts(padding: [usize; 2], groups: usize) -> ConvOptions<2> {
-    ConvOptions::new([1, 1], padding, [1, 1], groups)
-}
-
-/// A 3×3 conv with zero padding applied to `y`, which holds the rows of a tile plus one halo row
-/// above (`top`) and below (`bottom`) where the tile has a neighbour; at the image border the
-/// missing row is the conv's zero padding.
+/// A 3×3 conv applied to `y`, which holds the rows of a tile plus one halo row above (`top`)
+/// and below (`bottom`) where the tile has a neighbour; at the image border the missing row is
+/// the conv's own padding.
 fn conv3x3_rows(conv: &Conv2d, y: Tensor<4>, top: bool, bottom: bool) -> Tensor<4> {
-    let y = y.pad((0, 0, usize::from(!top), usize::from(!bottom)), PadMode::Constant(0.0));
-    conv2d(y, conv.weight.val(), conv.bias.as_ref().map(Param::val), conv_opts([0, 1], conv.groups))
+    conv.forward_rows(y, [usize::from(!top), usize::from(!bottom)])
 }
 
 /// Rows `[r0 - 1, r1 + 1)` of the image held as `tiles` (clipped to the image), and whether the
@@ -579,6 +579,9 @@ mod tests {
         // rows [0,0,1,1,2] of a 3×5 grid, columns [0,1,3]
         let want = [0., 1., 3., 0., 1., 3., 5., 6., 8., 5., 6., 8., 10., 11., 13.];
         assert_eq!(y, want);
+        // The differentiable path (index selects) gathers the same values.
+        let x = Tensor::<4>::from_data(TensorData::new((0..15).map(|v| v as f32).collect(), [1, 1, 3, 5]), &dev);
+        assert_eq!(crate::weights::tensor_to_vec(resize_nearest(x.autodiff(), 5, 3)), want);
     }
 
     fn rand<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {

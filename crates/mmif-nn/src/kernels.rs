@@ -100,18 +100,34 @@ pub struct ConvGeom {
     /// Weight `[C_out, C_in / groups, KH, KW]`.
     pub weight: [usize; 4],
     pub stride: usize,
+    /// Padding of the left and right columns.
     pub padding: usize,
+    /// Padding of the top and bottom rows (`[padding; 2]` for PyTorch's symmetric padding;
+    /// a band of rows with its neighbours' halo rows pads only at the image border).
+    pub pad_rows: [usize; 2],
     pub groups: usize,
     /// Reflection padding (`padding_mode='reflect'`) instead of zeros.
     pub reflect: bool,
 }
 
 impl ConvGeom {
+    /// A conv with the same padding on all four sides.
+    pub fn new(
+        input: [usize; 4],
+        weight: [usize; 4],
+        stride: usize,
+        padding: usize,
+        groups: usize,
+        reflect: bool,
+    ) -> Self {
+        Self { input, weight, stride, padding, pad_rows: [padding; 2], groups, reflect }
+    }
+
     /// `[B, C_out, OH, OW]`.
     pub fn output(&self) -> [usize; 4] {
         let [b, _, h, w] = self.input;
         let [cout, _, kh, kw] = self.weight;
-        let oh = (h + 2 * self.padding - kh) / self.stride + 1;
+        let oh = (h + self.pad_rows[0] + self.pad_rows[1] - kh) / self.stride + 1;
         let ow = (w + 2 * self.padding - kw) / self.stride + 1;
         [b, cout, oh, ow]
     }
@@ -127,9 +143,9 @@ impl ConvGeom {
             && self.stride > 0
             && kh > 0
             && kw > 0
-            && h + 2 * self.padding >= kh
+            && h + self.pad_rows[0] + self.pad_rows[1] >= kh
             && w + 2 * self.padding >= kw
-            && (!self.reflect || (self.padding < h && self.padding < w))
+            && (!self.reflect || (self.padding < w && self.pad_rows.iter().all(|&p| p < h)))
     }
 }
 
@@ -156,23 +172,11 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> 
     }
     let (s, p) = (g.stride, g.padding);
     let cout_pg = cout / g.groups;
-    // Output channels per register block: within one group.
     let isa = isa();
-    // Output channels per register block (within one group); the pixel vectors per block
-    // follow from the register budget (see `conv_row`).
-    let widest = if isa == Isa::Avx512 { 8 } else { 4 };
-    let cb = [8, 4, 2, 1].into_iter().find(|&c| c <= widest && cout_pg.is_multiple_of(c)).unwrap_or(1);
+    let cb = block_channels(isa, cout_pg);
     let blocks = cout / cb;
     let taps = cpg * kh * kw;
-    // Packed weights: block-major, then tap (ci, ky, kx), then the cb channels of the block.
-    let mut wp = vec![0.0f32; cout * taps];
-    for blk in 0..blocks {
-        for t in 0..taps {
-            for c in 0..cb {
-                wp[(blk * taps + t) * cb + c] = weight[(blk * cb + c) * taps + t];
-            }
-        }
-    }
+    let wp = pack_weights(weight, cout, taps, cb);
     // Phased, padded input rows of one output row: row `(ci, ky, phase)` holds
     // `padded[oy*s + ky][j*s + phase]` for `j < lp`, zero beyond the padded width.
     let chunk = LANES * NX;
@@ -191,7 +195,7 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> 
             for ci in 0..cin {
                 let plane = &x[(bi * cin + ci) * h * w..][..h * w];
                 for ky in 0..kh {
-                    let r = (oy * s + ky) as isize - p as isize;
+                    let r = (oy * s + ky) as isize - g.pad_rows[0] as isize;
                     let src = if r >= 0 && (r as usize) < h {
                         Some(r as usize)
                     } else if g.reflect {
@@ -266,6 +270,92 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> 
     );
     // SAFETY: every task wrote its rows of every channel (the first tile covers all blocks and
     // pixels), and the tasks cover all `(image, row)` pairs.
+    unsafe { out.set_len(n_out) };
+    out
+}
+
+/// Output channels per register block (a divisor of `cout_pg`, the channels of one group);
+/// the pixel vectors per block follow from the register budget (see [`conv_row`]).
+fn block_channels(isa: Isa, cout_pg: usize) -> usize {
+    let widest = if isa == Isa::Avx512 { 8 } else { 4 };
+    [8, 4, 2, 1].into_iter().find(|&c| c <= widest && cout_pg.is_multiple_of(c)).unwrap_or(1)
+}
+
+/// Weights `[C_out, taps]` packed block-major, then tap, then the `cb` channels of the block.
+fn pack_weights(weight: &[f32], cout: usize, taps: usize, cb: usize) -> Vec<f32> {
+    let mut wp = vec![0.0f32; cout * taps];
+    for blk in 0..cout / cb {
+        for t in 0..taps {
+            for c in 0..cb {
+                wp[(blk * taps + t) * cb + c] = weight[(blk * cb + c) * taps + t];
+            }
+        }
+    }
+    wp
+}
+
+/// Pixels per task of [`pointwise_conv2d`]: a multiple of every register block's width (24
+/// and 32 pixels), so that only an image's last piece is partial.
+const PW_PIXELS: usize = 384;
+
+/// A 1×1 convolution (`weight` `[C_out, C_in]`, stride 1, no padding, one group) of `x`
+/// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] read the input planes in place,
+/// pieces of [`PW_PIXELS`] pixels at a time, without building padded rows.
+pub fn pointwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: [usize; 4], cout: usize) -> Vec<f32> {
+    let [b, cin, h, w] = shape;
+    let hw = h * w;
+    assert_eq!(x.len(), b * cin * hw);
+    assert_eq!(weight.len(), cout * cin);
+    assert!(bias.is_none_or(|bs| bs.len() == cout));
+    let isa = isa();
+    let cb = block_channels(isa, cout);
+    let wp = pack_weights(weight, cout, cin, cb);
+    let pieces = hw.div_ceil(PW_PIXELS);
+    let n_out = b * cout * hw;
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    (0..b * pieces).into_par_iter().for_each_init(
+        || (Vec::<f32>::new(), vec![0usize; cin]),
+        |(scratch, off), task| {
+            let (bi, k) = (task / pieces, task % pieces);
+            let p0 = k * PW_PIXELS;
+            let n = PW_PIXELS.min(hw - p0);
+            let image = &x[bi * cin * hw..][..cin * hw];
+            // A full piece is read in place; the last, partial one from a copy padded to a
+            // whole piece (the register blocks read whole vectors).
+            let rows: &[f32] = if n == PW_PIXELS {
+                for (ci, o) in off.iter_mut().enumerate() {
+                    *o = ci * hw + p0;
+                }
+                image
+            } else {
+                scratch.resize(cin * PW_PIXELS, 0.0);
+                for (ci, o) in off.iter_mut().enumerate() {
+                    *o = ci * PW_PIXELS;
+                    scratch[*o..*o + n].copy_from_slice(&image[ci * hw + p0..][..n]);
+                }
+                scratch
+            };
+            let mut t0 = 0;
+            while t0 < cin {
+                let t1 = (t0 + CI_TILE).min(cin);
+                for blk in 0..cout / cb {
+                    let co0 = blk * cb;
+                    let wblk = &wp[blk * cin * cb..][..cin * cb];
+                    // SAFETY: task (bi, k) alone writes pixels p0..p0+n of image bi's planes.
+                    let dst: [*mut f32; CB] = std::array::from_fn(|c| unsafe {
+                        out_ptr.get().add((bi * cout + co0 + c.min(cb - 1)) * hw + p0)
+                    });
+                    let init: [f32; CB] = std::array::from_fn(|c| bias.map_or(0.0, |bs| bs[co0 + c.min(cb - 1)]));
+                    // SAFETY: `dst` rows hold `n` values; reads stay within `rows[off + PW_PIXELS]`
+                    // (a full piece inside the image, or the padded copy).
+                    unsafe { conv_row(isa, cb, rows, &off[t0..t1], &wblk[t0 * cb..t1 * cb], &dst, n, t0 == 0, &init) };
+                }
+                t0 = t1;
+            }
+        },
+    );
+    // SAFETY: the tasks cover every image and piece, and write every channel.
     unsafe { out.set_len(n_out) };
     out
 }
@@ -421,7 +511,7 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Con
     let p = g.padding;
     let chunk = LANES * NX;
     let lp = ow.div_ceil(chunk) * chunk + kw;
-    let hp = h + 2 * p;
+    let hp = h + g.pad_rows[0] + g.pad_rows[1];
     let isa = isa();
     // Not zero-filled: each task writes its whole plane through `out_ptr`.
     let n_out = b * c * oh * ow;
@@ -435,7 +525,7 @@ pub fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Con
             let ci = plane % c;
             let src = &x[plane * h * w..][..h * w];
             for r in 0..hp {
-                let y = r as isize - p as isize;
+                let y = r as isize - g.pad_rows[0] as isize;
                 let dst = &mut padded[r * lp..][..lp];
                 let sy = if y >= 0 && (y as usize) < h {
                     y as usize
@@ -518,12 +608,20 @@ unsafe fn depthwise_plane_avx2(
                         }
                     }
                 }
-                let mut tmp = [0.0f32; LANES * N];
-                for (n, a) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(n * LANES), *a);
+                let dst = o.add(oy * ow + x0);
+                if x0 + chunk <= ow {
+                    for (n, a) in acc.iter().enumerate() {
+                        _mm256_storeu_ps(dst.add(n * LANES), *a);
+                    }
+                } else {
+                    let mut tmp = [0.0f32; LANES * N];
+                    for (n, a) in acc.iter().enumerate() {
+                        _mm256_storeu_ps(tmp.as_mut_ptr().add(n * LANES), *a);
+                    }
+                    for (i, v) in tmp[..ow - x0].iter().enumerate() {
+                        dst.add(i).write(*v);
+                    }
                 }
-                let len = chunk.min(ow - x0);
-                std::ptr::copy_nonoverlapping(tmp.as_ptr(), o.add(oy * ow + x0), len);
             }
             x0 += chunk;
         }
@@ -715,6 +813,34 @@ pub fn layer_norm(x: &[f32], shape: [usize; 4], weight: &[f32], bias: Option<&[f
     out
 }
 
+// ------------------------------------------------------------------------------------------
+// Resampling by index
+// ------------------------------------------------------------------------------------------
+
+/// `out[b, c, y, x] = x[b, c, rows[y], cols[x]]` for `x` of shape `[B, C, H, W]`: a nearest
+/// resize (or any row/column gather) in one pass. Panics if an index is out of range.
+pub fn gather_rows_cols(x: &[f32], shape: [usize; 4], rows: &[usize], cols: &[usize]) -> Vec<f32> {
+    let [b, c, h, w] = shape;
+    assert_eq!(x.len(), b * c * h * w);
+    assert!(rows.iter().all(|&r| r < h) && cols.iter().all(|&q| q < w), "gather index out of range");
+    let (oh, ow) = (rows.len(), cols.len());
+    let n_out = b * c * oh * ow;
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    (0..b * c * oh).into_par_iter().with_min_len(64).for_each(|task| {
+        let (plane, y) = (task / oh, task % oh);
+        let line = &x[(plane * h + rows[y]) * w..][..w];
+        // SAFETY: task (plane, y) alone writes output row y of this plane, `ow` values.
+        let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(task * ow), ow) };
+        for (d, &q) in o.iter_mut().zip(cols) {
+            *d = line[q];
+        }
+    });
+    // SAFETY: the tasks cover every output row.
+    unsafe { out.set_len(n_out) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,6 +885,10 @@ mod tests {
             (4, 4, 3, 2, 4, true, false, 9, 21),
             (4, 6, 5, 1, 2, false, true, 9, 27),
             (3, 5, 4, 3, 1, false, true, 14, 23),
+            // 1×1 (the pointwise kernel): a partial last piece, several pieces, odd channels.
+            (32, 96, 1, 1, 1, false, true, 9, 31),
+            (40, 8, 1, 1, 1, false, false, 20, 41),
+            (3, 5, 1, 1, 1, false, true, 29, 30),
         ];
         for (cin, cout, k, stride, groups, reflect, bias, h, w) in cases {
             let mut cfg = ConvCfg::same(k).bias(bias).groups(groups).stride(stride);
@@ -783,8 +913,7 @@ mod tests {
         // The kernel really runs (and is not the composition): a 3×3 conv of an impulse.
         let x: Vec<f32> = (0..25).map(|i| if i == 12 { 1.0 } else { 0.0 }).collect();
         let wt: Vec<f32> = (1..=9).map(|v| v as f32).collect();
-        let g =
-            ConvGeom { input: [1, 1, 5, 5], weight: [1, 1, 3, 3], stride: 1, padding: 1, groups: 1, reflect: false };
+        let g = ConvGeom::new([1, 1, 5, 5], [1, 1, 3, 3], 1, 1, 1, false);
         let y = conv2d(&x, &wt, Some(&[0.5]), &g);
         // Correlation: out[2+dy][2+dx] = w[1-dy][1-dx] + bias.
         assert_eq!(y[2 * 5 + 2], 5.5);
@@ -825,5 +954,12 @@ mod tests {
             let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
             assert!(d < 1e-5, "bias {bias} c {c}: {d}");
         }
+    }
+
+    #[test]
+    fn gather_rows_cols_picks_rows_and_columns() {
+        let x: Vec<f32> = (0..2 * 3 * 4).map(|v| v as f32).collect();
+        let y = gather_rows_cols(&x, [1, 2, 3, 4], &[2, 0], &[3, 3, 1]);
+        assert_eq!(y, vec![11., 11., 9., 3., 3., 1., 23., 23., 21., 15., 15., 13.]);
     }
 }

@@ -84,10 +84,10 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.forward_kernel(&x) {
+        let p = self.padding;
+        if let Some(y) = self.forward_kernel(&x, [p, p]) {
             return y;
         }
-        let p = self.padding;
         let (x, p) = if self.reflect && p > 0 { (x.pad((p, p, p, p), PadMode::Reflect), 0) } else { (x, p) };
         let [cout, k, _, _] = self.weight.dims();
         if self.groups > 1 && k > 1 && k <= 4 && cout == self.groups * k {
@@ -97,22 +97,27 @@ impl Conv2d {
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
     }
 
-    /// The direct kernels ([`kernels::conv2d`], [`kernels::depthwise_conv2d`]) for inference:
-    /// non-autodiff `flex` tensors, kernels larger than 1×1. `None` otherwise.
-    fn forward_kernel(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
-        let weight = self.weight.dims();
-        // 1×1: burn's path is one GEMM already.
-        if weight[2] * weight[3] == 1 {
-            return None;
+    /// The conv of a band of rows of a larger image: `x` holds the band with its neighbours'
+    /// rows above and below already in place, so only `pad_rows = [top, bottom]` rows of
+    /// padding are added (the conv's `padding` where the band meets the image border, 0 where
+    /// a halo row stands in). Columns are padded as in [`Self::forward`].
+    pub fn forward_rows(&self, x: Tensor<4>, pad_rows: [usize; 2]) -> Tensor<4> {
+        if let Some(y) = self.forward_kernel(&x, pad_rows) {
+            return y;
         }
-        let geom = ConvGeom {
-            input: x.dims(),
-            weight,
-            stride: self.stride,
-            padding: self.padding,
-            groups: self.groups,
-            reflect: self.reflect,
-        };
+        let p = self.padding;
+        let mode = if self.reflect { PadMode::Reflect } else { PadMode::Constant(0.0) };
+        let x = x.pad((p, p, pad_rows[0], pad_rows[1]), mode);
+        let opts = ConvOptions::new([self.stride; 2], [0, 0], [1, 1], self.groups);
+        conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
+    }
+
+    /// The direct kernels ([`kernels::conv2d`], [`kernels::depthwise_conv2d`]) for inference:
+    /// non-autodiff `flex` tensors. `None` otherwise.
+    fn forward_kernel(&self, x: &Tensor<4>, pad_rows: [usize; 2]) -> Option<Tensor<4>> {
+        let weight = self.weight.dims();
+        let mut geom = ConvGeom::new(x.dims(), weight, self.stride, self.padding, self.groups, self.reflect);
+        geom.pad_rows = pad_rows;
         if !geom.supported() {
             return None;
         }
@@ -123,7 +128,9 @@ impl Conv2d {
             None => None,
         };
         let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
-        let out = if kernels::depthwise_supported(&geom) {
+        let out = if weight[2] * weight[3] == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1 {
+            kernels::pointwise_conv2d(x, w, b, geom.input, weight[0])
+        } else if kernels::depthwise_supported(&geom) {
             kernels::depthwise_conv2d(x, w, b, &geom)
         } else if weight[1] == 1 && weight[0] == self.groups {
             // Strided depthwise: burn's depthwise kernel.
@@ -549,6 +556,36 @@ mod tests {
             let want = crate::weights::tensor_to_vec(want);
             let d = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(d < 1e-5, "k={k} groups={groups}: {d}");
+        }
+    }
+
+    #[test]
+    fn forward_rows_equals_rows_of_the_full_conv() {
+        let dev = crate::cpu();
+        for (groups, reflect) in [(1, false), (1, true), (6, false), (6, true)] {
+            let mut cfg = ConvCfg::same(3).bias(true).groups(groups);
+            if reflect {
+                cfg = cfg.reflect();
+            }
+            let conv = Conv2d::new(&dev, 6, 6, 3, cfg);
+            let x = Tensor::<4>::random([1, 6, 12, 9], Distribution::Uniform(-1.0, 1.0), &dev);
+            let full = conv.forward(x.clone());
+            // Rows 0..5 with a halo row below; rows 4..8 with halos on both sides; 8..12 with one above.
+            for (r0, r1, pad) in [(0, 6, [1, 0]), (3, 9, [0, 0]), (7, 12, [0, 1])] {
+                let want = crate::weights::tensor_to_vec(full.clone().narrow(
+                    2,
+                    r0 + 1 - pad[0],
+                    r1 - r0 - 2 + pad[0] + pad[1],
+                ));
+                for ad in [false, true] {
+                    let band = x.clone().narrow(2, r0, r1 - r0);
+                    let band = if ad { band.autodiff() } else { band };
+                    let got = crate::weights::tensor_to_vec(conv.forward_rows(band, pad));
+                    let d = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                    assert_eq!(got.len(), want.len());
+                    assert!(d < 1e-5, "groups {groups} reflect {reflect} rows {r0}..{r1} autodiff {ad}: {d}");
+                }
+            }
         }
     }
 }
