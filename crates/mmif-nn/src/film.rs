@@ -23,7 +23,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
-use crate::layers::{Conv2d, ConvCfg, PRelu, TransformerBlock};
+use crate::kernels;
+use crate::layers::{self, Conv2d, ConvCfg, PRelu, TransformerBlock};
 
 /// Width of the CLIP-style text features FILM reads.
 pub const TEXT_DIM: usize = 768;
@@ -77,6 +78,19 @@ pub fn resize_nearest(x: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
     let device = x.device();
     let x = if ih == h { x } else { x.select(2, index_tensor(&nearest_indices(ih, h), &device)) };
     if iw == w { x } else { x.select(3, index_tensor(&nearest_indices(iw, w), &device)) }
+}
+
+/// `softmax(scores, -1).mean(1)` of `B×L×S` scores: `B×1×S`, in one pass on the CPU
+/// ([`crate::kernels::softmax_mean_rows`]) when the tensor allows it.
+pub fn softmax_mean_rows(scores: Tensor<3>) -> Tensor<3> {
+    if let Some(h) = crate::kernels::host(&scores) {
+        let [b, _, s] = scores.dims();
+        return crate::kernels::from_host(
+            crate::kernels::softmax_mean_rows(crate::kernels::values(&h), scores.dims()),
+            [b, 1, s],
+        );
+    }
+    activation::softmax(scores, 2).mean_dim(1)
 }
 
 /// `F.normalize(x, p=1, dim=-1)`: x / max(Σ|x|, 1e-12) along the last dimension.
@@ -194,18 +208,19 @@ impl MultiheadAttention {
         let d = e / self.heads;
         let q = self.project(query, 0) * (1.0 / d as f64).sqrt();
         let k = self.project(key, 1);
-        let wv = self.in_proj_weight.val().narrow(0, 2 * e, e);
-        // One head at a time: the L×S score matrix of a head is the largest temporary.
-        let heads: Vec<Tensor<3>> = (0..self.heads)
-            .map(|h| {
-                let (qh, kh) = (q.clone().narrow(2, h * d, d), k.clone().narrow(2, h * d, d));
-                let mean_attn = activation::softmax(qh.matmul(kh.swap_dims(1, 2)), 2).mean_dim(1); // B×1×S
-                let pooled = mean_attn.matmul(value.clone()); // B×1×E
-                pooled.matmul(wv.clone().narrow(0, h * d, d).transpose().unsqueeze_dim(0)) // B×1×d
-            })
-            .collect();
+        let [_, l, _] = q.dims();
+        let s = k.dims()[1];
+        let hd = self.heads;
+        // All heads in one batched product: scores B·heads×L×S.
+        let qh = q.reshape([b, l, hd, d]).swap_dims(1, 2);
+        let kh = k.reshape([b, s, hd, d]).swap_dims(1, 2);
+        let scores = qh.matmul(kh.swap_dims(2, 3)).reshape([b * hd, l, s]);
+        let mean_attn = softmax_mean_rows(scores).reshape([b, hd, s]); // B×heads×S
+        let pooled = mean_attn.matmul(value).reshape([b, hd, 1, e]); // B×heads×1×E
+        let wv = self.in_proj_weight.val().narrow(0, 2 * e, e).reshape([1, hd, d, e]).swap_dims(2, 3);
+        let heads = pooled.matmul(wv).reshape([b, 1, e]); // B×1×E, head-major
         let bv = self.in_proj_bias.val().narrow(0, 2 * e, e).reshape([1, 1, e]);
-        self.out_proj.forward(Tensor::cat(heads, 2).reshape([b, 1, e]) + bv)
+        self.out_proj.forward(heads + bv)
     }
 }
 
@@ -425,17 +440,62 @@ fn with_halo(tiles: &[Tensor<4>], i: usize) -> (Tensor<4>, bool, bool) {
 /// pixels: a first pass accumulates q·kᵀ and the squared norms of q and k band by band (keeping
 /// v), a second applies the attention to each band of v, a third runs the FFN.
 pub fn restormer_tiled(block: &TransformerBlock, x: Tensor<4>, rows: usize) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
+    let [b, _, h, w] = x.dims();
     let rows = rows.max(1);
     if b != 1 || rows >= h {
         return block.forward(x);
     }
     let attn = &block.attn;
-    let heads = attn.heads;
-    let d = c / heads;
     let x_tiles: Vec<Tensor<4>> = (0..h).step_by(rows).map(|r| x.clone().narrow(2, r, rows.min(h - r))).collect();
-    drop(x);
+    let x1_tiles = if kernels::on_host(&x) && attn.project_out.is_pointwise() {
+        drop(x);
+        tiled_attention_kernels(block, x_tiles)
+    } else {
+        drop(x);
+        tiled_attention(block, x_tiles, w)
+    };
+    tiled_ffn(block, x1_tiles)
+}
 
+/// Passes 1 and 2 of [`restormer_tiled`] on plain `flex` tensors: the sums of every band go
+/// into one [`kernels::ChannelGram`], and each band of v goes through `project_out` with the
+/// attention folded into its weight and the residual added (see [`layers::attend_project_add`]).
+fn tiled_attention_kernels(block: &TransformerBlock, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
+    let attn = &block.attn;
+    let heads = attn.heads;
+    let mut stats: Option<kernels::ChannelGram> = None;
+    let mut v_tiles = Vec::with_capacity(x_tiles.len());
+    for i in 0..x_tiles.len() {
+        let (halo, top, bottom) = with_halo(&x_tiles, i);
+        let qkv = conv3x3_rows(&attn.qkv_dwconv, attn.qkv.forward(block.norm1.forward(halo)), top, bottom);
+        let [_, c3, _, _] = qkv.dims();
+        let band =
+            kernels::ChannelGram::of(kernels::values(&kernels::host(&qkv).expect("a flex tensor")), qkv.dims(), heads);
+        match &mut stats {
+            Some(s) => s.add(&band),
+            None => stats = Some(band),
+        }
+        v_tiles.push(qkv.narrow(1, 2 * c3 / 3, c3 / 3));
+    }
+    let stats = stats.expect("a band");
+    let weights = stats.softmax(kernels::values(&kernels::host(&attn.temperature.val()).expect("a flex tensor")));
+    let project = &attn.project_out;
+    let folded = kernels::fold_attention(
+        kernels::values(&kernels::host(&project.weight.val()).expect("a flex tensor")),
+        project.weight.dims()[0],
+        &weights,
+        heads,
+        stats.d,
+    );
+    x_tiles.into_iter().zip(v_tiles).map(|(xt, v)| project.forward_folded_add(v, xt, &folded)).collect()
+}
+
+/// Passes 1 and 2 of [`restormer_tiled`] as burn ops.
+fn tiled_attention(block: &TransformerBlock, x_tiles: Vec<Tensor<4>>, w: usize) -> Vec<Tensor<4>> {
+    let attn = &block.attn;
+    let heads = attn.heads;
+    let c = x_tiles[0].dims()[1];
+    let d = c / heads;
     // Pass 1: q·kᵀ per head, Σq², Σk², and v, band by band.
     let mut gram: Option<Tensor<3>> = None;
     let (mut qq, mut kk): (Option<Tensor<3>>, Option<Tensor<3>>) = (None, None);
@@ -460,23 +520,26 @@ pub fn restormer_tiled(block: &TransformerBlock, x: Tensor<4>, rows: usize) -> T
     let weights = activation::softmax(scores, 2);
 
     // Pass 2: x + project_out(attention · v), band by band.
-    let x1_tiles: Vec<Tensor<4>> = x_tiles
+    x_tiles
         .into_iter()
         .zip(v_tiles)
         .map(|(xt, v)| {
             let th = xt.dims()[2];
             let out = weights.clone().matmul(v).reshape([1, c, th, w]);
-            xt + attn.project_out.forward(out)
+            attn.project_out.forward_add(out, xt)
         })
-        .collect();
+        .collect()
+}
 
-    // Pass 3: x1 + FFN(LN(x1)), band by band with a one-row halo for the depthwise conv.
+/// Pass 3 of [`restormer_tiled`]: x1 + FFN(LN(x1)), band by band with a one-row halo for the
+/// depthwise conv.
+fn tiled_ffn(block: &TransformerBlock, x1_tiles: Vec<Tensor<4>>) -> Tensor<4> {
     let ffn = &block.ffn;
     let out: Vec<Tensor<4>> = (0..x1_tiles.len())
         .map(|i| {
             let (halo, top, bottom) = with_halo(&x1_tiles, i);
             let y = conv3x3_rows(&ffn.dwconv, ffn.project_in.forward(block.norm2.forward(halo)), top, bottom);
-            x1_tiles[i].clone() + ffn.project_out.forward(crate::layers::gelu_gate(y))
+            ffn.project_out.forward_add(layers::gelu_gate(y), x1_tiles[i].clone())
         })
         .collect();
     drop(x1_tiles);

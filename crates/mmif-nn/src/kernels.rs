@@ -28,6 +28,11 @@ pub fn host<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     Some(if t.is_contiguous() { t } else { t.to_contiguous() })
 }
 
+/// Whether [`host`] would accept `x` (without making it contiguous).
+pub fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
+    !x.is_autodiff() && x.clone().try_into_primitive::<Flex>().is_ok_and(|t| t.dtype() == DType::F32)
+}
+
 /// The values of a contiguous `f32` primitive from [`host`].
 pub fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("a contiguous f32 tensor")
@@ -299,14 +304,27 @@ fn pack_weights(weight: &[f32], cout: usize, taps: usize, cb: usize) -> Vec<f32>
 const PW_PIXELS: usize = 384;
 
 /// A 1×1 convolution (`weight` `[C_out, C_in]`, stride 1, no padding, one group) of `x`
-/// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] read the input planes in place,
-/// pieces of [`PW_PIXELS`] pixels at a time, without building padded rows.
+/// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] over pieces of [`PW_PIXELS`]
+/// pixels, without padded rows.
 pub fn pointwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: [usize; 4], cout: usize) -> Vec<f32> {
+    pointwise_conv2d_add(x, weight, bias, shape, cout, None)
+}
+
+/// [`pointwise_conv2d`] plus `residual` (`[B, C_out, H, W]`), in the same pass.
+pub fn pointwise_conv2d_add(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    shape: [usize; 4],
+    cout: usize,
+    residual: Option<&[f32]>,
+) -> Vec<f32> {
     let [b, cin, h, w] = shape;
     let hw = h * w;
     assert_eq!(x.len(), b * cin * hw);
     assert_eq!(weight.len(), cout * cin);
     assert!(bias.is_none_or(|bs| bs.len() == cout));
+    assert!(residual.is_none_or(|r| r.len() == b * cout * hw));
     let isa = isa();
     let cb = block_channels(isa, cout);
     let wp = pack_weights(weight, cout, cin, cb);
@@ -321,21 +339,16 @@ pub fn pointwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: 
             let p0 = k * PW_PIXELS;
             let n = PW_PIXELS.min(hw - p0);
             let image = &x[bi * cin * hw..][..cin * hw];
-            // A full piece is read in place; the last, partial one from a copy padded to a
-            // whole piece (the register blocks read whole vectors).
-            let rows: &[f32] = if n == PW_PIXELS {
-                for (ci, o) in off.iter_mut().enumerate() {
-                    *o = ci * hw + p0;
-                }
-                image
-            } else {
-                scratch.resize(cin * PW_PIXELS, 0.0);
-                for (ci, o) in off.iter_mut().enumerate() {
-                    *o = ci * PW_PIXELS;
-                    scratch[*o..*o + n].copy_from_slice(&image[ci * hw + p0..][..n]);
-                }
-                scratch
-            };
+            // The piece's channels gathered into contiguous scratch (padded to a whole piece:
+            // the register blocks read whole vectors). Reading the planes in place is slower:
+            // plane strides are often multiples of 4 KiB, so the channels' rows compete for
+            // the same L1 sets.
+            scratch.resize(cin * PW_PIXELS, 0.0);
+            for (ci, o) in off.iter_mut().enumerate() {
+                *o = ci * PW_PIXELS;
+                scratch[*o..*o + n].copy_from_slice(&image[ci * hw + p0..][..n]);
+            }
+            let rows: &[f32] = scratch;
             let mut t0 = 0;
             while t0 < cin {
                 let t1 = (t0 + CI_TILE).min(cin);
@@ -347,9 +360,22 @@ pub fn pointwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: 
                         out_ptr.get().add((bi * cout + co0 + c.min(cb - 1)) * hw + p0)
                     });
                     let init: [f32; CB] = std::array::from_fn(|c| bias.map_or(0.0, |bs| bs[co0 + c.min(cb - 1)]));
+                    let mut first = t0 == 0;
+                    if let (true, Some(res)) = (first, residual) {
+                        // Start the sums from residual + bias.
+                        for (c, &d) in dst.iter().enumerate().take(cb) {
+                            let r = &res[(bi * cout + co0 + c) * hw + p0..][..n];
+                            // SAFETY: this task's pixels of channel co0 + c (see `dst`).
+                            let o = unsafe { std::slice::from_raw_parts_mut(d, n) };
+                            for (o, &r) in o.iter_mut().zip(r) {
+                                *o = r + init[c];
+                            }
+                        }
+                        first = false;
+                    }
                     // SAFETY: `dst` rows hold `n` values; reads stay within `rows[off + PW_PIXELS]`
-                    // (a full piece inside the image, or the padded copy).
-                    unsafe { conv_row(isa, cb, rows, &off[t0..t1], &wblk[t0 * cb..t1 * cb], &dst, n, t0 == 0, &init) };
+                    // (the padded copy).
+                    unsafe { conv_row(isa, cb, rows, &off[t0..t1], &wblk[t0 * cb..t1 * cb], &dst, n, first, &init) };
                 }
                 t0 = t1;
             }
@@ -841,6 +867,272 @@ pub fn gather_rows_cols(x: &[f32], shape: [usize; 4], rows: &[usize], cols: &[us
     out
 }
 
+// ------------------------------------------------------------------------------------------
+// Transposed ("channel") attention
+// ------------------------------------------------------------------------------------------
+
+/// Pixels per task of [`ChannelGram::of`].
+const GRAM_PIXELS: usize = 1024;
+
+/// The sums over pixels behind Restormer's transposed attention, per image and head:
+/// `q_i·k_j` for the channels `i, j` of a head, and the squared norms of every q and k channel.
+/// Sums of bands of an image add up ([`ChannelGram::add`]) to the sums of the image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelGram {
+    pub images: usize,
+    pub heads: usize,
+    /// Channels per head.
+    pub d: usize,
+    /// `[B, heads, d, d]`.
+    pub qk: Vec<f64>,
+    /// `[B, C]` each.
+    pub qq: Vec<f64>,
+    pub kk: Vec<f64>,
+}
+
+impl ChannelGram {
+    /// The sums of `qkv` (`[B, 3C, H, W]`: q, k and v stacked on the channel axis).
+    pub fn of(qkv: &[f32], shape: [usize; 4], heads: usize) -> Self {
+        let [b, c3, h, w] = shape;
+        let (c, hw) = (c3 / 3, h * w);
+        assert!(c3 % 3 == 0 && heads > 0 && c % heads == 0 && qkv.len() == b * c3 * hw);
+        let d = c / heads;
+        let pieces = hw.div_ceil(GRAM_PIXELS);
+        let avx = has_avx2_fma();
+        let mut out =
+            Self { images: b, heads, d, qk: vec![0.0; b * heads * d * d], qq: vec![0.0; b * c], kk: vec![0.0; b * c] };
+        for bi in 0..b {
+            let img = &qkv[bi * c3 * hw..][..c3 * hw];
+            let part = (0..pieces)
+                .into_par_iter()
+                .map(|k| {
+                    let r = k * GRAM_PIXELS..((k + 1) * GRAM_PIXELS).min(hw);
+                    let q = |i: usize| &img[i * hw..][r.clone()];
+                    let kc = |j: usize| &img[(c + j) * hw..][r.clone()];
+                    let mut sums = vec![0.0f64; heads * d * d + 2 * c];
+                    let (qk, norms) = sums.split_at_mut(heads * d * d);
+                    for hd in 0..heads {
+                        for i in 0..d {
+                            for j in 0..d {
+                                qk[(hd * d + i) * d + j] = dot(q(hd * d + i), kc(hd * d + j), avx) as f64;
+                            }
+                        }
+                    }
+                    for i in 0..c {
+                        norms[i] = dot(q(i), q(i), avx) as f64;
+                        norms[c + i] = dot(kc(i), kc(i), avx) as f64;
+                    }
+                    sums
+                })
+                .reduce(
+                    || vec![0.0f64; heads * d * d + 2 * c],
+                    |mut a, b| {
+                        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                        a
+                    },
+                );
+            let nqk = heads * d * d;
+            out.qk[bi * nqk..][..nqk].copy_from_slice(&part[..nqk]);
+            out.qq[bi * c..][..c].copy_from_slice(&part[nqk..nqk + c]);
+            out.kk[bi * c..][..c].copy_from_slice(&part[nqk + c..]);
+        }
+        out
+    }
+
+    /// Adds the sums of another band of the same images.
+    pub fn add(&mut self, other: &Self) {
+        assert_eq!((self.images, self.heads, self.d), (other.images, other.heads, other.d));
+        let sum = |a: &mut Vec<f64>, b: &Vec<f64>| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        sum(&mut self.qk, &other.qk);
+        sum(&mut self.qq, &other.qq);
+        sum(&mut self.kk, &other.kk);
+    }
+
+    /// The attention weights `[B, heads, d, d]`: `softmax_j(q̂_i·k̂_j · t_h)` with q̂, k̂ the
+    /// channels divided by `max(‖·‖₂, 1e-12)` (`F.normalize`) and `t` the per-head temperature.
+    pub fn softmax(&self, temperature: &[f32]) -> Vec<f32> {
+        let (heads, d) = (self.heads, self.d);
+        let c = heads * d;
+        assert_eq!(temperature.len(), heads);
+        let mut out = vec![0.0f32; self.images * heads * d * d];
+        let mut row = vec![0.0f64; d];
+        for bi in 0..self.images {
+            for hd in 0..heads {
+                for i in 0..d {
+                    let qn = self.qq[bi * c + hd * d + i].sqrt().max(1e-12);
+                    for (j, r) in row.iter_mut().enumerate() {
+                        let kn = self.kk[bi * c + hd * d + j].sqrt().max(1e-12);
+                        *r = self.qk[((bi * heads + hd) * d + i) * d + j] / (qn * kn) * temperature[hd] as f64;
+                    }
+                    let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = row.iter().map(|r| (r - m).exp()).sum();
+                    for (j, r) in row.iter().enumerate() {
+                        out[((bi * heads + hd) * d + i) * d + j] = ((r - m).exp() / z) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `Σ a·b` in f32 with eight running sums.
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let b = &b[..a.len()];
+    let mut lanes = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+fn dot(a: &[f32], b: &[f32], avx: bool) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx {
+        // SAFETY: the CPU has AVX2 and FMA (the caller checked).
+        return unsafe { dot_avx(a, b) };
+    }
+    let _ = avx;
+    dot_lanes(a, b)
+}
+
+/// `W·blockdiag(A₀ … A_{heads-1})` for a 1×1 conv weight `W` (`[C_out, C]`) and the attention
+/// weights `A` of one image (`[heads, d, d]`): the single 1×1 conv that applies the attention
+/// to v and then `W` (Restormer's `project_out`).
+pub fn fold_attention(w: &[f32], cout: usize, attn: &[f32], heads: usize, d: usize) -> Vec<f32> {
+    let c = heads * d;
+    assert!(w.len() == cout * c && attn.len() == heads * d * d);
+    let mut out = vec![0.0f32; cout * c];
+    for o in 0..cout {
+        for hd in 0..heads {
+            for j in 0..d {
+                let mut s = 0.0f64;
+                for i in 0..d {
+                    s += w[o * c + hd * d + i] as f64 * attn[(hd * d + i) * d + j] as f64;
+                }
+                out[o * c + hd * d + j] = s as f32;
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Softmax
+// ------------------------------------------------------------------------------------------
+
+/// `exp(x)` in f32 (Cephes' `expf`: range reduction by ln 2 in two parts, degree-5
+/// polynomial; ≤ 2 ulp on [-87, 88]); 0 below -87.3.
+#[inline(always)]
+fn exp_f32(x0: f32) -> f32 {
+    // Branch-free (selects), so that loops over it vectorise.
+    let x = x0.clamp(-87.336_54, 88.376_26);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = n.mul_add(-0.693_359_4, x);
+    let r = n.mul_add(2.121_944_4e-4, r);
+    let mut p = r.mul_add(1.987_569_1e-4, 1.398_199_9e-3);
+    p = r.mul_add(p, 8.333_452e-3);
+    p = r.mul_add(p, 4.166_579_6e-2);
+    p = r.mul_add(p, 1.666_666_5e-1);
+    p = r.mul_add(p, 0.5);
+    let e = (r * r).mul_add(p, r + 1.0);
+    let y = e * f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x0 < -87.336_54 { 0.0 } else { y }
+}
+
+/// `row ← exp(row - max)`, returning the sum.
+#[inline(always)]
+fn exp_shift_sum(row: &mut [f32], max: f32) -> f32 {
+    for v in row.iter_mut() {
+        *v = exp_f32(*v - max);
+    }
+    // Eight running sums (a vector's lanes), so that the loop vectorises.
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (l, v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// The largest value of `row` (−∞ if empty), vectorisable.
+#[inline(always)]
+fn max_of(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    lanes.iter().chain(chunks.remainder()).fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn exp_shift_sum_avx(row: &mut [f32], max: f32) -> f32 {
+    exp_shift_sum(row, max)
+}
+
+/// The mean over the rows of `softmax(scores, last axis)` for `scores` of shape `[B, R, S]`:
+/// `[B, 1, S]` (FILM's cross-attention weights pooled over the text tokens).
+pub fn softmax_mean_rows(scores: &[f32], shape: [usize; 3]) -> Vec<f32> {
+    let [b, r, n] = shape;
+    assert_eq!(scores.len(), b * r * n);
+    let avx = has_avx2_fma();
+    let mut out = vec![0.0f32; b * n];
+    for (bi, o) in out.chunks_mut(n).enumerate() {
+        let rows = &scores[bi * r * n..][..r * n];
+        let partial = rows
+            .par_chunks(n)
+            .fold(
+                || (vec![0.0f32; n], vec![0.0f32; n]),
+                |(mut acc, mut buf), row| {
+                    buf.copy_from_slice(row);
+                    let max = max_of(row);
+                    #[cfg(target_arch = "x86_64")]
+                    let sum =
+                        if avx { unsafe { exp_shift_sum_avx(&mut buf, max) } } else { exp_shift_sum(&mut buf, max) };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let sum = exp_shift_sum(&mut buf, max);
+                    let inv = 1.0 / sum;
+                    for (a, e) in acc.iter_mut().zip(&buf) {
+                        *a += e * inv;
+                    }
+                    (acc, buf)
+                },
+            )
+            .map(|(acc, _)| acc)
+            .reduce_with(|mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                a
+            });
+        if let Some(acc) = partial {
+            let inv_r = 1.0 / r as f32;
+            for (o, a) in o.iter_mut().zip(&acc) {
+                *o = a * inv_r;
+            }
+        }
+    }
+    let _ = avx;
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -961,5 +1253,29 @@ mod tests {
         let x: Vec<f32> = (0..2 * 3 * 4).map(|v| v as f32).collect();
         let y = gather_rows_cols(&x, [1, 2, 3, 4], &[2, 0], &[3, 3, 1]);
         assert_eq!(y, vec![11., 11., 9., 3., 3., 1., 23., 23., 21., 15., 15., 13.]);
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp_of_std() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (got, want) = (exp_f32(x) as f64, (x as f64).exp());
+            worst = worst.max((got - want).abs() / want);
+            x += 0.0137;
+        }
+        assert!(worst < 3.0 * f32::EPSILON as f64, "worst relative error {worst}");
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert_eq!(exp_f32(0.0), 1.0);
+    }
+
+    #[test]
+    fn softmax_mean_rows_equals_composition() {
+        let dev = crate::cpu();
+        let x = Tensor::<3>::random([2, 37, 301], Distribution::Normal(0.0, 6.0), &dev);
+        let want = tensor_to_vec(burn::tensor::activation::softmax(x.clone(), 2).mean_dim(1));
+        let got = softmax_mean_rows(&tensor_to_vec(x), [2, 37, 301]);
+        let d = max_rel(&got, &want);
+        assert!(d < 1e-6, "{d}");
     }
 }

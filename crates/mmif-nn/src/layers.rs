@@ -97,6 +97,59 @@ impl Conv2d {
         conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
     }
 
+    /// `residual + self.forward(x)`; a 1×1 conv adds the residual inside the kernel.
+    pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.pointwise_add(&x, &residual, None) {
+            return y;
+        }
+        residual + self.forward(x)
+    }
+
+    /// `residual + conv(x)` with the folded 1×1 weight `weight` (`[C_out, C_in]`) in place of
+    /// the conv's own, by the pointwise kernel. Panics unless this is a 1×1 conv on plain
+    /// `flex` tensors of matching shapes (check [`Self::is_pointwise`] and
+    /// [`kernels::on_host`]).
+    pub fn forward_folded_add(&self, x: Tensor<4>, residual: Tensor<4>, weight: &[f32]) -> Tensor<4> {
+        self.pointwise_add(&x, &residual, Some(weight)).expect("a 1×1 conv on flex tensors of matching shapes")
+    }
+
+    /// Whether this is a plain 1×1 conv (stride 1, no padding, one group).
+    pub fn is_pointwise(&self) -> bool {
+        let [_, _, kh, kw] = self.weight.dims();
+        kh * kw == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1
+    }
+
+    /// `residual + conv(x)` by [`kernels::pointwise_conv2d_add`], with `weight` (a folded
+    /// `[C_out, C_in]` weight, see [`attend_project_add`]) in place of the conv's own. `None`
+    /// unless this is a 1×1 conv and the tensors are plain `flex` ones.
+    fn pointwise_add(&self, x: &Tensor<4>, residual: &Tensor<4>, weight: Option<&[f32]>) -> Option<Tensor<4>> {
+        if !self.is_pointwise() {
+            return None;
+        }
+        let [b, cin, h, w] = x.dims();
+        let cout = self.weight.dims()[0];
+        if residual.dims() != [b, cout, h, w] || self.weight.dims()[1] != cin {
+            return None;
+        }
+        let xh = kernels::host(x)?;
+        let rh = kernels::host(residual)?;
+        let wh = kernels::host(&self.weight.val())?;
+        let bh = match &self.bias {
+            Some(bs) => Some(kernels::host(&bs.val())?),
+            None => None,
+        };
+        let wv = weight.unwrap_or(kernels::values(&wh));
+        let out = kernels::pointwise_conv2d_add(
+            kernels::values(&xh),
+            wv,
+            bh.as_ref().map(kernels::values),
+            [b, cin, h, w],
+            cout,
+            Some(kernels::values(&rh)),
+        );
+        Some(kernels::from_host(out, [b, cout, h, w]))
+    }
+
     /// The conv of a band of rows of a larger image: `x` holds the band with its neighbours'
     /// rows above and below already in place, so only `pad_rows = [top, bottom]` rows of
     /// padding are added (the conv's `padding` where the band meets the image border, 0 where
@@ -318,6 +371,62 @@ pub fn channel_attention(qkv: Tensor<4>, heads: usize, temperature: Tensor<3>) -
     activation::softmax(attn, 3).matmul(v).reshape([b, c, h, w])
 }
 
+/// `residual + project(channel_attention(qkv, heads, temperature))` for a 1×1 `project`.
+///
+/// On plain `flex` tensors the attention never forms `attention · v`: the C×C sums over pixels
+/// come from one pass ([`kernels::ChannelGram`]), and the per-head attention matrices are folded
+/// into `project`'s weight ([`kernels::fold_attention`]), so v goes through a single 1×1 conv
+/// that also adds the residual.
+pub fn attend_project_add(
+    qkv: Tensor<4>,
+    heads: usize,
+    temperature: Tensor<3>,
+    project: &Conv2d,
+    residual: Tensor<4>,
+) -> Tensor<4> {
+    if let Some(y) = attend_project_add_kernel(&qkv, heads, &temperature, project, &residual) {
+        return y;
+    }
+    project.forward_add(channel_attention(qkv, heads, temperature), residual)
+}
+
+fn attend_project_add_kernel(
+    qkv: &Tensor<4>,
+    heads: usize,
+    temperature: &Tensor<3>,
+    project: &Conv2d,
+    residual: &Tensor<4>,
+) -> Option<Tensor<4>> {
+    let [b, c3, h, w] = qkv.dims();
+    let c = c3 / 3;
+    if !project.is_pointwise() || project.weight.dims()[1] != c || c3 % 3 != 0 || c % heads != 0 {
+        return None;
+    }
+    let qh = kernels::host(qkv)?;
+    let th = kernels::host(temperature)?;
+    let gram = kernels::ChannelGram::of(kernels::values(&qh), [b, c3, h, w], heads);
+    let attn = gram.softmax(kernels::values(&th));
+    let wh = kernels::host(&project.weight.val())?;
+    let cout = project.weight.dims()[0];
+    let d = c / heads;
+    let images: Option<Vec<Tensor<4>>> = (0..b)
+        .map(|bi| {
+            let folded = kernels::fold_attention(
+                kernels::values(&wh),
+                cout,
+                &attn[bi * heads * d * d..][..heads * d * d],
+                heads,
+                d,
+            );
+            let v = qkv.clone().narrow(0, bi, 1).narrow(1, 2 * c, c);
+            let res = residual.clone().narrow(0, bi, 1);
+            project.pointwise_add(&v, &res, Some(&folded))
+        })
+        .collect();
+    let mut images = images?;
+    Some(if images.len() == 1 { images.pop().expect("one image") } else { Tensor::cat(images, 0) })
+}
+
 /// Multi-Dconv head transposed attention (Restormer `Attention`): 1×1 qkv, depthwise 3×3.
 #[derive(Module, Debug)]
 pub struct Mdta {
@@ -342,6 +451,12 @@ impl Mdta {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let qkv = self.qkv_dwconv.forward(self.qkv.forward(x));
         self.project_out.forward(channel_attention(qkv, self.heads, self.temperature.val()))
+    }
+
+    /// `residual + self.forward(x)`, the residual added inside the last conv.
+    pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        let qkv = self.qkv_dwconv.forward(self.qkv.forward(x));
+        attend_project_add(qkv, self.heads, self.temperature.val(), &self.project_out, residual)
     }
 }
 
@@ -370,6 +485,12 @@ impl AttentionBase {
         let qkv = self.qkv2.forward(self.qkv1.forward(x));
         self.proj.forward(channel_attention(qkv, self.heads, self.scale.val()))
     }
+
+    /// `residual + self.forward(x)`, the residual added inside the last conv.
+    pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        let qkv = self.qkv2.forward(self.qkv1.forward(x));
+        attend_project_add(qkv, self.heads, self.scale.val(), &self.proj, residual)
+    }
 }
 
 /// Gated-Dconv feed-forward network: 1×1 to 2·hidden, grouped 3×3, GELU(x₁)·x₂, 1×1 back.
@@ -395,6 +516,11 @@ impl GatedFfn {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.project_out.forward(gelu_gate(self.dwconv.forward(self.project_in.forward(x))))
+    }
+
+    /// `residual + self.forward(x)`, the residual added inside the last conv.
+    pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        self.project_out.forward_add(gelu_gate(self.dwconv.forward(self.project_in.forward(x))), residual)
     }
 }
 
@@ -439,8 +565,8 @@ impl TransformerBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = x.clone() + self.attn.forward(self.norm1.forward(x));
-        x.clone() + self.ffn.forward(self.norm2.forward(x))
+        let x = self.attn.forward_add(self.norm1.forward(x.clone()), x);
+        self.ffn.forward_add(self.norm2.forward(x.clone()), x)
     }
 }
 
@@ -466,8 +592,8 @@ impl BaseFeatureExtraction {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = x.clone() + self.attn.forward(self.norm1.forward(x));
-        x.clone() + self.mlp.forward(self.norm2.forward(x))
+        let x = self.attn.forward_add(self.norm1.forward(x.clone()), x);
+        self.mlp.forward_add(self.norm2.forward(x.clone()), x)
     }
 }
 
@@ -587,5 +713,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Largest absolute difference of two tensors' values.
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        let (a, b) = (crate::weights::tensor_to_vec(a), crate::weights::tensor_to_vec(b));
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+    }
+
+    #[test]
+    fn folded_attention_equals_attention_then_projection() {
+        let dev = crate::cpu();
+        for (b, c, heads, bias) in [(1, 16, 4, false), (2, 24, 3, true), (1, 8, 8, true)] {
+            let project = Conv2d::new(&dev, c, c, 1, ConvCfg::same(1).bias(bias));
+            let qkv = Tensor::<4>::random([b, 3 * c, 9, 13], Distribution::Normal(0.0, 1.0), &dev);
+            let residual = Tensor::<4>::random([b, c, 9, 13], Distribution::Normal(0.0, 1.0), &dev);
+            let temperature = Tensor::<3>::random([heads, 1, 1], Distribution::Uniform(0.5, 2.0), &dev);
+            let got = attend_project_add(qkv.clone(), heads, temperature.clone(), &project, residual.clone());
+            // The burn composition (autodiff tensors never take the kernels).
+            let want = attend_project_add(qkv.autodiff(), heads, temperature.autodiff(), &project, residual.autodiff());
+            let d = max_diff(got, want.inner());
+            assert!(d < 2e-5, "b {b} c {c} heads {heads}: {d}");
+        }
+    }
+
+    #[test]
+    fn pointwise_add_equals_conv_plus_residual() {
+        let dev = crate::cpu();
+        let conv = Conv2d::new(&dev, 12, 20, 1, ConvCfg::same(1).bias(true));
+        let x = Tensor::<4>::random([2, 12, 7, 61], Distribution::Normal(0.0, 1.0), &dev);
+        let r = Tensor::<4>::random([2, 20, 7, 61], Distribution::Normal(0.0, 1.0), &dev);
+        let got = conv.forward_add(x.clone(), r.clone());
+        let want = conv.forward_add(x.autodiff(), r.autodiff()).inner();
+        assert!(max_diff(got, want) < 1e-5);
     }
 }
