@@ -80,6 +80,20 @@ pub fn resize_nearest(x: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
     if iw == w { x } else { x.select(3, index_tensor(&nearest_indices(iw, w), &device)) }
 }
 
+/// `resize_nearest(x, h, w) + residual`, in one pass on the CPU when the tensors allow it.
+pub fn resize_nearest_add(x: Tensor<4>, h: usize, w: usize, residual: Tensor<4>) -> Tensor<4> {
+    let [b, c, ih, iw] = x.dims();
+    if residual.dims() == [b, c, h, w]
+        && let (Some(xh), Some(rh)) = (kernels::host(&x), kernels::host(&residual))
+    {
+        let (rows, cols) = (nearest_indices(ih, h), nearest_indices(iw, w));
+        let out =
+            kernels::gather_rows_cols_add(kernels::values(&xh), x.dims(), &rows, &cols, Some(kernels::values(&rh)));
+        return kernels::from_host(out, [b, c, h, w]);
+    }
+    resize_nearest(x, h, w) + residual
+}
+
 /// `softmax(scores, -1).mean(1)` of `B×L×S` scores: `B×1×S`, in one pass on the CPU
 /// ([`crate::kernels::softmax_mean_rows`]) when the tensor allows it.
 pub fn softmax_mean_rows(scores: Tensor<3>) -> Tensor<3> {
@@ -284,8 +298,15 @@ impl Side<'_> {
             mha.forward(text, tokens.clone(), tokens.clone()).mean_dim(1)
         };
         let weighted = (tokens * l1_normalize(pooled)).reshape([b, c, gh, gw]);
-        let guided = self.prelu2.forward(self.conv2.forward(resize_nearest(weighted, h, w))) + feat.clone();
-        self.prelu3.forward(self.conv3.forward(Tensor::cat(vec![feat, guided], 1)))
+        let guided = if gh * gw < h * w && kernels::on_host(&weighted) {
+            // conv2 (1×1) and the PReLU act on each pixel alone, so they commute with the
+            // nearest resize (a gather): run them on the smaller grid.
+            let g = self.conv2.forward_prelu(vec![weighted], self.prelu2);
+            resize_nearest_add(g, h, w, feat.clone())
+        } else {
+            self.prelu2.forward(self.conv2.forward(resize_nearest(weighted, h, w))) + feat.clone()
+        };
+        self.conv3.forward_prelu(vec![feat, guided], self.prelu3)
     }
 }
 
@@ -644,7 +665,11 @@ mod tests {
         assert_eq!(y, want);
         // The differentiable path (index selects) gathers the same values.
         let x = Tensor::<4>::from_data(TensorData::new((0..15).map(|v| v as f32).collect(), [1, 1, 3, 5]), &dev);
-        assert_eq!(crate::weights::tensor_to_vec(resize_nearest(x.autodiff(), 5, 3)), want);
+        assert_eq!(crate::weights::tensor_to_vec(resize_nearest(x.clone().autodiff(), 5, 3)), want);
+        // With a residual added in the same pass.
+        let r = Tensor::<4>::from_data(TensorData::new(vec![0.5f32; 15], [1, 1, 5, 3]), &dev);
+        let got = crate::weights::tensor_to_vec(resize_nearest_add(x, 5, 3, r));
+        assert_eq!(got, want.iter().map(|v| v + 0.5).collect::<Vec<f32>>());
     }
 
     fn rand<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
@@ -678,6 +703,30 @@ mod tests {
                 let d = full.iter().zip(&tiled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
                 assert!(d < 1e-5, "bias {bias}, {rows} rows: differs by {d}");
             }
+        }
+    }
+
+    #[test]
+    fn text_guided_block_above_the_grid_size_equals_composition() {
+        // Images larger than the 288×384 grid take the reordered path (1×1 conv and PReLU on
+        // the grid, then the resize); the autodiff inputs take the literal burn composition.
+        let dev = crate::cpu();
+        let mut blk = RestormerCaBlock::new(&dev, 1);
+        for ca in [&mut blk.cross_attentionA1, &mut blk.cross_attentionA2] {
+            let m = &mut ca.multihead_attn;
+            m.in_proj_weight = Param::from_tensor(rand([3 * HIDDEN, HIDDEN], &dev) * 0.1);
+            m.in_proj_bias = Param::from_tensor(rand([3 * HIDDEN], &dev) * 0.1);
+            m.out_proj.weight = Param::from_tensor(rand([HIDDEN, HIDDEN], &dev) * 0.1);
+        }
+        let (a, b) = (rand([1, 1, 290, 390], &dev), rand([1, 1, 290, 390], &dev));
+        let text = rand([1, 5, HIDDEN], &dev);
+        let eval = Eval { low_memory: true, tile_rows: 0 };
+        let (ga, gb) = blk.forward(a.clone(), b.clone(), text.clone(), eval);
+        let (wa, wb) = blk.forward(a.autodiff(), b.autodiff(), text.autodiff(), eval);
+        for (g, w) in [(ga, wa.inner()), (gb, wb.inner())] {
+            let (g, w) = (crate::weights::tensor_to_vec(g), crate::weights::tensor_to_vec(w));
+            let d = g.iter().zip(&w).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(d < 1e-4, "differs by {d}");
         }
     }
 }

@@ -307,7 +307,8 @@ const PW_PIXELS: usize = 384;
 /// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] over pieces of [`PW_PIXELS`]
 /// pixels, without padded rows.
 pub fn pointwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: [usize; 4], cout: usize) -> Vec<f32> {
-    pointwise_conv2d_add(x, weight, bias, shape, cout, None)
+    let [b, cin, h, w] = shape;
+    pointwise_conv2d_ext(&[(x, cin)], weight, bias, [b, h, w], cout, Pointwise::default())
 }
 
 /// [`pointwise_conv2d`] plus `residual` (`[B, C_out, H, W]`), in the same pass.
@@ -320,10 +321,38 @@ pub fn pointwise_conv2d_add(
     residual: Option<&[f32]>,
 ) -> Vec<f32> {
     let [b, cin, h, w] = shape;
+    pointwise_conv2d_ext(&[(x, cin)], weight, bias, [b, h, w], cout, Pointwise { residual, prelu: None })
+}
+
+/// What [`pointwise_conv2d_ext`] does to the conv's output before writing it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pointwise<'a> {
+    /// Added to the output (`[B, C_out, H, W]`).
+    pub residual: Option<&'a [f32]>,
+    /// `PReLU` with this slope, applied last.
+    pub prelu: Option<f32>,
+}
+
+/// A 1×1 convolution of the channel concatenation of `inputs` (each `(values, channels)`, of
+/// shape `[B, channels, H, W]`, with `hw = [B, H, W]`) without forming the concatenation,
+/// then `post` (residual, PReLU) on the output while it is in cache.
+pub fn pointwise_conv2d_ext(
+    inputs: &[(&[f32], usize)],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    shape: [usize; 3],
+    cout: usize,
+    post: Pointwise<'_>,
+) -> Vec<f32> {
+    let [b, h, w] = shape;
     let hw = h * w;
-    assert_eq!(x.len(), b * cin * hw);
+    let cin: usize = inputs.iter().map(|&(_, c)| c).sum();
+    for &(x, c) in inputs {
+        assert_eq!(x.len(), b * c * hw);
+    }
     assert_eq!(weight.len(), cout * cin);
     assert!(bias.is_none_or(|bs| bs.len() == cout));
+    let residual = post.residual;
     assert!(residual.is_none_or(|r| r.len() == b * cout * hw));
     let isa = isa();
     let cb = block_channels(isa, cout);
@@ -333,20 +362,23 @@ pub fn pointwise_conv2d_add(
     let mut out: Vec<f32> = Vec::with_capacity(n_out);
     let out_ptr = SendPtr(out.as_mut_ptr());
     (0..b * pieces).into_par_iter().for_each_init(
-        || (Vec::<f32>::new(), vec![0usize; cin]),
+        || (Vec::<f32>::new(), (0..cin).map(|ci| ci * PW_PIXELS).collect::<Vec<usize>>()),
         |(scratch, off), task| {
             let (bi, k) = (task / pieces, task % pieces);
             let p0 = k * PW_PIXELS;
             let n = PW_PIXELS.min(hw - p0);
-            let image = &x[bi * cin * hw..][..cin * hw];
             // The piece's channels gathered into contiguous scratch (padded to a whole piece:
             // the register blocks read whole vectors). Reading the planes in place is slower:
             // plane strides are often multiples of 4 KiB, so the channels' rows compete for
             // the same L1 sets.
             scratch.resize(cin * PW_PIXELS, 0.0);
-            for (ci, o) in off.iter_mut().enumerate() {
-                *o = ci * PW_PIXELS;
-                scratch[*o..*o + n].copy_from_slice(&image[ci * hw + p0..][..n]);
+            let mut ci = 0;
+            for &(x, c) in inputs {
+                let image = &x[bi * c * hw..][..c * hw];
+                for cj in 0..c {
+                    scratch[ci * PW_PIXELS..][..n].copy_from_slice(&image[cj * hw + p0..][..n]);
+                    ci += 1;
+                }
             }
             let rows: &[f32] = scratch;
             let mut t0 = 0;
@@ -376,6 +408,13 @@ pub fn pointwise_conv2d_add(
                     // SAFETY: `dst` rows hold `n` values; reads stay within `rows[off + PW_PIXELS]`
                     // (the padded copy).
                     unsafe { conv_row(isa, cb, rows, &off[t0..t1], &wblk[t0 * cb..t1 * cb], &dst, n, first, &init) };
+                    if let (true, Some(a)) = (t1 == cin, post.prelu) {
+                        for &d in dst.iter().take(cb) {
+                            // SAFETY: as above; the block's rows are complete.
+                            let o = unsafe { std::slice::from_raw_parts_mut(d, n) };
+                            prelu_in_place(o, a);
+                        }
+                    }
                 }
                 t0 = t1;
             }
@@ -383,6 +422,21 @@ pub fn pointwise_conv2d_add(
     );
     // SAFETY: the tasks cover every image and piece, and write every channel.
     unsafe { out.set_len(n_out) };
+    out
+}
+
+/// `x ← max(x, 0) + a·min(x, 0)`.
+#[inline(always)]
+fn prelu_in_place(x: &mut [f32], a: f32) {
+    for v in x.iter_mut() {
+        *v = if *v < 0.0 { a * *v } else { *v };
+    }
+}
+
+/// `PReLU` with one slope `a` over all of `x`.
+pub fn prelu(x: &[f32], a: f32) -> Vec<f32> {
+    let mut out = x.to_vec();
+    out.par_chunks_mut(1 << 14).for_each(|c| prelu_in_place(c, a));
     out
 }
 
@@ -846,11 +900,23 @@ pub fn layer_norm(x: &[f32], shape: [usize; 4], weight: &[f32], bias: Option<&[f
 /// `out[b, c, y, x] = x[b, c, rows[y], cols[x]]` for `x` of shape `[B, C, H, W]`: a nearest
 /// resize (or any row/column gather) in one pass. Panics if an index is out of range.
 pub fn gather_rows_cols(x: &[f32], shape: [usize; 4], rows: &[usize], cols: &[usize]) -> Vec<f32> {
+    gather_rows_cols_add(x, shape, rows, cols, None)
+}
+
+/// [`gather_rows_cols`] plus `residual` (`[B, C, rows, cols]`) in the same pass.
+pub fn gather_rows_cols_add(
+    x: &[f32],
+    shape: [usize; 4],
+    rows: &[usize],
+    cols: &[usize],
+    residual: Option<&[f32]>,
+) -> Vec<f32> {
     let [b, c, h, w] = shape;
     assert_eq!(x.len(), b * c * h * w);
     assert!(rows.iter().all(|&r| r < h) && cols.iter().all(|&q| q < w), "gather index out of range");
     let (oh, ow) = (rows.len(), cols.len());
     let n_out = b * c * oh * ow;
+    assert!(residual.is_none_or(|r| r.len() == n_out));
     let mut out: Vec<f32> = Vec::with_capacity(n_out);
     let out_ptr = SendPtr(out.as_mut_ptr());
     (0..b * c * oh).into_par_iter().with_min_len(64).for_each(|task| {
@@ -858,8 +924,17 @@ pub fn gather_rows_cols(x: &[f32], shape: [usize; 4], rows: &[usize], cols: &[us
         let line = &x[(plane * h + rows[y]) * w..][..w];
         // SAFETY: task (plane, y) alone writes output row y of this plane, `ow` values.
         let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(task * ow), ow) };
-        for (d, &q) in o.iter_mut().zip(cols) {
-            *d = line[q];
+        match residual {
+            Some(r) => {
+                for ((d, &q), &r) in o.iter_mut().zip(cols).zip(&r[task * ow..][..ow]) {
+                    *d = line[q] + r;
+                }
+            }
+            None => {
+                for (d, &q) in o.iter_mut().zip(cols) {
+                    *d = line[q];
+                }
+            }
         }
     });
     // SAFETY: the tasks cover every output row.

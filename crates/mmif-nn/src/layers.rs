@@ -99,10 +99,23 @@ impl Conv2d {
 
     /// `residual + self.forward(x)`; a 1×1 conv adds the residual inside the kernel.
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.pointwise_add(&x, &residual, None) {
+        if let Some(y) = self.pointwise(&[&x], Some(&residual), None, None) {
             return y;
         }
         residual + self.forward(x)
+    }
+
+    /// `prelu(self.forward(cat(xs, 1)))`; a 1×1 conv reads the inputs in place of their
+    /// concatenation and applies the PReLU inside the kernel.
+    pub fn forward_prelu(&self, xs: Vec<Tensor<4>>, prelu: &PRelu) -> Tensor<4> {
+        if let Some(a) = prelu.host_slope() {
+            let refs: Vec<&Tensor<4>> = xs.iter().collect();
+            if let Some(y) = self.pointwise(&refs, None, None, Some(a)) {
+                return y;
+            }
+        }
+        let x = if xs.len() == 1 { xs.into_iter().next().expect("one input") } else { Tensor::cat(xs, 1) };
+        prelu.forward(self.forward(x))
     }
 
     /// `residual + conv(x)` with the folded 1×1 weight `weight` (`[C_out, C_in]`) in place of
@@ -110,7 +123,8 @@ impl Conv2d {
     /// `flex` tensors of matching shapes (check [`Self::is_pointwise`] and
     /// [`kernels::on_host`]).
     pub fn forward_folded_add(&self, x: Tensor<4>, residual: Tensor<4>, weight: &[f32]) -> Tensor<4> {
-        self.pointwise_add(&x, &residual, Some(weight)).expect("a 1×1 conv on flex tensors of matching shapes")
+        self.pointwise(&[&x], Some(&residual), Some(weight), None)
+            .expect("a 1×1 conv on flex tensors of matching shapes")
     }
 
     /// Whether this is a plain 1×1 conv (stride 1, no padding, one group).
@@ -119,33 +133,51 @@ impl Conv2d {
         kh * kw == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1
     }
 
-    /// `residual + conv(x)` by [`kernels::pointwise_conv2d_add`], with `weight` (a folded
-    /// `[C_out, C_in]` weight, see [`attend_project_add`]) in place of the conv's own. `None`
-    /// unless this is a 1×1 conv and the tensors are plain `flex` ones.
-    fn pointwise_add(&self, x: &Tensor<4>, residual: &Tensor<4>, weight: Option<&[f32]>) -> Option<Tensor<4>> {
-        if !self.is_pointwise() {
+    /// [`kernels::pointwise_conv2d_ext`] on the channel concatenation of `xs`, with an optional
+    /// residual, PReLU slope and replacement weight (`[C_out, C_in]`, e.g. folded with an
+    /// attention, see [`attend_project_add`]). `None` unless this is a 1×1 conv and the tensors
+    /// are plain `flex` ones of matching shapes.
+    fn pointwise(
+        &self,
+        xs: &[&Tensor<4>],
+        residual: Option<&Tensor<4>>,
+        weight: Option<&[f32]>,
+        prelu: Option<f32>,
+    ) -> Option<Tensor<4>> {
+        if !self.is_pointwise() || xs.is_empty() {
             return None;
         }
-        let [b, cin, h, w] = x.dims();
+        let [b, _, h, w] = xs[0].dims();
+        let cin: usize = xs.iter().map(|x| x.dims()[1]).sum();
         let cout = self.weight.dims()[0];
-        if residual.dims() != [b, cout, h, w] || self.weight.dims()[1] != cin {
+        let same_grid = xs.iter().all(|x| {
+            let [xb, _, xh, xw] = x.dims();
+            [xb, xh, xw] == [b, h, w]
+        });
+        if !same_grid || self.weight.dims()[1] != cin || residual.is_some_and(|r| r.dims() != [b, cout, h, w]) {
             return None;
         }
-        let xh = kernels::host(x)?;
-        let rh = kernels::host(residual)?;
+        let hosts: Option<Vec<_>> = xs.iter().map(|x| kernels::host(x)).collect();
+        let hosts = hosts?;
+        let rh = match residual {
+            Some(r) => Some(kernels::host(r)?),
+            None => None,
+        };
         let wh = kernels::host(&self.weight.val())?;
         let bh = match &self.bias {
             Some(bs) => Some(kernels::host(&bs.val())?),
             None => None,
         };
-        let wv = weight.unwrap_or(kernels::values(&wh));
-        let out = kernels::pointwise_conv2d_add(
-            kernels::values(&xh),
-            wv,
+        let inputs: Vec<(&[f32], usize)> =
+            hosts.iter().zip(xs).map(|(hx, x)| (kernels::values(hx), x.dims()[1])).collect();
+        let post = kernels::Pointwise { residual: rh.as_ref().map(kernels::values), prelu };
+        let out = kernels::pointwise_conv2d_ext(
+            &inputs,
+            weight.unwrap_or(kernels::values(&wh)),
             bh.as_ref().map(kernels::values),
-            [b, cin, h, w],
+            [b, h, w],
             cout,
-            Some(kernels::values(&rh)),
+            post,
         );
         Some(kernels::from_host(out, [b, cout, h, w]))
     }
@@ -274,7 +306,20 @@ impl PRelu {
         Self { weight: Param::from_tensor(Tensor::full([1], 0.25, device)) }
     }
 
+    /// The slope as a number, if the parameter is a plain `flex` tensor of one value (the
+    /// kernels' path); `None` for autodiff parameters.
+    fn host_slope(&self) -> Option<f32> {
+        let w = kernels::host(&self.weight.val())?;
+        match kernels::values(&w) {
+            [a] => Some(*a),
+            _ => None,
+        }
+    }
+
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if let (Some(a), Some(xh)) = (self.host_slope(), kernels::host(&x)) {
+            return kernels::from_host(kernels::prelu(kernels::values(&xh), a), x.dims());
+        }
         let a = self.weight.val().reshape([1; D]);
         let neg = x.clone().clamp_max(0.0);
         x.clamp_min(0.0) + neg * a
@@ -420,7 +465,7 @@ fn attend_project_add_kernel(
             );
             let v = qkv.clone().narrow(0, bi, 1).narrow(1, 2 * c, c);
             let res = residual.clone().narrow(0, bi, 1);
-            project.pointwise_add(&v, &res, Some(&folded))
+            project.pointwise(&[&v], Some(&res), Some(&folded), None)
         })
         .collect();
     let mut images = images?;
@@ -747,5 +792,22 @@ mod tests {
         let got = conv.forward_add(x.clone(), r.clone());
         let want = conv.forward_add(x.autodiff(), r.autodiff()).inner();
         assert!(max_diff(got, want) < 1e-5);
+    }
+
+    #[test]
+    fn conv_of_concatenation_with_prelu_equals_composition() {
+        let dev = crate::cpu();
+        let conv = Conv2d::new(&dev, 20, 16, 1, ConvCfg::same(1).bias(true));
+        let mut prelu = PRelu::new(&dev);
+        prelu.weight = Param::from_tensor(Tensor::full([1], -0.3, &dev));
+        let a = Tensor::<4>::random([2, 12, 5, 77], Distribution::Normal(0.0, 1.0), &dev);
+        let b = Tensor::<4>::random([2, 8, 5, 77], Distribution::Normal(0.0, 1.0), &dev);
+        let got = conv.forward_prelu(vec![a.clone(), b.clone()], &prelu);
+        let want = conv.forward_prelu(vec![a.clone().autodiff(), b.clone().autodiff()], &prelu).inner();
+        assert!(max_diff(got, want) < 1e-5);
+        // The PReLU kernel alone.
+        let got = prelu.forward(a.clone());
+        let want = prelu.forward(a.autodiff()).inner();
+        assert!(max_diff(got, want) < 1e-7);
     }
 }
