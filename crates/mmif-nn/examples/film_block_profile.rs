@@ -47,6 +47,8 @@ fn main() {
     let _ = x128;
     println!("{:<36} {:>8.1} ms", "sum of the parts", sum * 1e3);
     let blk = TransformerBlock::new(&dev, 32, 8, 4.0, false);
+    time("GatedFfn::forward_add (fused)", || sync(blk.ffn.forward_add(x32.clone(), x32.clone())));
+    time("GatedFfn forward + add (separate)", || sync(blk.ffn.forward(x32.clone()) + x32.clone()));
     time("TransformerBlock::forward", || sync(blk.forward(x32.clone())));
     for rows in [0usize, 8, 16, 32, 64] {
         let r = if rows == 0 { (4usize << 20) / (256 * w) - 2 } else { rows };

@@ -24,7 +24,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
 use crate::kernels;
-use crate::layers::{self, Conv2d, ConvCfg, PRelu, TransformerBlock};
+use crate::layers::{Conv2d, ConvCfg, PRelu, TransformerBlock};
 
 /// Width of the CLIP-style text features FILM reads.
 pub const TEXT_DIM: usize = 768;
@@ -400,9 +400,10 @@ impl RestormerCaBlock {
     }
 }
 
-/// Largest tile temporary of [`restormer_tiled`], in values (16 MB of f32: small enough for the
-/// allocator to reuse freed buffers instead of mapping fresh pages for every tensor).
-const TILE_VALUES: usize = 4 << 20;
+/// Largest temporary of a Restormer block before [`restormer_tiled`] splits it into bands, in
+/// values (256 MB of f32). Bands cost time (halo rows, one more pass over the attention's
+/// sums), so images up to about 480×640 run whole.
+const TILE_VALUES: usize = 64 << 20;
 
 /// How a [`Film`] evaluates its graph.
 #[derive(Clone, Copy, Debug)]
@@ -418,8 +419,10 @@ impl Eval {
             return block.forward(x);
         }
         let [_, c, _, w] = x.dims();
-        // The widest intermediate is the FFN's 2·hidden channels over (rows + 2 halo rows) × W.
-        let widest = block.ffn.project_in.weight.dims()[0].max(3 * c);
+        // The widest intermediate is q, k and v (3C channels) over (rows + 2 halo rows) × W,
+        // or the FFN's 2·hidden channels when it is not fused into one kernel.
+        let ffn = if block.ffn.fuses() { 0 } else { block.ffn.project_in.weight.dims()[0] };
+        let widest = ffn.max(3 * c);
         let rows = match self.tile_rows {
             0 => (TILE_VALUES / (widest * w).max(1)).saturating_sub(2).max(1),
             r => r,
@@ -480,7 +483,7 @@ pub fn restormer_tiled(block: &TransformerBlock, x: Tensor<4>, rows: usize) -> T
 
 /// Passes 1 and 2 of [`restormer_tiled`] on plain `flex` tensors: the sums of every band go
 /// into one [`kernels::ChannelGram`], and each band of v goes through `project_out` with the
-/// attention folded into its weight and the residual added (see [`layers::attend_project_add`]).
+/// attention folded into its weight and the residual added (see [`crate::layers::attend_project_add`]).
 fn tiled_attention_kernels(block: &TransformerBlock, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
     let attn = &block.attn;
     let heads = attn.heads;
@@ -559,8 +562,11 @@ fn tiled_ffn(block: &TransformerBlock, x1_tiles: Vec<Tensor<4>>) -> Tensor<4> {
     let out: Vec<Tensor<4>> = (0..x1_tiles.len())
         .map(|i| {
             let (halo, top, bottom) = with_halo(&x1_tiles, i);
-            let y = conv3x3_rows(&ffn.dwconv, ffn.project_in.forward(block.norm2.forward(halo)), top, bottom);
-            ffn.project_out.forward_add(layers::gelu_gate(y), x1_tiles[i].clone())
+            ffn.forward_rows_add(
+                block.norm2.forward(halo),
+                [usize::from(!top), usize::from(!bottom)],
+                x1_tiles[i].clone(),
+            )
         })
         .collect();
     drop(x1_tiles);

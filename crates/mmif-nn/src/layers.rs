@@ -563,9 +563,87 @@ impl GatedFfn {
         self.project_out.forward(gelu_gate(self.dwconv.forward(self.project_in.forward(x))))
     }
 
-    /// `residual + self.forward(x)`, the residual added inside the last conv.
+    /// `residual + self.forward(x)`: one fused kernel ([`kernels::gated_ffn`]) when the
+    /// 3×3 conv is depthwise and the tensors are plain `flex` ones, else the residual is added
+    /// inside the last conv.
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, [1, 1], &residual) {
+            return y;
+        }
         self.project_out.forward_add(gelu_gate(self.dwconv.forward(self.project_in.forward(x))), residual)
+    }
+
+    /// [`Self::forward_add`] for a band of rows of a larger image (see
+    /// [`Conv2d::forward_rows`]): `x` carries the neighbours' halo rows, the 3×3 conv pads
+    /// `pad_rows`, and `residual` holds the band's own rows.
+    pub fn forward_rows_add(&self, x: Tensor<4>, pad_rows: [usize; 2], residual: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, pad_rows, &residual) {
+            return y;
+        }
+        let y = self.dwconv.forward_rows(self.project_in.forward(x), pad_rows);
+        self.project_out.forward_add(gelu_gate(y), residual)
+    }
+
+    /// Whether the layers have the shape [`kernels::gated_ffn`] fuses: 1×1 convs around a
+    /// depthwise 3×3 (Restormer's `FeedForward`; not the CDDFuse/EMMA `Mlp`, whose 3×3 conv has
+    /// two channels per group).
+    pub fn fuses(&self) -> bool {
+        let f2 = self.project_in.weight.dims()[0];
+        let dw = &self.dwconv;
+        let depthwise = dw.weight.dims() == [f2, 1, 3, 3] && dw.groups == f2 && dw.stride == 1 && dw.padding == 1;
+        depthwise
+            && self.project_in.is_pointwise()
+            && self.project_out.is_pointwise()
+            && self.project_out.weight.dims()[1] * 2 == f2
+    }
+
+    /// The fused kernel, when it applies.
+    fn fused(&self, x: &Tensor<4>, pad_rows: [usize; 2], residual: &Tensor<4>) -> Option<Tensor<4>> {
+        let [b, c, h, w] = x.dims();
+        let cin = self.project_in.weight.dims()[1];
+        let dw = &self.dwconv;
+        let [cout, f] = {
+            let d = self.project_out.weight.dims();
+            [d[0], d[1]]
+        };
+        let oh = (h + pad_rows[0] + pad_rows[1]).checked_sub(2)?;
+        if !self.fuses()
+            || cin != c
+            || w < 2
+            || pad_rows.iter().any(|&p| p > 1)
+            || oh == 0
+            || residual.dims() != [b, cout, oh, w]
+        {
+            return None;
+        }
+        let xh = kernels::host(x)?;
+        let rh = kernels::host(residual)?;
+        let host_opt = |p: &Option<Param<Tensor<1>>>| -> Option<Option<_>> {
+            match p {
+                Some(t) => Some(Some(kernels::host(&t.val())?)),
+                None => Some(None),
+            }
+        };
+        let (w_in, w_dw, w_out) = (
+            kernels::host(&self.project_in.weight.val())?,
+            kernels::host(&dw.weight.val())?,
+            kernels::host(&self.project_out.weight.val())?,
+        );
+        let (b_in, b_dw, b_out) =
+            (host_opt(&self.project_in.bias)?, host_opt(&dw.bias)?, host_opt(&self.project_out.bias)?);
+        let wts = kernels::GatedFfnWeights {
+            w_in: kernels::values(&w_in),
+            b_in: b_in.as_ref().map(kernels::values),
+            w_dw: kernels::values(&w_dw),
+            b_dw: b_dw.as_ref().map(kernels::values),
+            w_out: kernels::values(&w_out),
+            b_out: b_out.as_ref().map(kernels::values),
+            hidden: f,
+            cout,
+            reflect: dw.reflect,
+        };
+        let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, kernels::values(&rh));
+        Some(kernels::from_host(out, [b, cout, oh, w]))
     }
 }
 
@@ -809,5 +887,28 @@ mod tests {
         let got = prelu.forward(a.clone());
         let want = prelu.forward(a.autodiff()).inner();
         assert!(max_diff(got, want) < 1e-7);
+    }
+
+    #[test]
+    fn fused_gated_ffn_equals_composition() {
+        let dev = crate::cpu();
+        for (bias, pad, b, h, w) in
+            [(false, Pad::Zeros, 1, 9, 37), (true, Pad::Reflect, 2, 5, 70), (true, Pad::Zeros, 1, 3, 2)]
+        {
+            let ffn = GatedFfn::new(&dev, 8, 12, 8, 24, bias, pad);
+            let x = Tensor::<4>::random([b, 8, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let r = Tensor::<4>::random([b, 8, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let got = ffn.forward_add(x.clone(), r.clone());
+            let want = ffn.forward_add(x.clone().autodiff(), r.clone().autodiff()).inner();
+            let d = max_diff(got, want);
+            assert!(d < 1e-5, "bias {bias} {pad:?} {b}×{h}×{w}: {d}");
+            // A band with halo rows: rows 1..h-1 of the image, from rows 0..h with no padding.
+            if h >= 4 {
+                let r_band = r.clone().narrow(2, 1, h - 2);
+                let got = ffn.forward_rows_add(x.clone(), [0, 0], r_band.clone());
+                let want = ffn.forward_rows_add(x.clone().autodiff(), [0, 0], r_band.autodiff()).inner();
+                assert!(max_diff(got, want) < 1e-5);
+            }
+        }
     }
 }
