@@ -78,7 +78,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for (h, w) in sizes {
         let (a, b) = (synthetic(h, w, 0.0), synthetic(h, w, 1.3));
-        run_once(&a, &b)?;
+        // The warm-up run also counts the graph's FLOPs.
+        let (warm, flops) = mmif_nn::flops::count(|| run_once(&a, &b));
+        warm?;
         let mut times = Vec::with_capacity(args.runs);
         for _ in 0..args.runs {
             let t = Instant::now();
@@ -87,21 +89,23 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         }
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
+        let gflop = flops as f64 / 1e9;
         let row = serde_json::json!({
             "model": args.model, "height": h, "width": w, "threads": threads, "runs": args.runs,
             "median_s": median, "min_s": times[0], "max_s": times[times.len() - 1],
-            "peak_rss_bytes": peak_rss(),
+            "peak_rss_bytes": peak_rss(), "gflop": gflop, "gflop_per_s": gflop / median,
         });
         if !args.json {
             println!(
-                "{:<10} {:>5}x{:<5} threads {threads}  median {median:>8.3} s  (min {:.3}, max {:.3}, {} runs)  peak RSS {}",
+                "{:<10} {:>5}x{:<5} threads {threads}  median {median:>8.3} s  (min {:.3}, max {:.3}, {} runs)  peak RSS {}  {gflop:.1} GFLOP, {:.1} GFLOP/s",
                 args.model,
                 h,
                 w,
                 times[0],
                 times[times.len() - 1],
                 args.runs,
-                peak_rss().map(|b| format!("{:.2} GB", b as f64 / 1e9)).unwrap_or_else(|| "n/a".into())
+                peak_rss().map(|b| format!("{:.2} GB", b as f64 / 1e9)).unwrap_or_else(|| "n/a".into()),
+                gflop / median,
             );
         }
         rows.push(row);

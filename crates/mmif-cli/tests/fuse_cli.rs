@@ -198,3 +198,31 @@ fn convert_and_inspect_round_trip() {
     let (_, got) = mmif_io::read_npy_f32(Path::new(&f)).expect("output");
     assert!(max_abs_diff(&got, &want) <= 1e-4);
 }
+
+#[test]
+fn bench_reports_time_memory_and_the_graphs_flops_as_json() {
+    let out =
+        mmif(["--threads", "1", "bench", "-m", "emma", "--size", "128x64", "--size", "64x64", "--runs", "2", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let rows = rows.as_array().expect("one row per size");
+    assert_eq!(rows.len(), 2);
+    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+    for r in rows {
+        assert_eq!(r["model"], "emma");
+        assert_eq!(r["runs"], 2);
+        assert!(
+            num(r, "min_s") > 0.0 && num(r, "min_s") <= num(r, "median_s") && num(r, "median_s") <= num(r, "max_s")
+        );
+        assert!(num(r, "gflop") > 0.0);
+        let rate = num(r, "gflop") / num(r, "median_s");
+        assert!((num(r, "gflop_per_s") - rate).abs() <= 1e-9 * rate);
+    }
+    // The U-Fuser's work grows with the pixels (both sizes are whole multiples of its padding).
+    let ratio = num(&rows[0], "gflop") / num(&rows[1], "gflop");
+    assert!((ratio - 2.0).abs() < 1e-9, "{ratio}");
+    // A malformed size is an error, not a panic.
+    let bad = mmif(["bench", "-m", "emma", "--size", "64by64"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("64by64"), "{}", stderr(&bad));
+}

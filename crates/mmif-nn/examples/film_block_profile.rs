@@ -52,6 +52,6 @@ fn main() {
     time("TransformerBlock::forward", || sync(blk.forward(x32.clone())));
     for rows in [0usize, 8, 16, 32, 64] {
         let r = if rows == 0 { (4usize << 20) / (256 * w) - 2 } else { rows };
-        time(&format!("restormer_tiled rows {r}"), || sync(mmif_nn::film::restormer_tiled(&blk, x32.clone(), r)));
+        time(&format!("in_bands rows {r}"), || sync(mmif_nn::bands::in_bands(&blk, x32.clone(), r)));
     }
 }

@@ -23,8 +23,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation};
 
-use crate::kernels;
 use crate::layers::{Conv2d, ConvCfg, PRelu, TransformerBlock};
+use crate::{bands, kernels};
 
 /// Width of the CLIP-style text features FILM reads.
 pub const TEXT_DIM: usize = 768;
@@ -131,6 +131,8 @@ impl Conv1x1d {
     /// Applies the conv over the token axis of `B×T×cin` (the official permute–conv–permute).
     pub fn forward_tokens(&self, x: Tensor<3>) -> Tensor<3> {
         let [cout, cin, _] = self.weight.dims();
+        let [b, t, _] = x.dims();
+        crate::flops::add(crate::flops::matmul(b, t, cin, cout));
         let w = self.weight.val().reshape([1, cout, cin]).swap_dims(1, 2);
         x.matmul(w) + self.bias.val().reshape([1, 1, cout])
     }
@@ -160,6 +162,8 @@ impl Linear {
     /// `x Wᵀ + b` over the last axis of `B×N×din`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [dout, din] = self.weight.dims();
+        let [b, n, _] = x.dims();
+        crate::flops::add(crate::flops::matmul(b, n, din, dout));
         x.matmul(self.weight.val().reshape([1, dout, din]).swap_dims(1, 2)) + self.bias.val().reshape([1, 1, dout])
     }
 }
@@ -187,8 +191,19 @@ impl MultiheadAttention {
     /// The `i`-th (0 = q, 1 = k, 2 = v) input projection applied to `B×N×E`.
     fn project(&self, x: Tensor<3>, i: usize) -> Tensor<3> {
         let [_, e] = self.in_proj_weight.dims();
+        let [b, n, _] = x.dims();
+        crate::flops::add(crate::flops::matmul(b, n, e, e));
         let w = self.in_proj_weight.val().narrow(0, i * e, e).reshape([1, e, e]).swap_dims(1, 2);
         x.matmul(w) + self.in_proj_bias.val().narrow(0, i * e, e).reshape([1, 1, e])
+    }
+
+    /// Adds the FLOPs of the attention products (scores and attention · v) of `l` queries
+    /// over `s` keys.
+    fn count_attention(&self, b: usize, l: usize, s: usize, e: usize) {
+        let d = e / self.heads;
+        crate::flops::add(
+            crate::flops::matmul(b * self.heads, l, d, s) + crate::flops::matmul(b * self.heads, l, s, d),
+        );
     }
 
     /// `B×N×E` → `B×heads×N×(E/heads)`.
@@ -209,6 +224,7 @@ impl MultiheadAttention {
     /// The attention output `B×L×E`, exactly as the module computes it.
     pub fn forward(&self, query: Tensor<3>, key: Tensor<3>, value: Tensor<3>) -> Tensor<3> {
         let [b, l, e] = query.dims();
+        self.count_attention(b, l, key.dims()[1], e);
         let attn = self.weights(query, key);
         let v = self.split_heads(self.project(value, 2));
         self.out_proj.forward(attn.matmul(v).swap_dims(1, 2).reshape([b, l, e]))
@@ -218,12 +234,15 @@ impl MultiheadAttention {
     /// attention output: out_proj is affine and every attention row sums to one, so
     /// `mean_l(out) = out_proj(concat_h(mean_l(Aₕ) · value · W_vₕᵀ + b_vₕ))`.
     pub fn forward_mean_query(&self, query: Tensor<3>, key: Tensor<3>, value: Tensor<3>) -> Tensor<3> {
-        let [b, _, e] = query.dims();
+        let [b, l, e] = query.dims();
+        // The FLOPs of the module's own graph: this evaluation skips the value projection and
+        // the attention products, and runs out_proj on one row instead of L.
+        let s = key.dims()[1];
+        self.count_attention(b, l, s, e);
+        crate::flops::add(crate::flops::matmul(b, s, e, e) + crate::flops::matmul(b, l.saturating_sub(1), e, e));
         let d = e / self.heads;
         let q = self.project(query, 0) * (1.0 / d as f64).sqrt();
         let k = self.project(key, 1);
-        let [_, l, _] = q.dims();
-        let s = k.dims()[1];
         let hd = self.heads;
         // All heads in one batched product: scores B·heads×L×S.
         let qh = q.reshape([b, l, hd, d]).swap_dims(1, 2);
@@ -258,9 +277,19 @@ impl ImageToText {
         if h * w <= GRID[0] * GRID[1] {
             resize_nearest(self.conv.forward(x), GRID[0], GRID[1])
         } else {
+            count_on_larger_grid(&self.conv, x.dims(), GRID);
             self.conv.forward(resize_nearest(x, GRID[0], GRID[1]))
         }
     }
+}
+
+/// Adds the FLOPs a 1×1 `conv` run on a `grid`-sized resize of an input of shape `full` skips:
+/// the official graph runs it at the larger size (see [`crate::flops`]).
+fn count_on_larger_grid(conv: &Conv2d, full: [usize; 4], grid: [usize; 2]) {
+    let [b, cin, h, w] = full;
+    let cout = conv.weight.dims()[0];
+    let at = |oh, ow| crate::flops::conv([b, cout, oh, ow], cin, 1, 1);
+    crate::flops::add(at(h, w).saturating_sub(at(grid[0], grid[1])));
 }
 
 /// `B×C×288×384` as `B×(C·288·384/hidden)×hidden` tokens (a plain view).
@@ -301,6 +330,7 @@ impl Side<'_> {
         let guided = if gh * gw < h * w && kernels::on_host(&weighted) {
             // conv2 (1×1) and the PReLU act on each pixel alone, so they commute with the
             // nearest resize (a gather): run them on the smaller grid.
+            count_on_larger_grid(self.conv2, [b, c, h, w], [gh, gw]);
             let g = self.conv2.forward_prelu(vec![weighted], self.prelu2);
             resize_nearest_add(g, h, w, feat.clone())
         } else {
@@ -400,16 +430,11 @@ impl RestormerCaBlock {
     }
 }
 
-/// Largest temporary of a Restormer block before [`restormer_tiled`] splits it into bands, in
-/// values (256 MB of f32). Bands cost time (halo rows, one more pass over the attention's
-/// sums), so images up to about 480×640 run whole.
-const TILE_VALUES: usize = 64 << 20;
-
 /// How a [`Film`] evaluates its graph.
 #[derive(Clone, Copy, Debug)]
 struct Eval {
     low_memory: bool,
-    /// Rows per band of the Restormer blocks; 0 = chosen from [`TILE_VALUES`].
+    /// Rows per band of the Restormer blocks; 0 = chosen by [`bands::auto_rows`].
     tile_rows: usize,
 }
 
@@ -418,159 +443,12 @@ impl Eval {
         if !self.low_memory {
             return block.forward(x);
         }
-        let [_, c, _, w] = x.dims();
-        // The widest intermediate is q, k and v (3C channels) over (rows + 2 halo rows) × W,
-        // or the FFN's 2·hidden channels when it is not fused into one kernel.
-        let ffn = if block.ffn.fuses() { 0 } else { block.ffn.project_in.weight.dims()[0] };
-        let widest = ffn.max(3 * c);
         let rows = match self.tile_rows {
-            0 => (TILE_VALUES / (widest * w).max(1)).saturating_sub(2).max(1),
+            0 => bands::auto_rows(block, x.dims()),
             r => r,
         };
-        restormer_tiled(block, x, rows)
+        bands::in_bands(block, x, rows)
     }
-}
-
-/// A 3×3 conv applied to `y`, which holds the rows of a tile plus one halo row above (`top`)
-/// and below (`bottom`) where the tile has a neighbour; at the image border the missing row is
-/// the conv's own padding.
-fn conv3x3_rows(conv: &Conv2d, y: Tensor<4>, top: bool, bottom: bool) -> Tensor<4> {
-    conv.forward_rows(y, [usize::from(!top), usize::from(!bottom)])
-}
-
-/// Rows `[r0 - 1, r1 + 1)` of the image held as `tiles` (clipped to the image), and whether the
-/// halo rows above and below exist.
-fn with_halo(tiles: &[Tensor<4>], i: usize) -> (Tensor<4>, bool, bool) {
-    let mut parts = Vec::with_capacity(3);
-    let top = i > 0;
-    let bottom = i + 1 < tiles.len();
-    if top {
-        let prev = &tiles[i - 1];
-        let h = prev.dims()[2];
-        parts.push(prev.clone().narrow(2, h - 1, 1));
-    }
-    parts.push(tiles[i].clone());
-    if bottom {
-        parts.push(tiles[i + 1].clone().narrow(2, 0, 1));
-    }
-    (Tensor::cat(parts, 2), top, bottom)
-}
-
-/// [`TransformerBlock::forward`] evaluated in horizontal bands of `rows` rows, so that no
-/// full-resolution intermediate wider than the block's own channels is ever formed.
-///
-/// Everything in the block is local (1×1 convs, depthwise 3×3 with a one-row halo, per-pixel
-/// layer norms, GELU) except the transposed attention, whose C×C matrices are sums over all
-/// pixels: a first pass accumulates q·kᵀ and the squared norms of q and k band by band (keeping
-/// v), a second applies the attention to each band of v, a third runs the FFN.
-pub fn restormer_tiled(block: &TransformerBlock, x: Tensor<4>, rows: usize) -> Tensor<4> {
-    let [b, _, h, w] = x.dims();
-    let rows = rows.max(1);
-    if b != 1 || rows >= h {
-        return block.forward(x);
-    }
-    let attn = &block.attn;
-    let x_tiles: Vec<Tensor<4>> = (0..h).step_by(rows).map(|r| x.clone().narrow(2, r, rows.min(h - r))).collect();
-    let x1_tiles = if kernels::on_host(&x) && attn.project_out.is_pointwise() {
-        drop(x);
-        tiled_attention_kernels(block, x_tiles)
-    } else {
-        drop(x);
-        tiled_attention(block, x_tiles, w)
-    };
-    tiled_ffn(block, x1_tiles)
-}
-
-/// Passes 1 and 2 of [`restormer_tiled`] on plain `flex` tensors: the sums of every band go
-/// into one [`kernels::ChannelGram`], and each band of v goes through `project_out` with the
-/// attention folded into its weight and the residual added (see [`crate::layers::attend_project_add`]).
-fn tiled_attention_kernels(block: &TransformerBlock, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
-    let attn = &block.attn;
-    let heads = attn.heads;
-    let mut stats: Option<kernels::ChannelGram> = None;
-    let mut v_tiles = Vec::with_capacity(x_tiles.len());
-    for i in 0..x_tiles.len() {
-        let (halo, top, bottom) = with_halo(&x_tiles, i);
-        let qkv = conv3x3_rows(&attn.qkv_dwconv, attn.qkv.forward(block.norm1.forward(halo)), top, bottom);
-        let [_, c3, _, _] = qkv.dims();
-        let band =
-            kernels::ChannelGram::of(kernels::values(&kernels::host(&qkv).expect("a flex tensor")), qkv.dims(), heads);
-        match &mut stats {
-            Some(s) => s.add(&band),
-            None => stats = Some(band),
-        }
-        v_tiles.push(qkv.narrow(1, 2 * c3 / 3, c3 / 3));
-    }
-    let stats = stats.expect("a band");
-    let weights = stats.softmax(kernels::values(&kernels::host(&attn.temperature.val()).expect("a flex tensor")));
-    let project = &attn.project_out;
-    let folded = kernels::fold_attention(
-        kernels::values(&kernels::host(&project.weight.val()).expect("a flex tensor")),
-        project.weight.dims()[0],
-        &weights,
-        heads,
-        stats.d,
-    );
-    x_tiles.into_iter().zip(v_tiles).map(|(xt, v)| project.forward_folded_add(v, xt, &folded)).collect()
-}
-
-/// Passes 1 and 2 of [`restormer_tiled`] as burn ops.
-fn tiled_attention(block: &TransformerBlock, x_tiles: Vec<Tensor<4>>, w: usize) -> Vec<Tensor<4>> {
-    let attn = &block.attn;
-    let heads = attn.heads;
-    let c = x_tiles[0].dims()[1];
-    let d = c / heads;
-    // Pass 1: q·kᵀ per head, Σq², Σk², and v, band by band.
-    let mut gram: Option<Tensor<3>> = None;
-    let (mut qq, mut kk): (Option<Tensor<3>>, Option<Tensor<3>>) = (None, None);
-    let mut v_tiles = Vec::with_capacity(x_tiles.len());
-    let add = |acc: Option<Tensor<3>>, t: Tensor<3>| Some(acc.map_or(t.clone(), |a| a + t));
-    for i in 0..x_tiles.len() {
-        let (halo, top, bottom) = with_halo(&x_tiles, i);
-        let qkv = conv3x3_rows(&attn.qkv_dwconv, attn.qkv.forward(block.norm1.forward(halo)), top, bottom);
-        let n = qkv.dims()[2] * w;
-        let mut parts = qkv.chunk(3, 1).into_iter();
-        let mut next = || parts.next().expect("three chunks").reshape([heads, d, n]);
-        let (q, k, v) = (next(), next(), next());
-        qq = add(qq, q.clone().square().sum_dim(2));
-        kk = add(kk, k.clone().square().sum_dim(2));
-        gram = add(gram, q.matmul(k.swap_dims(1, 2)));
-        v_tiles.push(v);
-    }
-    let (gram, qq, kk) = (gram.expect("a band"), qq.expect("a band"), kk.expect("a band"));
-    // F.normalize: x / max(‖x‖, 1e-12), so q̂·k̂ᵀ = q·kᵀ / (max(‖q‖,ε) · max(‖k‖,ε)ᵀ).
-    let (qn, kn) = (qq.sqrt().clamp_min(1e-12), kk.sqrt().clamp_min(1e-12));
-    let scores = gram / qn / kn.swap_dims(1, 2) * attn.temperature.val();
-    let weights = activation::softmax(scores, 2);
-
-    // Pass 2: x + project_out(attention · v), band by band.
-    x_tiles
-        .into_iter()
-        .zip(v_tiles)
-        .map(|(xt, v)| {
-            let th = xt.dims()[2];
-            let out = weights.clone().matmul(v).reshape([1, c, th, w]);
-            attn.project_out.forward_add(out, xt)
-        })
-        .collect()
-}
-
-/// Pass 3 of [`restormer_tiled`]: x1 + FFN(LN(x1)), band by band with a one-row halo for the
-/// depthwise conv.
-fn tiled_ffn(block: &TransformerBlock, x1_tiles: Vec<Tensor<4>>) -> Tensor<4> {
-    let ffn = &block.ffn;
-    let out: Vec<Tensor<4>> = (0..x1_tiles.len())
-        .map(|i| {
-            let (halo, top, bottom) = with_halo(&x1_tiles, i);
-            ffn.forward_rows_add(
-                block.norm2.forward(halo),
-                [usize::from(!top), usize::from(!bottom)],
-                x1_tiles[i].clone(),
-            )
-        })
-        .collect();
-    drop(x1_tiles);
-    Tensor::cat(out, 2)
 }
 
 /// The whole FILM network (`Net(hidden_dim=256, image2text_dim=32)`).
@@ -695,21 +573,6 @@ mod tests {
         let pooled = crate::weights::tensor_to_vec(mha.forward_mean_query(q, kv.clone(), kv));
         let d = full.iter().zip(&pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(d < 1e-5, "pooled attention differs by {d}");
-    }
-
-    #[test]
-    fn tiled_restormer_equals_restormer() {
-        let dev = crate::cpu();
-        for bias in [false, true] {
-            let block = TransformerBlock::new(&dev, 16, 4, 4.0, bias);
-            let x = rand([1, 16, 11, 7], &dev);
-            let full = crate::weights::tensor_to_vec(block.forward(x.clone()));
-            for rows in [1, 2, 3, 5, 10] {
-                let tiled = crate::weights::tensor_to_vec(restormer_tiled(&block, x.clone(), rows));
-                let d = full.iter().zip(&tiled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-                assert!(d < 1e-5, "bias {bias}, {rows} rows: differs by {d}");
-            }
-        }
     }
 
     #[test]

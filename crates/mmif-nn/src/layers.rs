@@ -85,6 +85,7 @@ impl Conv2d {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let p = self.padding;
+        self.count(x.dims(), [p, p]);
         if let Some(y) = self.forward_kernel(&x, [p, p]) {
             return y;
         }
@@ -100,9 +101,20 @@ impl Conv2d {
     /// `residual + self.forward(x)`; a 1×1 conv adds the residual inside the kernel.
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
         if let Some(y) = self.pointwise(&[&x], Some(&residual), None, None) {
+            self.count(x.dims(), [0, 0]);
             return y;
         }
         residual + self.forward(x)
+    }
+
+    /// Adds this conv's FLOPs on an input of shape `input` to [`crate::flops`].
+    fn count(&self, input: [usize; 4], pad_rows: [usize; 2]) {
+        let mut g = ConvGeom::new(input, self.weight.dims(), self.stride, self.padding, self.groups, self.reflect);
+        g.pad_rows = pad_rows;
+        if g.supported() {
+            let [_, cpg, kh, kw] = self.weight.dims();
+            crate::flops::add(crate::flops::conv(g.output(), cpg, kh, kw));
+        }
     }
 
     /// `prelu(self.forward(cat(xs, 1)))`; a 1×1 conv reads the inputs in place of their
@@ -111,6 +123,8 @@ impl Conv2d {
         if let Some(a) = prelu.host_slope() {
             let refs: Vec<&Tensor<4>> = xs.iter().collect();
             if let Some(y) = self.pointwise(&refs, None, None, Some(a)) {
+                let [b, _, h, w] = xs[0].dims();
+                self.count([b, self.weight.dims()[1], h, w], [0, 0]);
                 return y;
             }
         }
@@ -123,6 +137,7 @@ impl Conv2d {
     /// `flex` tensors of matching shapes (check [`Self::is_pointwise`] and
     /// [`kernels::on_host`]).
     pub fn forward_folded_add(&self, x: Tensor<4>, residual: Tensor<4>, weight: &[f32]) -> Tensor<4> {
+        self.count(x.dims(), [0, 0]);
         self.pointwise(&[&x], Some(&residual), Some(weight), None)
             .expect("a 1×1 conv on flex tensors of matching shapes")
     }
@@ -187,6 +202,7 @@ impl Conv2d {
     /// padding are added (the conv's `padding` where the band meets the image border, 0 where
     /// a halo row stands in). Columns are padded as in [`Self::forward`].
     pub fn forward_rows(&self, x: Tensor<4>, pad_rows: [usize; 2]) -> Tensor<4> {
+        self.count(x.dims(), pad_rows);
         if let Some(y) = self.forward_kernel(&x, pad_rows) {
             return y;
         }
@@ -290,6 +306,9 @@ impl ConvTranspose2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, cin, h, w] = x.dims();
+        let [_, cout, kh, kw] = self.weight.dims();
+        crate::flops::add(crate::flops::matmul(b, cin * h * w, 1, cout * kh * kw));
         let opts = ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], [0, 0], [1, 1], 1);
         conv_transpose2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
     }
@@ -409,11 +428,18 @@ pub fn sum_last_blocked(x: Tensor<4>) -> Tensor<4> {
 pub fn channel_attention(qkv: Tensor<4>, heads: usize, temperature: Tensor<3>) -> Tensor<4> {
     let [b, c3, h, w] = qkv.dims();
     let c = c3 / 3;
+    count_channel_attention(b, c, heads, h * w);
     let mut parts = qkv.chunk(3, 1).into_iter();
     let mut next = || parts.next().expect("three chunks").reshape([b, heads, c / heads, h * w]);
     let (q, k, v) = (l2_normalize(next()), l2_normalize(next()), next());
     let attn = q.matmul(k.swap_dims(2, 3)) * temperature.unsqueeze_dim::<4>(0);
     activation::softmax(attn, 3).matmul(v).reshape([b, c, h, w])
+}
+
+/// Adds the FLOPs of a transposed attention over `n` pixels (q·kᵀ and attention·v per head).
+pub(crate) fn count_channel_attention(b: usize, c: usize, heads: usize, n: usize) {
+    let d = c / heads.max(1);
+    crate::flops::add(crate::flops::matmul(b * heads, d, n, d) + crate::flops::matmul(b * heads, d, d, n));
 }
 
 /// `residual + project(channel_attention(qkv, heads, temperature))` for a 1×1 `project`.
@@ -469,6 +495,8 @@ fn attend_project_add_kernel(
         })
         .collect();
     let mut images = images?;
+    count_channel_attention(b, c, heads, h * w);
+    project.count([b, c, h, w], [0, 0]);
     Some(if images.len() == 1 { images.pop().expect("one image") } else { Tensor::cat(images, 0) })
 }
 
@@ -643,6 +671,9 @@ impl GatedFfn {
             reflect: dw.reflect,
         };
         let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, kernels::values(&rh));
+        self.project_in.count([b, c, h, w], [0, 0]);
+        dw.count([b, 2 * f, h, w], pad_rows);
+        self.project_out.count([b, f, oh, w], [0, 0]);
         Some(kernels::from_host(out, [b, cout, oh, w]))
     }
 }

@@ -4,9 +4,11 @@
 //! Tensors run on burn's pure-Rust `flex` CPU backend by default ([`cpu`]); every network
 //! takes a [`Device`] so GPU backends can be enabled with cargo features.
 
+pub mod bands;
 pub mod cddfuse;
 pub mod emma;
 pub mod film;
+pub mod flops;
 pub mod kernels;
 pub mod layers;
 pub mod weights;
