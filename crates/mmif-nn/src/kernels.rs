@@ -160,6 +160,9 @@ const LANES: usize = 8;
 const CB: usize = 8;
 /// Most vectors of pixels per register block (row buffers are padded for this many).
 const NX: usize = 4;
+/// A multiple of every register block's width in pixels (3 or 4 vectors of [`LANES`]): row
+/// buffers read by [`conv_row`] hold at least the row rounded up to it.
+const BLOCK_WIDTHS: usize = 96;
 /// Input channels per pass (keeps a pass's input rows and weights in L2).
 const CI_TILE: usize = 32;
 
@@ -184,8 +187,8 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> 
     let wp = pack_weights(weight, cout, taps, cb);
     // Phased, padded input rows of one output row: row `(ci, ky, phase)` holds
     // `padded[oy*s + ky][j*s + phase]` for `j < lp`, zero beyond the padded width.
-    let chunk = LANES * NX;
-    let lp = ow.div_ceil(chunk) * chunk + (kw - 1) / s + 1;
+    // The register blocks read whole chunks of 24 or 32 pixels past `ow`.
+    let lp = ow.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS + (kw - 1) / s + 1;
     let row_len = kh * s * lp;
     let wp_ = w + 2 * p;
     // Not zero-filled: the first input-channel tile writes every value (through `out_ptr`).
@@ -299,9 +302,9 @@ fn pack_weights(weight: &[f32], cout: usize, taps: usize, cb: usize) -> Vec<f32>
     wp
 }
 
-/// Pixels per task of [`pointwise_conv2d`]: a multiple of every register block's width (24
-/// and 32 pixels), so that only an image's last piece is partial.
-const PW_PIXELS: usize = 384;
+/// Pixels per task of [`pointwise_conv2d`]: a multiple of [`BLOCK_WIDTHS`], so that the
+/// register blocks never read past a piece.
+const PW_PIXELS: usize = 4 * BLOCK_WIDTHS;
 
 /// A 1×1 convolution (`weight` `[C_out, C_in]`, stride 1, no padding, one group) of `x`
 /// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] over pieces of [`PW_PIXELS`]
@@ -444,7 +447,8 @@ pub fn prelu(x: &[f32], a: f32) -> Vec<f32> {
 ///
 /// # Safety
 /// Every `dst[c]` (`c < cb`) must be valid for `ow` writes, and `rows[off[t] + x]` in bounds
-/// for `x < ow` rounded up to a multiple of `LANES * NX`.
+/// for `x < ow` rounded up to a multiple of [`BLOCK_WIDTHS`] (the block width, 24 or 32
+/// pixels, divides it).
 #[allow(clippy::too_many_arguments)]
 unsafe fn conv_row(
     isa: Isa,
@@ -457,6 +461,13 @@ unsafe fn conv_row(
     first: bool,
     init: &[f32; CB],
 ) {
+    // The vector loads read whole blocks past `ow`: every tap's row must hold them (a real
+    // check, not a debug one: a short row buffer reads past its allocation).
+    let span = ow.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS;
+    assert!(
+        off.iter().max().is_none_or(|&o| o + span <= rows.len()) && w.len() >= off.len() * cb,
+        "conv_row: row buffer shorter than the register blocks read"
+    );
     // Register blocks: accumulators C·N + N row vectors + 1 broadcast weight ≤ 16 (AVX2)
     // or 32 (AVX-512VL) registers.
     #[cfg(target_arch = "x86_64")]
@@ -835,7 +846,7 @@ pub fn gated_ffn(
     let wp_in = pack_weights(wts.w_in, f2, c, cb_in);
     let wp_out = pack_weights(wts.w_out, cout, f, cb_out);
     // Row buffers read by the register blocks: whole vectors past the row end.
-    let wr = w.div_ceil(96) * 96;
+    let wr = w.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS;
     // Ring rows: one padding column on each side, then room for whole vectors.
     let lr = wr + 2 + LANES;
     let hw = h * w;
