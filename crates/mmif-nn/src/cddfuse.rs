@@ -13,6 +13,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, activation};
 
+use crate::kernels;
 use crate::layers::{BaseFeatureExtraction, Conv2d, ConvCfg, Pad, TransformerBlock};
 
 const DIM: usize = 64;
@@ -31,10 +32,6 @@ pub struct Bottleneck {
     pub _0: Conv2d,
     pub _3: Conv2d,
     pub _5: Conv2d,
-}
-
-fn relu6(x: Tensor<4>) -> Tensor<4> {
-    x.clamp(0.0, 6.0)
 }
 
 /// `InvertedResidualBlock(32, 32, expand_ratio=2)`.
@@ -58,7 +55,13 @@ impl InvertedResidualBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b = &self.bottleneckBlock;
-        b._5.forward(relu6(b._3.forward(relu6(b._0.forward(x)))))
+        b._5.forward(b._3.forward_relu6(b._0.forward_relu6(x)))
+    }
+
+    /// `residual + self.forward(x)`, the residual added inside the last conv.
+    fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        let b = &self.bottleneckBlock;
+        b._5.forward_add(b._3.forward_relu6(b._0.forward_relu6(x)), residual)
     }
 }
 
@@ -82,12 +85,24 @@ impl DetailNode {
     }
 
     fn forward(&self, z1: Tensor<4>, z2: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let mixed = self.shffleconv.forward(Tensor::cat(vec![z1, z2], 1));
+        let mixed = self.shffleconv.forward_cat(vec![z1, z2]);
         let (z1, z2) = split_channels(mixed);
-        let z2 = z2 + self.theta_phi.forward(z1.clone());
-        let z1 = z1 * self.theta_rho.forward(z2.clone()).exp() + self.theta_eta.forward(z2.clone());
+        let z2 = self.theta_phi.forward_add(z1.clone(), z2);
+        let z1 = mul_exp_add(z1, self.theta_rho.forward(z2.clone()), self.theta_eta.forward(z2.clone()));
         (z1, z2)
     }
+}
+
+/// `a · exp(b) + c`: one pass on the CPU for plain `flex` tensors, burn ops otherwise.
+fn mul_exp_add(a: Tensor<4>, b: Tensor<4>, c: Tensor<4>) -> Tensor<4> {
+    if a.dims() == b.dims()
+        && a.dims() == c.dims()
+        && let (Some(ah), Some(bh), Some(ch)) = (kernels::host(&a), kernels::host(&b), kernels::host(&c))
+    {
+        let out = kernels::mul_exp_add(kernels::values(&ah), kernels::values(&bh), kernels::values(&ch));
+        return kernels::from_host(out, a.dims());
+    }
+    a * b.exp() + c
 }
 
 fn split_channels(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
@@ -270,5 +285,28 @@ impl CddFuse {
     /// The decoder output, `B×1×H×W` in (0,1), before the test script's min-max normalisation.
     pub fn forward(&self, vis: Tensor<4>, ir: Tensor<4>, residual: Residual) -> Tensor<4> {
         self.trace(vis, ir, residual).raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn detail_node_kernels_equal_composition() {
+        // The invertible block's kernels (ReLU6 inside the convs, a·exp(b)+c in one pass,
+        // the 1×1 conv of a concatenation) against the burn ops autodiff inputs take.
+        let dev = crate::cpu();
+        let node = DetailNode::new(&dev);
+        let rnd = || Tensor::<4>::random([1, 32, 13, 37], Distribution::Normal(0.0, 2.0), &dev);
+        let (z1, z2) = (rnd(), rnd());
+        let (g1, g2) = node.forward(z1.clone(), z2.clone());
+        let (w1, w2) = node.forward(z1.autodiff(), z2.autodiff());
+        for (g, w) in [(g1, w1.inner()), (g2, w2.inner())] {
+            let (g, w) = (crate::weights::tensor_to_vec(g), crate::weights::tensor_to_vec(w));
+            let d = g.iter().zip(&w).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0f32, f32::max);
+            assert!(d < 1e-5, "{d}");
+        }
     }
 }

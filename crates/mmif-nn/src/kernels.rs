@@ -324,7 +324,7 @@ pub fn pointwise_conv2d_add(
     residual: Option<&[f32]>,
 ) -> Vec<f32> {
     let [b, cin, h, w] = shape;
-    pointwise_conv2d_ext(&[(x, cin)], weight, bias, [b, h, w], cout, Pointwise { residual, prelu: None })
+    pointwise_conv2d_ext(&[(x, cin)], weight, bias, [b, h, w], cout, Pointwise { residual, act: Act::None })
 }
 
 /// What [`pointwise_conv2d_ext`] does to the conv's output before writing it.
@@ -332,8 +332,8 @@ pub fn pointwise_conv2d_add(
 pub struct Pointwise<'a> {
     /// Added to the output (`[B, C_out, H, W]`).
     pub residual: Option<&'a [f32]>,
-    /// `PReLU` with this slope, applied last.
-    pub prelu: Option<f32>,
+    /// The activation, applied last.
+    pub act: Act,
 }
 
 /// A 1×1 convolution of the channel concatenation of `inputs` (each `(values, channels)`, of
@@ -411,11 +411,11 @@ pub fn pointwise_conv2d_ext(
                     // SAFETY: `dst` rows hold `n` values; reads stay within `rows[off + PW_PIXELS]`
                     // (the padded copy).
                     unsafe { conv_row(isa, cb, rows, &off[t0..t1], &wblk[t0 * cb..t1 * cb], &dst, n, first, &init) };
-                    if let (true, Some(a)) = (t1 == cin, post.prelu) {
+                    if t1 == cin && post.act != Act::None {
                         for &d in dst.iter().take(cb) {
                             // SAFETY: as above; the block's rows are complete.
                             let o = unsafe { std::slice::from_raw_parts_mut(d, n) };
-                            prelu_in_place(o, a);
+                            post.act.apply(o);
                         }
                     }
                 }
@@ -428,19 +428,88 @@ pub fn pointwise_conv2d_ext(
     out
 }
 
-/// `x ← max(x, 0) + a·min(x, 0)`.
-#[inline(always)]
-fn prelu_in_place(x: &mut [f32], a: f32) {
-    for v in x.iter_mut() {
-        *v = if *v < 0.0 { a * *v } else { *v };
+/// An element-wise activation the kernels apply to their output while it is in cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Act {
+    #[default]
+    None,
+    /// `max(x, 0) + a·min(x, 0)` with one slope `a` (`nn.PReLU()`).
+    PRelu(f32),
+    /// `min(max(x, 0), 6)` (`nn.ReLU6`).
+    Relu6,
+}
+
+impl Act {
+    /// Applies the activation to `x` in place.
+    pub fn apply(self, x: &mut [f32]) {
+        match self {
+            Act::None => {}
+            Act::PRelu(a) => {
+                for v in x.iter_mut() {
+                    *v = if *v < 0.0 { a * *v } else { *v };
+                }
+            }
+            Act::Relu6 => {
+                for v in x.iter_mut() {
+                    // NaN stays NaN, as in `torch.clamp`.
+                    *v = if *v < 0.0 {
+                        0.0
+                    } else if *v > 6.0 {
+                        6.0
+                    } else {
+                        *v
+                    };
+                }
+            }
+        }
+    }
+
+    /// Applies the activation to all of `x` in place, in parallel.
+    pub fn apply_all(self, x: &mut [f32]) {
+        if self != Act::None {
+            x.par_chunks_mut(1 << 14).for_each(|c| self.apply(c));
+        }
     }
 }
 
 /// `PReLU` with one slope `a` over all of `x`.
 pub fn prelu(x: &[f32], a: f32) -> Vec<f32> {
     let mut out = x.to_vec();
-    out.par_chunks_mut(1 << 14).for_each(|c| prelu_in_place(c, a));
+    Act::PRelu(a).apply_all(&mut out);
     out
+}
+
+/// `a · exp(b) + c`, element by element (the affine coupling of CDDFuse's invertible blocks).
+pub fn mul_exp_add(a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
+    assert!(a.len() == b.len() && a.len() == c.len());
+    let mut out = vec![0.0f32; a.len()];
+    const PIECE: usize = 1 << 14;
+    let avx = has_avx2_fma();
+    out.par_chunks_mut(PIECE).enumerate().for_each(|(k, o)| {
+        let r = k * PIECE..k * PIECE + o.len();
+        #[cfg(target_arch = "x86_64")]
+        if avx {
+            // SAFETY: the CPU has AVX2 and FMA.
+            unsafe { mul_exp_add_avx(&a[r.clone()], &b[r.clone()], &c[r], o) };
+            return;
+        }
+        mul_exp_add_piece(&a[r.clone()], &b[r.clone()], &c[r], o);
+    });
+    let _ = avx;
+    out
+}
+
+#[inline(always)]
+fn mul_exp_add_piece(a: &[f32], b: &[f32], c: &[f32], o: &mut [f32]) {
+    for (((o, &a), &b), &c) in o.iter_mut().zip(a).zip(b).zip(c) {
+        *o = a.mul_add(exp_f32(b), c);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn mul_exp_add_avx(a: &[f32], b: &[f32], c: &[f32], o: &mut [f32]) {
+    mul_exp_add_piece(a, b, c, o)
 }
 
 /// One output row of `cb` channels: `dst[c][x] (+)= Σ_t w[t][c] · rows[off[t] + x]`.

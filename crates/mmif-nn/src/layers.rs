@@ -100,7 +100,7 @@ impl Conv2d {
 
     /// `residual + self.forward(x)`; a 1×1 conv adds the residual inside the kernel.
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.pointwise(&[&x], Some(&residual), None, None) {
+        if let Some(y) = self.pointwise(&[&x], Some(&residual), None, kernels::Act::None) {
             self.count(x.dims(), [0, 0]);
             return y;
         }
@@ -120,16 +120,45 @@ impl Conv2d {
     /// `prelu(self.forward(cat(xs, 1)))`; a 1×1 conv reads the inputs in place of their
     /// concatenation and applies the PReLU inside the kernel.
     pub fn forward_prelu(&self, xs: Vec<Tensor<4>>, prelu: &PRelu) -> Tensor<4> {
-        if let Some(a) = prelu.host_slope() {
-            let refs: Vec<&Tensor<4>> = xs.iter().collect();
-            if let Some(y) = self.pointwise(&refs, None, None, Some(a)) {
-                let [b, _, h, w] = xs[0].dims();
-                self.count([b, self.weight.dims()[1], h, w], [0, 0]);
-                return y;
-            }
+        if let Some(y) = prelu.host_slope().and_then(|a| self.forward_act_kernel(&xs, kernels::Act::PRelu(a))) {
+            return y;
         }
-        let x = if xs.len() == 1 { xs.into_iter().next().expect("one input") } else { Tensor::cat(xs, 1) };
-        prelu.forward(self.forward(x))
+        prelu.forward(self.forward(cat_channels(xs)))
+    }
+
+    /// `self.forward(cat(xs, 1))`; a 1×1 conv reads the inputs in place of their concatenation.
+    pub fn forward_cat(&self, xs: Vec<Tensor<4>>) -> Tensor<4> {
+        if let Some(y) = self.forward_act_kernel(&xs, kernels::Act::None) {
+            return y;
+        }
+        self.forward(cat_channels(xs))
+    }
+
+    /// `relu6(self.forward(x))` (`min(max(·, 0), 6)`), the activation applied inside the kernel.
+    pub fn forward_relu6(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.forward_act_kernel(std::slice::from_ref(&x), kernels::Act::Relu6) {
+            return y;
+        }
+        self.forward(x).clamp(0.0, 6.0)
+    }
+
+    /// `act(conv(cat(xs, 1)))` by the kernels (FLOPs counted), `None` where they do not apply.
+    fn forward_act_kernel(&self, xs: &[Tensor<4>], act: kernels::Act) -> Option<Tensor<4>> {
+        let [b, _, h, w] = xs.first()?.dims();
+        let input = [b, xs.iter().map(|x| x.dims()[1]).sum(), h, w];
+        let refs: Vec<&Tensor<4>> = xs.iter().collect();
+        let y = match self.pointwise(&refs, None, None, act) {
+            Some(y) => y,
+            None if xs.len() == 1 => {
+                let p = self.padding;
+                let (mut out, dims) = self.forward_kernel_vec(&xs[0], [p, p])?;
+                act.apply_all(&mut out);
+                kernels::from_host(out, dims)
+            }
+            None => return None,
+        };
+        self.count(input, [self.padding; 2]);
+        Some(y)
     }
 
     /// `residual + conv(x)` with the folded 1×1 weight `weight` (`[C_out, C_in]`) in place of
@@ -138,7 +167,7 @@ impl Conv2d {
     /// [`kernels::on_host`]).
     pub fn forward_folded_add(&self, x: Tensor<4>, residual: Tensor<4>, weight: &[f32]) -> Tensor<4> {
         self.count(x.dims(), [0, 0]);
-        self.pointwise(&[&x], Some(&residual), Some(weight), None)
+        self.pointwise(&[&x], Some(&residual), Some(weight), kernels::Act::None)
             .expect("a 1×1 conv on flex tensors of matching shapes")
     }
 
@@ -157,7 +186,7 @@ impl Conv2d {
         xs: &[&Tensor<4>],
         residual: Option<&Tensor<4>>,
         weight: Option<&[f32]>,
-        prelu: Option<f32>,
+        act: kernels::Act,
     ) -> Option<Tensor<4>> {
         if !self.is_pointwise() || xs.is_empty() {
             return None;
@@ -185,7 +214,7 @@ impl Conv2d {
         };
         let inputs: Vec<(&[f32], usize)> =
             hosts.iter().zip(xs).map(|(hx, x)| (kernels::values(hx), x.dims()[1])).collect();
-        let post = kernels::Pointwise { residual: rh.as_ref().map(kernels::values), prelu };
+        let post = kernels::Pointwise { residual: rh.as_ref().map(kernels::values), act };
         let out = kernels::pointwise_conv2d_ext(
             &inputs,
             weight.unwrap_or(kernels::values(&wh)),
@@ -216,6 +245,12 @@ impl Conv2d {
     /// The direct kernels ([`kernels::conv2d`], [`kernels::depthwise_conv2d`]) for inference:
     /// non-autodiff `flex` tensors. `None` otherwise.
     fn forward_kernel(&self, x: &Tensor<4>, pad_rows: [usize; 2]) -> Option<Tensor<4>> {
+        let (out, dims) = self.forward_kernel_vec(x, pad_rows)?;
+        Some(kernels::from_host(out, dims))
+    }
+
+    /// [`Self::forward_kernel`]'s values and shape.
+    fn forward_kernel_vec(&self, x: &Tensor<4>, pad_rows: [usize; 2]) -> Option<(Vec<f32>, [usize; 4])> {
         let weight = self.weight.dims();
         let mut geom = ConvGeom::new(x.dims(), weight, self.stride, self.padding, self.groups, self.reflect);
         geom.pad_rows = pad_rows;
@@ -239,7 +274,7 @@ impl Conv2d {
         } else {
             kernels::conv2d(x, w, b, &geom)
         };
-        Some(kernels::from_host(out, geom.output()))
+        Some((out, geom.output()))
     }
 
     /// A grouped conv with `k` (2..=4) input and output channels per group, as `k` depthwise
@@ -280,6 +315,11 @@ impl Conv2d {
             None => out,
         }
     }
+}
+
+/// `cat(xs, 1)`, or the one tensor itself.
+fn cat_channels(xs: Vec<Tensor<4>>) -> Tensor<4> {
+    if xs.len() == 1 { xs.into_iter().next().expect("one input") } else { Tensor::cat(xs, 1) }
 }
 
 /// `nn.ConvTranspose2d(cin, cout, 4, 2, 1)`: doubles the spatial size.
@@ -491,7 +531,7 @@ fn attend_project_add_kernel(
             );
             let v = qkv.clone().narrow(0, bi, 1).narrow(1, 2 * c, c);
             let res = residual.clone().narrow(0, bi, 1);
-            project.pointwise(&[&v], Some(&res), Some(&folded), None)
+            project.pointwise(&[&v], Some(&res), Some(&folded), kernels::Act::None)
         })
         .collect();
     let mut images = images?;
