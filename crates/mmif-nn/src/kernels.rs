@@ -452,13 +452,7 @@ impl Act {
             Act::Relu6 => {
                 for v in x.iter_mut() {
                     // NaN stays NaN, as in `torch.clamp`.
-                    *v = if *v < 0.0 {
-                        0.0
-                    } else if *v > 6.0 {
-                        6.0
-                    } else {
-                        *v
-                    };
+                    *v = v.clamp(0.0, 6.0);
                 }
             }
         }
