@@ -236,16 +236,11 @@ fn ffn(p: &Parts<'_>, x1_tiles: Vec<Tensor<4>>) -> Tensor<4> {
 mod tests {
     use super::*;
     use crate::layers::Pad;
+    use crate::test_util::max_diff;
     use burn::tensor::Distribution;
 
     fn rand(shape: [usize; 4]) -> Tensor<4> {
         Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), &crate::cpu())
-    }
-
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        let (a, b) = (crate::weights::tensor_to_vec(a), crate::weights::tensor_to_vec(b));
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
     #[test]

@@ -571,7 +571,7 @@ mod tests {
         let (q, kv) = (rand([2, 5, 16], &dev), rand([2, 40, 16], &dev));
         let full = crate::weights::tensor_to_vec(mha.forward(q.clone(), kv.clone(), kv.clone()).mean_dim(1));
         let pooled = crate::weights::tensor_to_vec(mha.forward_mean_query(q, kv.clone(), kv));
-        let d = full.iter().zip(&pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let d = crate::test_util::max_abs(&full, &pooled);
         assert!(d < 1e-5, "pooled attention differs by {d}");
     }
 
@@ -593,8 +593,7 @@ mod tests {
         let (ga, gb) = blk.forward(a.clone(), b.clone(), text.clone(), eval);
         let (wa, wb) = blk.forward(a.autodiff(), b.autodiff(), text.autodiff(), eval);
         for (g, w) in [(ga, wa.inner()), (gb, wb.inner())] {
-            let (g, w) = (crate::weights::tensor_to_vec(g), crate::weights::tensor_to_vec(w));
-            let d = g.iter().zip(&w).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            let d = crate::test_util::max_diff(g, w);
             assert!(d < 1e-4, "differs by {d}");
         }
     }

@@ -856,6 +856,7 @@ pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{max_abs, max_diff};
 
     #[test]
     fn few_channel_groups_equal_burns_grouped_conv() {
@@ -874,7 +875,7 @@ mod tests {
             let opts = ConvOptions::new([stride; 2], [p; 2], [1, 1], groups);
             let want = conv2d(x, conv.weight.val(), conv.bias.as_ref().map(Param::val), opts);
             let want = crate::weights::tensor_to_vec(want);
-            let d = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let d = max_abs(&got, &want);
             assert!(d < 1e-5, "k={k} groups={groups}: {d}");
         }
     }
@@ -901,19 +902,12 @@ mod tests {
                     let band = x.clone().narrow(2, r0, r1 - r0);
                     let band = if ad { band.autodiff() } else { band };
                     let got = crate::weights::tensor_to_vec(conv.forward_rows(band, pad));
-                    let d = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                    let d = max_abs(&got, &want);
                     assert_eq!(got.len(), want.len());
                     assert!(d < 1e-5, "groups {groups} reflect {reflect} rows {r0}..{r1} autodiff {ad}: {d}");
                 }
             }
         }
-    }
-
-    /// Largest absolute difference of two tensors' values.
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        let (a, b) = (crate::weights::tensor_to_vec(a), crate::weights::tensor_to_vec(b));
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
     }
 
     #[test]

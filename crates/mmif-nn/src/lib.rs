@@ -66,3 +66,21 @@ pub fn keep_freed_memory() {
         }
     }
 }
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use burn::tensor::Tensor;
+
+    /// Largest absolute difference of two tensors' values (same shape).
+    pub fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        max_abs(&crate::weights::tensor_to_vec(a), &crate::weights::tensor_to_vec(b))
+    }
+
+    /// Largest absolute difference of two slices of the same length.
+    pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+}
