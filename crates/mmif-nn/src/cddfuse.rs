@@ -199,7 +199,7 @@ impl Decoder {
 
     /// Returns `(sigmoid(head(features) [+ residual]), features after reduce_channel)`.
     pub fn forward(&self, residual: Option<Tensor<4>>, base: Tensor<4>, detail: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let level0 = self.reduce_channel.forward(Tensor::cat(vec![base, detail], 1));
+        let level0 = self.reduce_channel.forward_cat(vec![base, detail]);
         let mut x = level0.clone();
         for block in &self.encoder_level2 {
             x = block.forward(x);
@@ -283,8 +283,25 @@ impl CddFuse {
     }
 
     /// The decoder output, `B×1×H×W` in (0,1), before the test script's min-max normalisation.
+    ///
+    /// The same computation as [`Self::trace`], keeping only what is still needed: each
+    /// encoder's shallow features are dropped as soon as its branches have run, and its base
+    /// and detail features once they are summed.
     pub fn forward(&self, vis: Tensor<4>, ir: Tensor<4>, residual: Residual) -> Tensor<4> {
-        self.trace(vis, ir, residual).raw
+        let residual = match residual {
+            Residual::Vis => Some(vis.clone()),
+            Residual::Sum => Some(vis.clone() + ir.clone()),
+            Residual::None => None,
+        };
+        let branches = |img: Tensor<4>| {
+            let out = self.DIDF_Encoder.forward(img);
+            (out.base, out.detail)
+        };
+        let (vb, vd) = branches(vis);
+        let (ib, id) = branches(ir);
+        let fused_base = self.BaseFuseLayer.forward(vb + ib);
+        let fused_detail = self.DetailFuseLayer.forward(vd + id);
+        self.DIDF_Decoder.forward(residual, fused_base, fused_detail).0
     }
 }
 
@@ -292,6 +309,19 @@ impl CddFuse {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+
+    #[test]
+    fn lean_forward_equals_the_trace() {
+        let dev = crate::cpu();
+        let net = CddFuse::new(&dev);
+        let img = || Tensor::<4>::random([1, 1, 12, 20], Distribution::Uniform(0.0, 1.0), &dev);
+        let (vis, ir) = (img(), img());
+        for residual in [Residual::Vis, Residual::Sum, Residual::None] {
+            let lean = net.forward(vis.clone(), ir.clone(), residual);
+            let traced = net.trace(vis.clone(), ir.clone(), residual).raw;
+            assert_eq!(crate::test_util::max_diff(lean, traced), 0.0, "{residual:?}");
+        }
+    }
 
     #[test]
     fn detail_node_kernels_equal_composition() {

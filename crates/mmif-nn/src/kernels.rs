@@ -1279,13 +1279,13 @@ impl ChannelGram {
                     }
                     sums
                 })
-                .reduce(
-                    || vec![0.0f64; heads * d * d + 2 * c],
-                    |mut a, b| {
-                        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                        a
-                    },
-                );
+                .collect::<Vec<_>>()
+                .into_iter()
+                // Summed in piece order, so that results do not depend on rayon's scheduling.
+                .fold(vec![0.0f64; heads * d * d + 2 * c], |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                    a
+                });
             let nqk = heads * d * d;
             out.qk[bi * nqk..][..nqk].copy_from_slice(&part[..nqk]);
             out.qq[bi * c..][..c].copy_from_slice(&part[nqk..nqk + c]);
@@ -1451,11 +1451,14 @@ pub fn softmax_mean_rows(scores: &[f32], shape: [usize; 3]) -> Vec<f32> {
     let mut out = vec![0.0f32; b * n];
     for (bi, o) in out.chunks_mut(n).enumerate() {
         let rows = &scores[bi * r * n..][..r * n];
+        // Fixed groups of rows, each summed in order, then the groups in order: the result does
+        // not depend on rayon's scheduling.
+        const GROUP: usize = 8;
         let partial = rows
-            .par_chunks(n)
-            .fold(
-                || (vec![0.0f32; n], vec![0.0f32; n]),
-                |(mut acc, mut buf), row| {
+            .par_chunks(GROUP * n)
+            .map(|group| {
+                let (mut acc, mut buf) = (vec![0.0f32; n], vec![0.0f32; n]);
+                for row in group.chunks(n) {
                     buf.copy_from_slice(row);
                     let max = max_of(row);
                     #[cfg(target_arch = "x86_64")]
@@ -1467,11 +1470,12 @@ pub fn softmax_mean_rows(scores: &[f32], shape: [usize; 3]) -> Vec<f32> {
                     for (a, e) in acc.iter_mut().zip(&buf) {
                         *a += e * inv;
                     }
-                    (acc, buf)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce_with(|mut a, b| {
+                }
+                acc
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .reduce(|mut a, b| {
                 for (x, y) in a.iter_mut().zip(&b) {
                     *x += y;
                 }
@@ -1632,5 +1636,19 @@ mod tests {
         let got = softmax_mean_rows(&tensor_to_vec(x), [2, 37, 301]);
         let d = max_rel(&got, &want);
         assert!(d < 1e-6, "{d}");
+    }
+
+    #[test]
+    fn reductions_do_not_depend_on_scheduling() {
+        // Sums across rayon tasks are combined in a fixed order: repeated runs give the same bits
+        // (the CLI writes the same image twice in a row).
+        let dev = crate::cpu();
+        let scores = tensor_to_vec(Tensor::<3>::random([2, 149, 3000], Distribution::Normal(0.0, 3.0), &dev));
+        let qkv = tensor_to_vec(Tensor::<4>::random([1, 48, 61, 97], Distribution::Normal(0.0, 1.0), &dev));
+        let first = (softmax_mean_rows(&scores, [2, 149, 3000]), ChannelGram::of(&qkv, [1, 48, 61, 97], 4));
+        for _ in 0..8 {
+            assert_eq!(softmax_mean_rows(&scores, [2, 149, 3000]), first.0);
+            assert_eq!(ChannelGram::of(&qkv, [1, 48, 61, 97], 4), first.1);
+        }
     }
 }
