@@ -1,5 +1,8 @@
 //! `mmif`: multi-modality image fusion from one binary.
 
+// The argument structs' doc comments are clap's `--help` text (`[0,1]`, `<stem>.npy`), not rustdoc.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod bench;
 mod convert;
 mod eval;

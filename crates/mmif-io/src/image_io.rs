@@ -24,19 +24,19 @@
 //!   built from C source), so the decoded BGR equals `cv2.imread`'s byte for byte. Unlike OpenCV,
 //!   a truncated JPEG or one with corrupt entropy-coded data is an error. Other formats are decoded
 //!   by the `image` crate.
-//! * `.npy` inputs (float32 H×W, 1×H×W or 1×1×H×W, values in [0,1]) are scaled ×255, not rounded.
+//! * `.npy` inputs (float32 H×W, 1×H×W or 1×1×H×W, values in [0, 1]) are scaled ×255, not rounded.
 //! * The alpha channel is ignored (as `cv2.IMREAD_COLOR` does); EXIF orientation is applied (as
 //!   `cv2.imread` does by default) when the decoder reports one.
 //!
 //! **Colour.** A source whose RGB channels are not all equal also yields its chroma, in OpenCV's
 //! YCrCb (BT.601) on the 0..=255 scale with delta 128 (OpenCV's float path uses delta 0.5 on the
-//! [0,1] scale; the same thing): `Cr = (R - Y)·0.713 + 128`, `Cb = (B - Y)·0.564 + 128`, `Y` the
+//! [0, 1] scale; the same thing): `Cr = (R - Y)·0.713 + 128`, `Cb = (B - Y)·0.564 + 128`, `Y` the
 //! unrounded gray. [`compose_color`] inverts it with OpenCV's YCrCb→RGB coefficients.
 //!
 //! **Writing.** All writers are atomic (temporary file + rename). 8-bit outputs are quantised the
 //! way CDDFuse/EMMA's `img_save` (`skimage.io.imsave` → imageio's `image_as_uint`) does for float
 //! data: `floor(v + 0.499999999)` in f64, clamped to 0..=255 ([`Quantize::ImageIo`]). imageio
-//! additionally min-max stretches any float image not in [0,1]; the official scripts min-max
+//! additionally min-max stretches any float image not in [0, 1]; the official scripts min-max
 //! normalise to 0..255 before saving, so that stretch is the identity there and is not applied
 //! here. FILM's test script casts with `astype('uint8')` (truncation) instead: [`Quantize::Truncate`].
 //! 16-bit TIFF maps 0..255 to 0..65535 by `round(v * 257)` (half up), clamped.
@@ -99,7 +99,7 @@ pub fn read_gray(path: &Path) -> Result<Plane> {
 }
 
 /// Reads PNG, JPEG, BMP, TIFF (8/16-bit, float; gray, gray+alpha, RGB, RGBA) or a float32 `.npy`
-/// (H×W, 1×H×W, 1×1×H×W, values in [0,1]). Returns the gray plane (0..=255) and, for a colour
+/// (H×W, 1×H×W, 1×1×H×W, values in [0, 1]). Returns the gray plane (0..=255) and, for a colour
 /// source, its chroma. Corrupt or truncated files give an error, never a panic.
 pub fn read_image(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

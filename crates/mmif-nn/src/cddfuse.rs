@@ -267,7 +267,7 @@ impl CddFuse {
         }
     }
 
-    /// Fuses `vis` (visible or MRI) with `ir` (infrared, CT, PET or SPECT), both `B×1×H×W` in [0,1].
+    /// Fuses `vis` (visible or MRI) with `ir` (infrared, CT, PET or SPECT), both `B×1×H×W` in [0, 1].
     pub fn trace(&self, vis: Tensor<4>, ir: Tensor<4>, residual: Residual) -> CddFuseTrace {
         let v = self.DIDF_Encoder.forward(vis.clone());
         let i = self.DIDF_Encoder.forward(ir.clone());

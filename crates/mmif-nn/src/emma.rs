@@ -252,7 +252,7 @@ impl Ufuser {
     }
 
     /// One pass: `Ufuser(i, v)` with `ir` (infrared or functional) and `vis` (visible or MRI),
-    /// both `B×1×H×W` in [0,1]; returns `B×1×H×W` in (0,1), not normalised.
+    /// both `B×1×H×W` in [0, 1]; returns `B×1×H×W` in (0,1), not normalised.
     ///
     /// # Panics
     /// When `H` or `W` is not a multiple of 8 (the skip connections would not line up) or the
@@ -291,7 +291,7 @@ impl Ufuser {
         self.I_en_1.forward(ir)
     }
 
-    /// Fuses `ir` and `vis` (`B×1×H×W` in [0,1], H and W at least 32) with the chosen
+    /// Fuses `ir` and `vis` (`B×1×H×W` in [0, 1], H and W at least 32) with the chosen
     /// procedure. Returns the network output on the (0,1) scale, *not* min-max normalised
     /// (the official script normalises afterwards; see [`Ufuser::official_test`]).
     pub fn fuse(&self, ir: Tensor<4>, vis: Tensor<4>, tiling: Tiling) -> Result<Tensor<4>, EmmaError> {
@@ -623,7 +623,7 @@ impl UNet5 {
     }
 
     /// Evaluation on any size of at least 16×16: reflect-pads to a multiple of 16 when needed
-    /// (evenly on both sides), then crops back. `x` is `B×1×H×W` in [0,1].
+    /// (evenly on both sides), then crops back. `x` is `B×1×H×W` in [0, 1].
     pub fn sense(&self, x: Tensor<4>) -> Result<Tensor<4>, EmmaError> {
         check_size(x.dims(), UNET5_MULTIPLE)?;
         let [_, _, h, w] = x.dims();

@@ -501,7 +501,7 @@ impl Film {
     }
 
     /// Fuses `image_a` (infrared, MRI, over-exposed or near-focused) with `image_b` (visible,
-    /// CT/PET/SPECT, under-exposed or far-focused), both `B×1×H×W` in [0,1], guided by `text`
+    /// CT/PET/SPECT, under-exposed or far-focused), both `B×1×H×W` in [0, 1], guided by `text`
     /// (`B×T×768`). Returns the sigmoid output `B×1×H×W`, before the test script's min-max.
     pub fn forward(&self, image_a: Tensor<4>, image_b: Tensor<4>, text: Tensor<3>) -> Tensor<4> {
         let eval = Eval { low_memory: self.low_memory, tile_rows: self.tile_rows };

@@ -307,7 +307,7 @@ fn pack_weights(weight: &[f32], cout: usize, taps: usize, cb: usize) -> Vec<f32>
 const PW_PIXELS: usize = 4 * BLOCK_WIDTHS;
 
 /// A 1×1 convolution (`weight` `[C_out, C_in]`, stride 1, no padding, one group) of `x`
-/// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] over pieces of [`PW_PIXELS`]
+/// (`[B, C_in, H, W]`): the register blocks of [`conv2d`] over pieces of `PW_PIXELS` (384)
 /// pixels, without padded rows.
 pub fn pointwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, shape: [usize; 4], cout: usize) -> Vec<f32> {
     let [b, cin, h, w] = shape;

@@ -163,7 +163,7 @@ impl CddFuseTrainer {
         self.optimizers[group].lr
     }
 
-    /// One optimisation step of `phase` on a batch (`B×1×H×W` each, in [0,1]).
+    /// One optimisation step of `phase` on a batch (`B×1×H×W` each, in [0, 1]).
     pub fn step(&mut self, phase: Phase, vis: Tensor<4>, ir: Tensor<4>) -> StepReport {
         let vis = vis.to_device(&self.device);
         let ir = ir.to_device(&self.device);

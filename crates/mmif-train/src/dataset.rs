@@ -19,7 +19,7 @@
 //! M       L     metadata: UTF-8 JSON (how the records were made, source file names)
 //! ```
 //!
-//! **Version 1** (no text): a record is `sources` planes of H×W f32 LE, row-major, in [0,1];
+//! **Version 1** (no text): a record is `sources` planes of H×W f32 LE, row-major, in [0, 1];
 //! record `i` starts at `64 + i·sources·H·W·4` and `M = 64 + N·sources·H·W·4`.
 //!
 //! **Version 2** (text features): a record is the same planes followed by its text features,

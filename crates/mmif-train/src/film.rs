@@ -161,7 +161,7 @@ impl FilmTrainer {
         (loss, logged, fused.detach())
     }
 
-    /// One optimisation step on a batch: `a`, `b` `B×1×H×W` in [0,1], `text` `B×T×768` (or
+    /// One optimisation step on a batch: `a`, `b` `B×1×H×W` in [0, 1], `text` `B×T×768` (or
     /// `1×T×768`, shared by the whole batch).
     pub fn step(&mut self, a: Tensor<4>, b: Tensor<4>, text: Tensor<3>) -> FilmStepReport {
         let a = a.to_device(&self.device);

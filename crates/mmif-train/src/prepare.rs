@@ -1,6 +1,6 @@
 //! Training patches as the official `dataprocessing.py` makes them: every pair of a visible and
 //! an infrared image (paired by file stem; the official script pairs sorted names in order, the
-//! same pairs when the names match) → gray in [0,1] (RGB → Y with
+//! same pairs when the names match) → gray in [0, 1] (RGB → Y with
 //! 0.299/0.587/0.114 on the /255 values; gray images /255) → `patch×patch` windows whose top-left
 //! corners run over `0, stride, 2·stride, …` while the window fits, row by row → a window pair is
 //! dropped when either window is low-contrast (`(p90 - p10) / p90 < 0.1`, NumPy's linear
@@ -69,7 +69,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, PrepareError> {
     Ok(files)
 }
 
-/// An 8-bit image as `(width, height, values in [0,1])`: RGB → Y (`R·0.299 + G·0.587 + B·0.114`
+/// An 8-bit image as `(width, height, values in [0, 1])`: RGB → Y (`R·0.299 + G·0.587 + B·0.114`
 /// on the /255 values, in f32 and that order), gray → /255.
 pub fn read_y(path: &Path) -> Result<(usize, usize, Vec<f32>), PrepareError> {
     use image::DynamicImage as D;
@@ -165,7 +165,7 @@ pub fn pair_by_stem(a_dir: &Path, b_dir: &Path) -> Result<Vec<(PathBuf, PathBuf)
     Ok(a.into_iter().map(|(k, pa)| (pa, b.remove(&k).expect("checked above"))).collect())
 }
 
-/// How a source image becomes a [0,1] plane.
+/// How a source image becomes a [0, 1] plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Reader {
     /// RGB → Y in float, not rounded (the CDDFuse/EMMA fusion data scripts): [`read_y`].
