@@ -15,7 +15,9 @@ use burn::module::Param;
 use burn::tensor::{Tensor, activation};
 
 use crate::kernels;
-use crate::layers::{BaseFeatureExtraction, Conv2d, GatedFfn, LayerNorm, TransformerBlock, count_channel_attention};
+use crate::layers::{
+    BaseFeatureExtraction, Conv2d, GatedFfn, LayerNorm, TransformerBlock, count_channel_attention, project_attention,
+};
 
 /// Largest whole-image temporary of a block before [`auto_rows`] splits it into bands, in
 /// values (256 MB of f32). Bands cost time (halo rows, one more pass over the attention's
@@ -154,11 +156,11 @@ fn qkv_band(p: &Parts<'_>, tiles: &[Tensor<4>], i: usize) -> Tensor<4> {
 
 /// Passes 1 and 2 on plain `flex` tensors: the sums of every band go into one
 /// [`kernels::ChannelGram`], and each band of v goes through `project` with the attention
-/// folded into its weight and the residual added (see [`crate::layers::attend_project_add`]).
+/// folded into its weight and the residual added ([`project_attention`]).
 fn attention_kernels(p: &Parts<'_>, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
     let heads = p.heads;
     let mut stats: Option<kernels::ChannelGram> = None;
-    let mut v_tiles = Vec::with_capacity(x_tiles.len());
+    let mut qkv_tiles = Vec::with_capacity(x_tiles.len());
     for i in 0..x_tiles.len() {
         let qkv = qkv_band(p, &x_tiles, i);
         let [_, c3, th, tw] = qkv.dims();
@@ -169,14 +171,19 @@ fn attention_kernels(p: &Parts<'_>, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
             Some(s) => s.add(&band),
             None => stats = Some(band),
         }
-        v_tiles.push(qkv.narrow(1, 2 * c3 / 3, c3 / 3));
+        qkv_tiles.push((host, qkv.dims()));
     }
     let stats = stats.expect("a band");
     let temperature = kernels::host(&p.temperature.val()).expect("a flex tensor");
     let weights = stats.softmax(kernels::values(&temperature));
-    let wh = kernels::host(&p.project.weight.val()).expect("a flex tensor");
-    let folded = kernels::fold_attention(kernels::values(&wh), p.project.weight.dims()[0], &weights, heads, stats.d);
-    x_tiles.into_iter().zip(v_tiles).map(|(xt, v)| p.project.forward_folded_add(v, xt, &folded)).collect()
+    x_tiles
+        .into_iter()
+        .zip(qkv_tiles)
+        .map(|(xt, (qkv, dims))| {
+            project_attention(kernels::values(&qkv), dims, &weights, heads, p.project, &xt)
+                .expect("a 1×1 project on flex tensors (checked by the caller)")
+        })
+        .collect()
 }
 
 /// Passes 1 and 2 as burn ops.

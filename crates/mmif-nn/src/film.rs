@@ -66,14 +66,12 @@ fn index_tensor(idx: &[usize], device: &Device) -> Tensor<1, Int> {
 
 /// `F.interpolate(x, [h, w], mode='nearest')` as two index gathers.
 pub fn resize_nearest(x: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
-    let [b, c, ih, iw] = x.dims();
+    let [_, _, ih, iw] = x.dims();
     if ih == h && iw == w {
         return x;
     }
-    if let Some(xh) = crate::kernels::host(&x) {
-        let (rows, cols) = (nearest_indices(ih, h), nearest_indices(iw, w));
-        let out = crate::kernels::gather_rows_cols(crate::kernels::values(&xh), x.dims(), &rows, &cols);
-        return crate::kernels::from_host(out, [b, c, h, w]);
+    if let Some(y) = resize_nearest_kernel(&x, h, w, None) {
+        return y;
     }
     let device = x.device();
     let x = if ih == h { x } else { x.select(2, index_tensor(&nearest_indices(ih, h), &device)) };
@@ -82,16 +80,27 @@ pub fn resize_nearest(x: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
 
 /// `resize_nearest(x, h, w) + residual`, in one pass on the CPU when the tensors allow it.
 pub fn resize_nearest_add(x: Tensor<4>, h: usize, w: usize, residual: Tensor<4>) -> Tensor<4> {
-    let [b, c, ih, iw] = x.dims();
-    if residual.dims() == [b, c, h, w]
-        && let (Some(xh), Some(rh)) = (kernels::host(&x), kernels::host(&residual))
-    {
-        let (rows, cols) = (nearest_indices(ih, h), nearest_indices(iw, w));
-        let out =
-            kernels::gather_rows_cols_add(kernels::values(&xh), x.dims(), &rows, &cols, Some(kernels::values(&rh)));
-        return kernels::from_host(out, [b, c, h, w]);
+    if let Some(y) = resize_nearest_kernel(&x, h, w, Some(&residual)) {
+        return y;
     }
     resize_nearest(x, h, w) + residual
+}
+
+/// [`resize_nearest`] (plus `residual`) as one gather on plain `flex` tensors, else `None`.
+fn resize_nearest_kernel(x: &Tensor<4>, h: usize, w: usize, residual: Option<&Tensor<4>>) -> Option<Tensor<4>> {
+    let [b, c, ih, iw] = x.dims();
+    if residual.is_some_and(|r| r.dims() != [b, c, h, w]) {
+        return None;
+    }
+    let xh = kernels::host(x)?;
+    let rh = match residual {
+        Some(r) => Some(kernels::host(r)?),
+        None => None,
+    };
+    let (rows, cols) = (nearest_indices(ih, h), nearest_indices(iw, w));
+    let out =
+        kernels::gather_rows_cols_add(kernels::values(&xh), x.dims(), &rows, &cols, rh.as_ref().map(kernels::values));
+    Some(kernels::from_host(out, [b, c, h, w]))
 }
 
 /// `softmax(scores, -1).mean(1)` of `B×L×S` scores: `B×1×S`, in one pass on the CPU

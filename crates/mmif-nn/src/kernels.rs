@@ -191,6 +191,10 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> 
     let lp = ow.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS + (kw - 1) / s + 1;
     let row_len = kh * s * lp;
     let wp_ = w + 2 * p;
+    // Tap offsets of one group's channel 0, in the rows buffer of a task.
+    let tap_off: Vec<usize> = (0..cpg)
+        .flat_map(|ci| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| ((ci * kh + ky) * s + kx % s) * lp + kx / s)))
+        .collect();
     // Not zero-filled: the first input-channel tile writes every value (through `out_ptr`).
     let n_out = b * cout * oh * ow;
     let mut out: Vec<f32> = Vec::with_capacity(n_out);
@@ -245,12 +249,6 @@ pub fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> 
                     }
                 }
             }
-            // Tap offsets of one group's channel 0, in `rows`.
-            let tap_off: Vec<usize> = (0..cpg)
-                .flat_map(|ci| {
-                    (0..kh).flat_map(move |ky| (0..kw).map(move |kx| ((ci * kh + ky) * s + kx % s) * lp + kx / s))
-                })
-                .collect();
             // Input-channel tiles outermost, so that a tile's rows stay in cache for every block.
             let mut t0 = 0;
             while t0 < taps {

@@ -100,7 +100,7 @@ impl Conv2d {
 
     /// `residual + self.forward(x)`; a 1×1 conv adds the residual inside the kernel.
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.pointwise(&[&x], Some(&residual), None, kernels::Act::None) {
+        if let Some(y) = self.pointwise(&[&x], Some(&residual), kernels::Act::None) {
             self.count(x.dims(), [0, 0]);
             return y;
         }
@@ -147,7 +147,7 @@ impl Conv2d {
         let [b, _, h, w] = xs.first()?.dims();
         let input = [b, xs.iter().map(|x| x.dims()[1]).sum(), h, w];
         let refs: Vec<&Tensor<4>> = xs.iter().collect();
-        let y = match self.pointwise(&refs, None, None, act) {
+        let y = match self.pointwise(&refs, None, act) {
             Some(y) => y,
             None if xs.len() == 1 => {
                 let p = self.padding;
@@ -161,16 +161,6 @@ impl Conv2d {
         Some(y)
     }
 
-    /// `residual + conv(x)` with the folded 1×1 weight `weight` (`[C_out, C_in]`) in place of
-    /// the conv's own, by the pointwise kernel. Panics unless this is a 1×1 conv on plain
-    /// `flex` tensors of matching shapes (check [`Self::is_pointwise`] and
-    /// [`kernels::on_host`]).
-    pub fn forward_folded_add(&self, x: Tensor<4>, residual: Tensor<4>, weight: &[f32]) -> Tensor<4> {
-        self.count(x.dims(), [0, 0]);
-        self.pointwise(&[&x], Some(&residual), Some(weight), kernels::Act::None)
-            .expect("a 1×1 conv on flex tensors of matching shapes")
-    }
-
     /// Whether this is a plain 1×1 conv (stride 1, no padding, one group).
     pub fn is_pointwise(&self) -> bool {
         let [_, _, kh, kw] = self.weight.dims();
@@ -178,16 +168,9 @@ impl Conv2d {
     }
 
     /// [`kernels::pointwise_conv2d_ext`] on the channel concatenation of `xs`, with an optional
-    /// residual, PReLU slope and replacement weight (`[C_out, C_in]`, e.g. folded with an
-    /// attention, see [`attend_project_add`]). `None` unless this is a 1×1 conv and the tensors
-    /// are plain `flex` ones of matching shapes.
-    fn pointwise(
-        &self,
-        xs: &[&Tensor<4>],
-        residual: Option<&Tensor<4>>,
-        weight: Option<&[f32]>,
-        act: kernels::Act,
-    ) -> Option<Tensor<4>> {
+    /// residual and activation. `None` unless this is a 1×1 conv and the tensors are plain
+    /// `flex` ones of matching shapes.
+    fn pointwise(&self, xs: &[&Tensor<4>], residual: Option<&Tensor<4>>, act: kernels::Act) -> Option<Tensor<4>> {
         if !self.is_pointwise() || xs.is_empty() {
             return None;
         }
@@ -208,16 +191,13 @@ impl Conv2d {
             None => None,
         };
         let wh = kernels::host(&self.weight.val())?;
-        let bh = match &self.bias {
-            Some(bs) => Some(kernels::host(&bs.val())?),
-            None => None,
-        };
+        let bh = host_opt(&self.bias)?;
         let inputs: Vec<(&[f32], usize)> =
             hosts.iter().zip(xs).map(|(hx, x)| (kernels::values(hx), x.dims()[1])).collect();
         let post = kernels::Pointwise { residual: rh.as_ref().map(kernels::values), act };
         let out = kernels::pointwise_conv2d_ext(
             &inputs,
-            weight.unwrap_or(kernels::values(&wh)),
+            kernels::values(&wh),
             bh.as_ref().map(kernels::values),
             [b, h, w],
             cout,
@@ -259,10 +239,7 @@ impl Conv2d {
         }
         let xh = kernels::host(x)?;
         let wh = kernels::host(&self.weight.val())?;
-        let bh = match &self.bias {
-            Some(b) => Some(kernels::host(&b.val())?),
-            None => None,
-        };
+        let bh = host_opt(&self.bias)?;
         let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
         let out = if weight[2] * weight[3] == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1 {
             kernels::pointwise_conv2d(x, w, b, geom.input, weight[0])
@@ -421,10 +398,7 @@ impl LayerNorm {
     fn forward_kernel(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
         let xh = kernels::host(x)?;
         let wh = kernels::host(&self.body.weight.val())?;
-        let bh = match &self.body.bias {
-            Some(b) => Some(kernels::host(&b.val())?),
-            None => None,
-        };
+        let bh = host_opt(&self.body.bias)?;
         let out =
             kernels::layer_norm(kernels::values(&xh), x.dims(), kernels::values(&wh), bh.as_ref().map(kernels::values));
         Some(kernels::from_host(out, x.dims()))
@@ -517,27 +491,59 @@ fn attend_project_add_kernel(
     let th = kernels::host(temperature)?;
     let gram = kernels::ChannelGram::of(kernels::values(&qh), [b, c3, h, w], heads);
     let attn = gram.softmax(kernels::values(&th));
-    let wh = kernels::host(&project.weight.val())?;
-    let cout = project.weight.dims()[0];
-    let d = c / heads;
-    let images: Option<Vec<Tensor<4>>> = (0..b)
-        .map(|bi| {
-            let folded = kernels::fold_attention(
-                kernels::values(&wh),
-                cout,
-                &attn[bi * heads * d * d..][..heads * d * d],
-                heads,
-                d,
-            );
-            let v = qkv.clone().narrow(0, bi, 1).narrow(1, 2 * c, c);
-            let res = residual.clone().narrow(0, bi, 1);
-            project.pointwise(&[&v], Some(&res), Some(&folded), kernels::Act::None)
-        })
-        .collect();
-    let mut images = images?;
+    let y = project_attention(kernels::values(&qh), [b, c3, h, w], &attn, heads, project, residual)?;
     count_channel_attention(b, c, heads, h * w);
+    Some(y)
+}
+
+/// `residual + project(attention · v)` from the host values of `qkv` (`[B, 3C, H, W]`) and the
+/// per-image attention weights `attn` (`[B, heads, d, d]`, [`kernels::ChannelGram::softmax`]):
+/// the attention is folded into `project`'s 1×1 weight ([`kernels::fold_attention`]) and v is
+/// read in place from `qkv`. Counts `project`'s FLOPs. `None` unless `project` is a 1×1 conv
+/// on plain `flex` tensors of matching shapes.
+pub(crate) fn project_attention(
+    qkv: &[f32],
+    dims: [usize; 4],
+    attn: &[f32],
+    heads: usize,
+    project: &Conv2d,
+    residual: &Tensor<4>,
+) -> Option<Tensor<4>> {
+    let [b, c3, h, w] = dims;
+    let (c, hw) = (c3 / 3, h * w);
+    let [cout, cin, _, _] = project.weight.dims();
+    if !project.is_pointwise() || cin != c || residual.dims() != [b, cout, h, w] {
+        return None;
+    }
+    let wh = kernels::host(&project.weight.val())?;
+    let bh = host_opt(&project.bias)?;
+    let rh = kernels::host(residual)?;
+    let (res, d) = (kernels::values(&rh), c / heads);
+    let mut out: Vec<f32> = Vec::new();
+    for bi in 0..b {
+        let folded =
+            kernels::fold_attention(kernels::values(&wh), cout, &attn[bi * heads * d * d..][..heads * d * d], heads, d);
+        let v = &qkv[(bi * c3 + 2 * c) * hw..][..c * hw];
+        let post = kernels::Pointwise { residual: Some(&res[bi * cout * hw..][..cout * hw]), act: kernels::Act::None };
+        let y =
+            kernels::pointwise_conv2d_ext(&[(v, c)], &folded, bh.as_ref().map(kernels::values), [1, h, w], cout, post);
+        if b == 1 {
+            out = y;
+        } else {
+            out.extend_from_slice(&y);
+        }
+    }
     project.count([b, c, h, w], [0, 0]);
-    Some(if images.len() == 1 { images.pop().expect("one image") } else { Tensor::cat(images, 0) })
+    Some(kernels::from_host(out, [b, cout, h, w]))
+}
+
+/// The host buffer of an optional parameter: `Some(None)` without one, `None` if it is not a
+/// plain `flex` tensor.
+fn host_opt<const D: usize>(p: &Option<Param<Tensor<D>>>) -> Option<Option<burn_flex::FlexTensor>> {
+    match p {
+        Some(t) => Some(Some(kernels::host(&t.val())?)),
+        None => Some(None),
+    }
 }
 
 /// Multi-Dconv head transposed attention (Restormer `Attention`): 1×1 qkv, depthwise 3×3.
@@ -686,12 +692,6 @@ impl GatedFfn {
         }
         let xh = kernels::host(x)?;
         let rh = kernels::host(residual)?;
-        let host_opt = |p: &Option<Param<Tensor<1>>>| -> Option<Option<_>> {
-            match p {
-                Some(t) => Some(Some(kernels::host(&t.val())?)),
-                None => Some(None),
-            }
-        };
         let (w_in, w_dw, w_out) = (
             kernels::host(&self.project_in.weight.val())?,
             kernels::host(&dw.weight.val())?,
