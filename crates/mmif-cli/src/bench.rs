@@ -10,13 +10,14 @@ use mmif_io::Plane;
 
 use crate::models::{self, ModelOptions};
 use crate::pairs::Task;
+use crate::registry::Model;
 use crate::text::TextFeatures;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Model to time (see `mmif models`)
-    #[arg(long, short = 'm')]
-    pub model: String,
+    #[arg(long, short = 'm', value_parser = crate::registry::model_parser())]
+    pub model: Model,
     /// Image size as HxW, e.g. 480x640; repeat for several sizes
     #[arg(long, value_name = "HxW", required = true)]
     pub size: Vec<String>,
@@ -69,7 +70,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let model = models::build_for_bench(&args.model, args.weights.as_deref(), &ModelOptions::default(), &device)?;
     let threads = rayon::current_num_threads();
     // Text-guided models get synthetic features of the VLF dataset's size (149 tokens × 768).
-    let text = models::uses_text(&args.model).then(|| {
+    let text = args.model.uses_text().then(|| {
         let tokens = 149;
         let data = (0..tokens * 768).map(|i| ((i as f32) * 0.618).sin() * 0.5).collect();
         TextFeatures { tokens, data }
@@ -91,7 +92,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         let median = times[times.len() / 2];
         let gflop = flops as f64 / 1e9;
         let row = serde_json::json!({
-            "model": args.model, "height": h, "width": w, "threads": threads, "runs": args.runs,
+            "model": args.model.name(), "height": h, "width": w, "threads": threads, "runs": args.runs,
             "median_s": median, "min_s": times[0], "max_s": times[times.len() - 1],
             "peak_rss_bytes": peak_rss(), "gflop": gflop, "gflop_per_s": gflop / median,
         });

@@ -7,6 +7,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 use mmif_io::SaveValue;
 
+use crate::registry::{Layout, Network};
+
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
     /// Input checkpoint: PyTorch .pth, Jittor .pkl or .safetensors
@@ -18,8 +20,8 @@ pub struct ConvertArgs {
     #[arg(long, value_enum)]
     pub to: Option<Format>,
     /// The network, for the official layout (default: recognised from the tensor names)
-    #[arg(long, short = 'm')]
-    pub model: Option<String>,
+    #[arg(long, short = 'm', value_enum)]
+    pub model: Option<Network>,
     /// Keep only this top-level group (e.g. `model` of a FILM checkpoint); `module.` prefixes
     /// are always removed
     #[arg(long)]
@@ -36,22 +38,6 @@ pub enum Format {
     Pkl,
 }
 
-/// The network whose official state dict has these (canonical) keys.
-fn recognise(sd: &mmif_nn::StateDict) -> Option<&'static str> {
-    let has = |p: &str| sd.keys().any(|k| k.starts_with(p));
-    if has("DIDF_Encoder.") {
-        Some("cddfuse")
-    } else if has("restormerca1.") {
-        Some("film")
-    } else if has("V_en_1.") {
-        Some("emma")
-    } else if has("down1.conv.") {
-        Some("unet5")
-    } else {
-        None
-    }
-}
-
 fn ordered(sd: &mmif_nn::StateDict, prefix: &str, strip: &str) -> SaveValue {
     SaveValue::OrderedDict(
         sd.iter()
@@ -60,25 +46,21 @@ fn ordered(sd: &mmif_nn::StateDict, prefix: &str, strip: &str) -> SaveValue {
     )
 }
 
-/// The official checkpoint layout of `model`: CDDFuse's four `DataParallel` state dicts
-/// (`module.` keys) by module name, EMMA's/UNet5's bare state dict, FILM's `{"model": …}` with
-/// `module.` keys (`.pth`) or plain keys (Jittor `.pkl`).
-fn official_layout(model: &str, sd: &mmif_nn::StateDict, format: Format) -> Result<Vec<(String, SaveValue)>> {
-    Ok(match model {
-        "cddfuse" => ["DIDF_Encoder", "DIDF_Decoder", "BaseFuseLayer", "DetailFuseLayer"]
-            .iter()
-            .map(|g| (g.to_string(), ordered(sd, "module.", &format!("{g}."))))
-            .collect(),
-        "emma" | "unet5" | "emma-ai" | "emma-av" => match ordered(sd, "", "") {
+/// The official checkpoint layout of `network` (see [`Layout`]).
+fn official_layout(network: Network, sd: &mmif_nn::StateDict, format: Format) -> Vec<(String, SaveValue)> {
+    match network.info().layout {
+        Layout::Groups(groups) => {
+            groups.iter().map(|g| (g.to_string(), ordered(sd, "module.", &format!("{g}.")))).collect()
+        }
+        Layout::Bare => match ordered(sd, "", "") {
             SaveValue::OrderedDict(v) => v,
             _ => unreachable!("ordered() gives an OrderedDict"),
         },
-        "film" => {
+        Layout::Model => {
             let prefix = if format == Format::Pth { "module." } else { "" };
             vec![("model".to_string(), ordered(sd, prefix, ""))]
         }
-        other => bail!("no official layout for `{other}` (cddfuse, emma, unet5, film)"),
-    })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -113,16 +95,19 @@ pub fn run_convert(args: &ConvertArgs) -> Result<ExitCode> {
         eprintln!("mmif: wrote {} tensors to {}", sd.len(), args.output.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let model = match &args.model {
-        Some(m) => m.as_str(),
-        None => recognise(&sd).ok_or_else(|| {
+    let model = match args.model {
+        Some(m) => m,
+        None => Network::recognise(&sd).ok_or_else(|| {
             anyhow::anyhow!("{}: cannot tell which network these weights are for; give --model", args.input.display())
         })?,
     };
-    if format == Format::Pkl && model != "film" {
-        bail!("the Jittor .pkl layout exists for FILM only (the Jittor port); got {model}");
+    if format == Format::Pkl && model.info().layout != Layout::Model {
+        bail!(
+            "the Jittor .pkl layout exists for {} only (the Jittor port); got {model}",
+            Network::names_with(|n| n.layout == Layout::Model)
+        );
     }
-    let root = official_layout(model, &sd, format)?;
+    let root = official_layout(model, &sd, format);
     match format {
         Format::Pth => mmif_io::save_pth(&args.output, &root)?,
         _ => mmif_io::save_jittor_pkl(&args.output, &root)?,

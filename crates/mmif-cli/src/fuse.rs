@@ -13,14 +13,15 @@ use mmif_nn::emma::Tiling;
 use crate::models::{self, Fuser, ModelOptions};
 use crate::pairs::{SourceArgs, Sources, Task, pair_folders};
 use crate::progress;
+use crate::registry::Model;
 use crate::text::{self, TEXT_HELP, TextFeatures};
 
 #[derive(Args, Debug)]
 pub struct FuseArgs {
     /// Model: a network (cddfuse) or a weight-free method (see `mmif models`).
     /// Default: the best weight-free method (gff)
-    #[arg(long, short = 'm')]
-    pub model: Option<String>,
+    #[arg(long, short = 'm', value_parser = crate::registry::model_parser())]
+    pub model: Option<Model>,
     /// Checkpoint of a network: official .pth, Jittor .pkl or .safetensors
     #[arg(long, short = 'w', value_name = "FILE")]
     pub weights: Option<PathBuf>,
@@ -192,8 +193,8 @@ pub(crate) fn write_fused(out: &Path, fused: Plane, chroma: Option<Chroma>, quan
 }
 
 /// Checks `--text`/`--text-dir` against the model and the source mode before anything is loaded.
-fn check_text_args(args: &FuseArgs, name: &str, folders: bool) -> Result<()> {
-    let wants = models::uses_text(name);
+fn check_text_args(args: &FuseArgs, name: &Model, folders: bool) -> Result<()> {
+    let wants = name.uses_text();
     match (wants, folders, &args.text, &args.text_dir) {
         (false, _, Some(_), _) | (false, _, _, Some(_)) => {
             bail!("--text/--text-dir are for text-guided models (film); `{name}` does not use text")
@@ -228,13 +229,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn run(args: &FuseArgs) -> Result<ExitCode> {
     let sources = args.sources.resolve()?;
     let name = match (&args.model, &args.weights) {
-        (Some(m), _) => m.to_ascii_lowercase(),
+        (Some(m), _) => m.clone(),
         (None, Some(w)) => {
             bail!("--weights {} given without --model: name the network (e.g. --model cddfuse)", w.display())
         }
         (None, None) => {
             eprintln!("mmif: no --model given: using the weight-free `{}` method", mmif_classic::DEFAULT);
-            mmif_classic::DEFAULT.to_string()
+            Model::default_classic()
         }
     };
     let opts =

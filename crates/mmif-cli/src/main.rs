@@ -11,6 +11,7 @@ mod models;
 mod pairs;
 mod prepare;
 mod progress;
+mod registry;
 mod sense;
 mod text;
 mod train;
@@ -40,7 +41,8 @@ enum Command {
     Fuse(fuse::FuseArgs),
     /// Score fused images with the standard metrics (EN, SD, SF, MI, SCD, VIF, Qabf, SSIM, …)
     Eval(eval::EvalArgs),
-    /// Convert a checkpoint (.pth, Jittor .pkl, .safetensors) to safetensors
+    /// Convert a checkpoint between PyTorch .pth, Jittor .pkl and .safetensors (the official layout of
+    /// its network for .pth/.pkl)
     Convert(convert::ConvertArgs),
     /// List the tensors of a checkpoint with their shapes
     Inspect(convert::InspectArgs),

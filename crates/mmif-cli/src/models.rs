@@ -1,5 +1,5 @@
-//! The registry of fusion models behind `mmif fuse`: networks that need weights and
-//! weight-free methods, each mapping the named sources to its own inputs.
+//! The fusers behind `mmif fuse` and `mmif bench`: each model of the registry
+//! ([`crate::registry`]) built into a [`Fuser`] that maps the named sources to its own inputs.
 
 use std::path::{Path, PathBuf};
 
@@ -11,46 +11,8 @@ use mmif_nn::film::Film;
 use mmif_nn::{Device, weights};
 
 use crate::pairs::Task;
+use crate::registry::{Model, NETWORKS, Network};
 use crate::text::{TEXT_HELP, TextFeatures};
-
-/// One entry of `mmif models`.
-pub struct ModelInfo {
-    pub name: &'static str,
-    pub tasks: &'static str,
-    pub inputs: &'static str,
-    pub weights: &'static str,
-    pub about: &'static str,
-}
-
-/// The networks; weight-free methods come from `mmif_classic::all()`.
-pub const NETWORKS: &[ModelInfo] = &[
-    ModelInfo {
-        name: "cddfuse",
-        tasks: "IVF, MIF",
-        inputs: "VIS side = visible (IVF) or MRI (MIF); IR side = the other source",
-        weights: "CDDFuse_IVF.pth / CDDFuse_MIF.pth (official), or .safetensors",
-        about: "CDDFuse (Zhao et al., CVPR 2023); --residual vis|sum|none",
-    },
-    ModelInfo {
-        name: "emma",
-        tasks: "IVF, MIF",
-        inputs: "i side = infrared (IVF) or CT/PET/SPECT (MIF); v side = visible (IVF) or MRI (MIF)",
-        weights: "EMMA.pth (official), or .safetensors",
-        about: "EMMA (Zhao et al., CVPR 2024); --tiling official|pad|tile, --tile N, --overlap K",
-    },
-    ModelInfo {
-        name: "film",
-        tasks: "all",
-        inputs: "imageA = ir / mri / over / near, imageB = vis / func / under / far; text features --text / --text-dir",
-        weights: "IVF.pth / MIF.pth / MEF.pth / MFF.pth (official), the Jittor .pkl, or .safetensors",
-        about: "FILM (Zhao et al., ICML 2024): fusion guided by the scene's text features (T×768 .npy)",
-    },
-];
-
-/// Whether the model named `name` is guided by per-pair text features.
-pub fn uses_text(name: &str) -> bool {
-    name == "film"
-}
 
 /// Options that only some models use.
 #[derive(Clone, Debug, Default)]
@@ -78,73 +40,84 @@ pub trait Fuser {
     }
 }
 
-/// Builds the model named `name`.
-pub fn build(name: &str, weights_path: Option<&Path>, opts: &ModelOptions, device: &Device) -> Result<Box<dyn Fuser>> {
-    match name {
-        "cddfuse" => {
-            let path = need_weights(name, weights_path)?;
-            let net = weights::load_file(CddFuse::new(device), &path, None, device)?;
-            let mif_checkpoint =
-                path.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().contains("mif"));
-            Ok(Box::new(CddFuser { net, residual: opts.residual, mif_checkpoint, device: device.clone() }))
-        }
-        "emma" => {
-            let path = need_weights(name, weights_path)?;
-            let net = weights::load_file(Ufuser::new(device), &path, None, device)?;
-            Ok(Box::new(EmmaFuser { net, tiling: opts.tiling.unwrap_or_default(), device: device.clone() }))
-        }
-        "film" => {
-            let path = need_weights(name, weights_path)?;
-            let net = weights::load_file(Film::new(device), &path, None, device)?;
-            Ok(Box::new(FilmFuser { net, device: device.clone() }))
-        }
-        other => {
-            let spec = match (other, opts.weight, opts.levels) {
-                ("weighted", Some(w), _) => format!("weighted:{w}"),
-                ("lp" | "dwt", _, Some(n)) => format!("{other}:{n}"),
-                _ => other.to_string(),
-            };
-            let method: mmif_classic::Method =
-                spec.parse().map_err(|e| anyhow::anyhow!("{e} (`mmif models` lists every model)"))?;
-            if let Some(w) = weights_path {
-                bail!("`{other}` is weight-free; --weights {} is not used by it", w.display());
-            }
-            Ok(Box::new(Classic(method)))
-        }
-    }
-}
-
-/// Like [`build`], but a network without `--weights` gets random weights (for timing only).
-pub fn build_for_bench(
-    name: &str,
+/// Builds `model`; a network loads its weights from `weights_path`.
+pub fn build(
+    model: &Model,
     weights_path: Option<&Path>,
     opts: &ModelOptions,
     device: &Device,
 ) -> Result<Box<dyn Fuser>> {
-    if weights_path.is_some() {
-        return build(name, weights_path, opts, device);
+    let network = match model {
+        Model::Network(n) => *n,
+        Model::Classic(spec) => return classic(spec, weights_path, opts),
+    };
+    let path = need_weights(network, weights_path)?;
+    Ok(match network {
+        Network::Cddfuse => {
+            let net = weights::load_file(CddFuse::new(device), &path, None, device)?;
+            let mif_checkpoint =
+                path.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().contains("mif"));
+            Box::new(CddFuser { net, residual: opts.residual, mif_checkpoint, device: device.clone() })
+        }
+        Network::Emma => {
+            let net = weights::load_file(Ufuser::new(device), &path, None, device)?;
+            Box::new(EmmaFuser { net, tiling: opts.tiling.unwrap_or_default(), device: device.clone() })
+        }
+        Network::Film => {
+            let net = weights::load_file(Film::new(device), &path, None, device)?;
+            Box::new(FilmFuser { net, device: device.clone() })
+        }
+        Network::EmmaAi | Network::EmmaAv => bail!("`{network}` maps one image: use `mmif sense`"),
+    })
+}
+
+/// A weight-free method of `mmif_classic` from its textual specification.
+fn classic(spec: &str, weights_path: Option<&Path>, opts: &ModelOptions) -> Result<Box<dyn Fuser>> {
+    let spec = match (spec, opts.weight, opts.levels) {
+        ("weighted", Some(w), _) => format!("weighted:{w}"),
+        ("lp" | "dwt", _, Some(n)) => format!("{spec}:{n}"),
+        _ => spec.to_string(),
+    };
+    let method: mmif_classic::Method =
+        spec.parse().map_err(|e| anyhow::anyhow!("{e} (`mmif models` lists every model)"))?;
+    if let Some(w) = weights_path {
+        bail!("`{spec}` is weight-free; --weights {} is not used by it", w.display());
     }
-    Ok(match name {
-        "cddfuse" => Box::new(CddFuser {
+    Ok(Box::new(Classic(method)))
+}
+
+/// Like [`build`], but a network without `--weights` gets random weights (for timing only).
+pub fn build_for_bench(
+    model: &Model,
+    weights_path: Option<&Path>,
+    opts: &ModelOptions,
+    device: &Device,
+) -> Result<Box<dyn Fuser>> {
+    let network = match (model, weights_path) {
+        (Model::Network(n), None) => *n,
+        _ => return build(model, weights_path, opts, device),
+    };
+    Ok(match network {
+        Network::Cddfuse => Box::new(CddFuser {
             net: CddFuse::new(device),
             residual: None,
             mif_checkpoint: false,
             device: device.clone(),
         }),
-        "emma" => Box::new(EmmaFuser {
+        Network::Emma => Box::new(EmmaFuser {
             net: Ufuser::new(device),
             tiling: opts.tiling.unwrap_or_default(),
             device: device.clone(),
         }),
-        "film" => Box::new(FilmFuser { net: Film::new(device), device: device.clone() }),
-        _ => return build(name, weights_path, opts, device),
+        Network::Film => Box::new(FilmFuser { net: Film::new(device), device: device.clone() }),
+        Network::EmmaAi | Network::EmmaAv => bail!("`{network}` maps one image: use `mmif sense`"),
     })
 }
 
-fn need_weights(name: &str, path: Option<&Path>) -> Result<PathBuf> {
+fn need_weights(network: Network, path: Option<&Path>) -> Result<PathBuf> {
     path.map(Path::to_path_buf).with_context(|| {
         format!(
-            "`{name}` needs its weights: pass --weights FILE (the official checkpoint, see README.md § Checkpoints)"
+            "`{network}` needs its weights: pass --weights FILE (the official checkpoint, see README.md § Checkpoints)"
         )
     })
 }
@@ -244,13 +217,16 @@ impl Fuser for Classic {
     }
 }
 
-/// `mmif models`.
+/// `mmif models`: the networks of the registry, then every weight-free method of `mmif_classic`.
 pub fn print_models() -> Result<std::process::ExitCode> {
     println!("{:<10} {:<9} {:<8} about", "model", "tasks", "weights");
     for m in NETWORKS {
-        println!("{:<10} {:<9} {:<8} {}", m.name, m.tasks, "needed", m.about);
+        println!("{:<10} {:<9} {:<8} {}", m.network.name(), m.tasks, "needed", m.about);
         println!("{:<29} inputs: {}", "", m.inputs);
         println!("{:<29} weights: {}", "", m.weights);
+        if let Some(side) = m.min_side {
+            println!("{:<29} images of at least {side}×{side} pixels", "");
+        }
     }
     for m in mmif_classic::all() {
         println!("{:<10} {:<9} {:<8} {}", m.name, "any", "none", m.description);

@@ -1,10 +1,11 @@
 //! `mmif prepare`: training datasets from folders of images, as the official data scripts make
-//! them.
+//! them. Source folders are `--ir-dir`, `--vis-dir`, … as in `mmif fuse` and `mmif eval`
+//! (`--ir`, `--vis`, … and `--fused` still work as hidden aliases).
 //!
-//! * patches of source pairs (CDDFuse, EMMA's U-Fuser): `--vis DIR --ir DIR` (or another
+//! * patches of source pairs (CDDFuse, EMMA's U-Fuser): `--vis-dir DIR --ir-dir DIR` (or another
 //!   modality pair), planes `[second…, first…]` = `[vis, ir]`;
-//! * EMMA pseudo-sensor patches: `--fused DIR [--fused DIR…]` with `--ir DIR` (for `emma-ai`)
-//!   or `--vis DIR` (for `emma-av`), planes `[fused, target]`;
+//! * EMMA pseudo-sensor patches: `--fused-dir DIR [--fused-dir DIR…]` with `--ir-dir DIR` (for
+//!   `emma-ai`) or `--vis-dir DIR` (for `emma-av`), planes `[fused, target]`;
 //! * FILM: `--text-dir DIR` with a pair of folders, whole images (288×384 in `--size small`)
 //!   with their text features, planes `[A, B]` (A = infrared/MRI/over-exposed/near focus).
 
@@ -21,32 +22,67 @@ use crate::progress;
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
     /// Folder of infrared images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(long = "ir-dir", alias = "ir", value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
     pub ir: Option<PathBuf>,
     /// Folder of visible images (gray or colour: Y is used)
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "vis-dir",
+        alias = "vis",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub vis: Option<PathBuf>,
     /// Folder of MRI images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "mri-dir",
+        alias = "mri",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub mri: Option<PathBuf>,
     /// Folder of CT/PET/SPECT images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "func-dir",
+        alias = "func",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub func: Option<PathBuf>,
     /// Folder of over-exposed images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "over-dir",
+        alias = "over",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub over: Option<PathBuf>,
     /// Folder of under-exposed images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "under-dir",
+        alias = "under",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub under: Option<PathBuf>,
     /// Folder of near-focused images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "near-dir",
+        alias = "near",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub near: Option<PathBuf>,
     /// Folder of far-focused images
-    #[arg(long, value_name = "DIR", help_heading = "Sources (folders, paired by file stem)")]
+    #[arg(
+        long = "far-dir",
+        alias = "far",
+        value_name = "DIR",
+        help_heading = "Sources (folders, paired by file stem)"
+    )]
     pub far: Option<PathBuf>,
     /// EMMA pseudo-sensor data: a folder of fusion results of another method (repeatable),
-    /// paired by stem with --ir (for emma-ai) or --vis (for emma-av)
-    #[arg(long, value_name = "DIR", help_heading = "EMMA pseudo-sensors")]
+    /// paired by stem with --ir-dir (for emma-ai) or --vis-dir (for emma-av)
+    #[arg(long = "fused-dir", alias = "fused", value_name = "DIR", help_heading = "EMMA pseudo-sensors")]
     pub fused: Vec<PathBuf>,
     /// FILM data: the folder of text features `<stem>.npy` (T×768 or 1×T×768, float32)
     #[arg(long, value_name = "DIR", help_heading = "FILM")]
@@ -97,7 +133,9 @@ fn source_pair(a: &PrepareArgs) -> Result<(&Path, &Path, [&'static str; 2])> {
             if x.is_some() { n[0] } else { n[1] },
             if x.is_some() { n[1] } else { n[0] }
         ),
-        [] => bail!("give a pair of source folders: --ir/--vis, --mri/--func, --over/--under or --near/--far"),
+        [] => bail!(
+            "give a pair of source folders: --ir-dir/--vis-dir, --mri-dir/--func-dir, --over-dir/--under-dir or --near-dir/--far-dir"
+        ),
         _ => bail!("give one pair of source folders, not several"),
     }
 }
@@ -115,7 +153,7 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
     };
     if let Some(text_dir) = &args.text_dir {
         if !args.fused.is_empty() {
-            bail!("--text-dir (FILM) and --fused (EMMA pseudo-sensors) make different datasets: give one");
+            bail!("--text-dir (FILM) and --fused-dir (EMMA pseudo-sensors) make different datasets: give one");
         }
         let (a, b, _) = source_pair(args)?;
         let stems = match &args.list {
@@ -151,7 +189,9 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
         let (target, name) = match (&args.ir, &args.vis) {
             (Some(ir), None) => (ir, "ir"),
             (None, Some(vis)) => (vis, "vis"),
-            _ => bail!("--fused pairs with one source folder: --ir (data for emma-ai) or --vis (for emma-av)"),
+            _ => bail!(
+                "--fused-dir pairs with one source folder: --ir-dir (data for emma-ai) or --vis-dir (for emma-av)"
+            ),
         };
         (prepare_pseudo_sensor(&args.fused, target, name, &args.out, &cfg, tick)?, format!("fused | {name}"))
     } else {

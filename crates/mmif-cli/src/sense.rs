@@ -11,12 +11,13 @@ use mmif_nn::emma::UNet5;
 use mmif_nn::weights;
 
 use crate::fuse::{check_output, write_fused};
+use crate::registry::{NETWORKS, Network};
 
 #[derive(Args, Debug)]
 pub struct SenseArgs {
     /// Pseudo-sensor: emma-ai (infrared, Ai.pth) or emma-av (visible, Av.pth)
-    #[arg(long, short = 'm', value_parser = ["emma-ai", "emma-av"])]
-    pub model: String,
+    #[arg(long, short = 'm', value_parser = sensor_parser())]
+    pub model: Network,
     /// Its checkpoint: official Ai.pth / Av.pth, or .safetensors
     #[arg(long, short = 'w', value_name = "FILE")]
     pub weights: PathBuf,
@@ -29,6 +30,14 @@ pub struct SenseArgs {
     /// Overwrite an existing output file
     #[arg(long)]
     pub force: bool,
+}
+
+/// `-m`: the networks of the registry that map one image (the pseudo-sensors).
+fn sensor_parser() -> impl clap::builder::TypedValueParser<Value = Network> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = NETWORKS.iter().filter(|n| !n.fuses).map(|n| n.network.name()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| NETWORKS.iter().find(|n| n.network.name() == name).expect("a listed name").network)
 }
 
 pub fn run(args: &SenseArgs) -> Result<ExitCode> {

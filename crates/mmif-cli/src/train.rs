@@ -19,12 +19,13 @@ use mmif_train::run::{Event, RunOptions, run as run_training};
 use mmif_train::trainer::Trainer;
 
 use crate::progress;
+use crate::registry::Network;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Procedure: cddfuse, emma (U-Fuser; needs --ai/--av), emma-ai / emma-av (pseudo-sensors), film
-    #[arg(long, short = 'm', default_value = "cddfuse")]
-    pub model: String,
+    #[arg(long, short = 'm', value_enum, default_value_t = Network::Cddfuse)]
+    pub model: Network,
     /// emma: the trained infrared pseudo-sensor A_i (frozen; copied into the run folder)
     #[arg(long, value_name = "FILE")]
     pub ai: Option<PathBuf>,
@@ -83,8 +84,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         bail!("--batch must be at least 1");
     }
     let device = mmif_nn::cpu().autodiff();
-    match args.model.as_str() {
-        "cddfuse" => {
+    match args.model {
+        Network::Cddfuse => {
             let mut config = CddFuseConfig::default();
             if let Some(v) = args.epochs {
                 config.epochs = v;
@@ -103,15 +104,15 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             let trainer = CddFuseTrainer::new(CddFuse::new(&device), config, &device);
             train(args, trainer, &CddFuse::new(&mmif_nn::cpu()), &device)
         }
-        "emma-ai" | "emma-av" => {
-            let sensor = if args.model == "emma-ai" { Sensor::Ai } else { Sensor::Av };
+        Network::EmmaAi | Network::EmmaAv => {
+            let sensor = if args.model == Network::EmmaAi { Sensor::Ai } else { Sensor::Av };
             let mut config = PseudoSensorConfig { sensor, ..Default::default() };
             override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
             device.seed(args.seed);
             let trainer = PseudoSensorTrainer::new(UNet5::new(&device), config, &device);
             train(args, trainer, &UNet5::new(&mmif_nn::cpu()), &device)
         }
-        "emma" => {
+        Network::Emma => {
             let mut config = EmmaConfig { seed: args.seed, ..Default::default() };
             override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
             let (ai, av) = pseudo_sensors(args)?;
@@ -126,14 +127,13 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             );
             train(args, trainer, &Ufuser::new(&plain), &device)
         }
-        "film" => {
+        Network::Film => {
             let mut config = FilmConfig::default();
             override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
             device.seed(args.seed);
             let trainer = FilmTrainer::new(Film::new(&device), config, &device);
             train(args, trainer, &Film::new(&mmif_nn::cpu()), &device)
         }
-        other => bail!("no training procedure for `{other}` (trainable: cddfuse, emma, emma-ai, emma-av, film)"),
     }
 }
 

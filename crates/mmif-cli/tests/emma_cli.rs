@@ -1,46 +1,19 @@
 //! `mmif fuse --model emma` and `mmif sense` against the official fixtures.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-use mmif_io::fixtures;
-
-/// A fresh scratch folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mmif-emma-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a scratch folder");
-    dir
-}
-
-/// The manifest's deterministic fill saved as safetensors.
-fn weights(dir: &Path, model: &str) -> PathBuf {
-    let path = dir.join(format!("{model}.safetensors"));
-    mmif_io::save_safetensors(&path, &fixtures::filled(model)).expect("write the filled weights");
-    path
-}
-
-fn mmif(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_mmif")).args(args).output().expect("run mmif");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
+use common::{Scratch, filled_weights, fixtures, max_abs_diff, mmif};
 
 #[test]
 fn fuse_emma_official_reproduces_test_py_on_odd_size() {
-    let dir = scratch("fuse");
-    let w = weights(&dir, "emma_ufuser");
+    let dir = Scratch::new("fuse");
+    let w = filled_weights(&dir, "emma_ufuser");
     let (shape, want) = fixtures::npy("emma_ivf_odd_test_255.npy");
     let hw = &shape[shape.len() - 2..];
     // The fixture inputs are float32 .npy images in [0,1], which `mmif fuse` reads as they are.
     let (ir, _) = fixtures::input("ivf_ir", hw, 0);
     let (vi, _) = fixtures::input("ivf_vi", hw, 0);
-    let out = dir.join("fused.npy");
+    let out = dir.path("fused.npy");
     let o = mmif(&[
         "fuse".as_ref(),
         "--model".as_ref(),
@@ -63,16 +36,15 @@ fn fuse_emma_official_reproduces_test_py_on_odd_size() {
     let d = max_abs_diff(&got, &want);
     eprintln!("mmif fuse --model emma vs emma_ivf_odd_test_255/255: max abs difference {d:e}");
     assert!(d <= 1e-4, "max abs difference {d:e} > 1e-4");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn sense_emma_ai_reproduces_unet5() {
-    let dir = scratch("sense");
-    let w = weights(&dir, "emma_unet5_ai");
+    let dir = Scratch::new("sense");
+    let w = filled_weights(&dir, "emma_unet5_ai");
     let (shape, want) = fixtures::npy("emma_unet5_ai_out.npy");
     let (vi, _) = fixtures::input("ivf_vi", &shape[shape.len() - 2..], 0);
-    let out = dir.join("ai.npy");
+    let out = dir.path("ai.npy");
     let o = mmif(&[
         "sense".as_ref(),
         "--model".as_ref(),
@@ -89,16 +61,15 @@ fn sense_emma_ai_reproduces_unet5() {
     let d = max_abs_diff(&got, &want);
     eprintln!("mmif sense --model emma-ai vs emma_unet5_ai_out: max abs difference {d:e}");
     assert!(d <= 1e-4, "max abs difference {d:e} > 1e-4");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn fuse_emma_refuses_tiny_images_without_writing() {
-    let dir = scratch("tiny");
-    let w = weights(&dir, "emma_ufuser");
-    let a = dir.join("a.npy");
+    let dir = Scratch::new("tiny");
+    let w = filled_weights(&dir, "emma_ufuser");
+    let a = dir.path("a.npy");
     mmif_io::write_npy_f32(&a, &[10, 10], &[0.5; 100]).expect("write a tiny image");
-    let out = dir.join("fused.png");
+    let out = dir.path("fused.png");
     let o = mmif(&[
         "fuse".as_ref(),
         "-m".as_ref(),
@@ -135,5 +106,4 @@ fn fuse_emma_refuses_tiny_images_without_writing() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("multiple of 32"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

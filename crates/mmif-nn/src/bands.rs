@@ -16,7 +16,8 @@ use burn::tensor::{Tensor, activation};
 
 use crate::kernels;
 use crate::layers::{
-    BaseFeatureExtraction, Conv2d, GatedFfn, LayerNorm, TransformerBlock, count_channel_attention, project_attention,
+    BaseFeatureExtraction, Conv2d, Epilogue, GatedFfn, LayerNorm, TransformerBlock, count_channel_attention,
+    project_attention,
 };
 
 /// Largest whole-image temporary of a block before [`auto_rows`] splits it into bands, in
@@ -127,7 +128,7 @@ pub fn in_bands(block: &impl Banded, x: Tensor<4>, rows: usize) -> Tensor<4> {
 /// and below (`bottom`) where the band has a neighbour; at the image border the missing row
 /// is the conv's own padding.
 fn conv3x3_rows(conv: &Conv2d, y: Tensor<4>, top: bool, bottom: bool) -> Tensor<4> {
-    conv.forward_rows(y, [usize::from(!top), usize::from(!bottom)])
+    conv.forward_fused(vec![y], Some([usize::from(!top), usize::from(!bottom)]), Epilogue::default())
 }
 
 /// Rows `[r0 - 1, r1 + 1)` of the image held as `tiles` (clipped to the image), and whether
@@ -155,7 +156,7 @@ fn qkv_band(p: &Parts<'_>, tiles: &[Tensor<4>], i: usize) -> Tensor<4> {
 }
 
 /// Passes 1 and 2 on plain `flex` tensors: the sums of every band go into one
-/// [`kernels::ChannelGram`], and each band of v goes through `project` with the attention
+/// `kernels::ChannelGram`, and each band of v goes through `project` with the attention
 /// folded into its weight and the residual added ([`project_attention`]).
 fn attention_kernels(p: &Parts<'_>, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
     let heads = p.heads;
@@ -221,7 +222,7 @@ fn attention_composed(p: &Parts<'_>, x_tiles: Vec<Tensor<4>>, w: usize) -> Vec<T
         .map(|(xt, v)| {
             let th = xt.dims()[2];
             let out = weights.clone().matmul(v).reshape([1, c, th, w]);
-            p.project.forward_add(out, xt)
+            p.project.forward_fused(vec![out], None, Epilogue::residual(xt))
         })
         .collect()
 }

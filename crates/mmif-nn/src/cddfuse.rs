@@ -14,7 +14,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, activation};
 
 use crate::kernels;
-use crate::layers::{BaseFeatureExtraction, Conv2d, ConvCfg, Pad, TransformerBlock};
+use crate::layers::{Activation, BaseFeatureExtraction, Conv2d, ConvCfg, Epilogue, Pad, TransformerBlock};
 
 const DIM: usize = 64;
 const HEADS: usize = 8;
@@ -55,13 +55,17 @@ impl InvertedResidualBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let b = &self.bottleneckBlock;
-        b._5.forward(b._3.forward_relu6(b._0.forward_relu6(x)))
+        let relu6 = || Epilogue::act(Activation::Relu6);
+        let h = b._3.forward_fused(vec![b._0.forward_fused(vec![x], None, relu6())], None, relu6());
+        b._5.forward(h)
     }
 
     /// `residual + self.forward(x)`, the residual added inside the last conv.
     fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
         let b = &self.bottleneckBlock;
-        b._5.forward_add(b._3.forward_relu6(b._0.forward_relu6(x)), residual)
+        let relu6 = || Epilogue::act(Activation::Relu6);
+        let h = b._3.forward_fused(vec![b._0.forward_fused(vec![x], None, relu6())], None, relu6());
+        b._5.forward_fused(vec![h], None, Epilogue::residual(residual))
     }
 }
 
@@ -85,7 +89,7 @@ impl DetailNode {
     }
 
     fn forward(&self, z1: Tensor<4>, z2: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let mixed = self.shffleconv.forward_cat(vec![z1, z2]);
+        let mixed = self.shffleconv.forward_fused(vec![z1, z2], None, Epilogue::default());
         let (z1, z2) = split_channels(mixed);
         let z2 = self.theta_phi.forward_add(z1.clone(), z2);
         let z1 = mul_exp_add(z1, self.theta_rho.forward(z2.clone()), self.theta_eta.forward(z2.clone()));
@@ -199,7 +203,7 @@ impl Decoder {
 
     /// Returns `(sigmoid(head(features) [+ residual]), features after reduce_channel)`.
     pub fn forward(&self, residual: Option<Tensor<4>>, base: Tensor<4>, detail: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let level0 = self.reduce_channel.forward_cat(vec![base, detail]);
+        let level0 = self.reduce_channel.forward_fused(vec![base, detail], None, Epilogue::default());
         let mut x = level0.clone();
         for block in &self.encoder_level2 {
             x = block.forward(x);
@@ -335,7 +339,7 @@ mod tests {
         let (w1, w2) = node.forward(z1.autodiff(), z2.autodiff());
         for (g, w) in [(g1, w1.inner()), (g2, w2.inner())] {
             let (g, w) = (crate::weights::tensor_to_vec(g), crate::weights::tensor_to_vec(w));
-            let d = g.iter().zip(&w).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0f32, f32::max);
+            let d = crate::test_util::max_rel(&g, &w);
             assert!(d < 1e-5, "{d}");
         }
     }

@@ -1,16 +1,18 @@
 //! The fusion networks of mmif on burn: CDDFuse, EMMA and FILM, their shared layers and
 //! weight loading.
 //!
-//! Tensors run on burn's pure-Rust `flex` CPU backend by default ([`cpu`]); every network
-//! takes a [`Device`] so GPU backends can be enabled with cargo features.
+//! Tensors run on burn's pure-Rust `flex` CPU backend ([`cpu`]). Every network takes a
+//! [`Device`] and falls back to burn's own ops where its CPU kernels do not apply, so other burn
+//! backends can run it once the crate enables them (it enables none today: no GPU features).
 
 pub mod bands;
 pub mod cddfuse;
 pub mod emma;
 pub mod film;
 pub mod flops;
-pub mod kernels;
+pub(crate) mod kernels;
 pub mod layers;
+pub mod ops;
 pub mod weights;
 
 pub use burn::tensor::{Device, Tensor};
@@ -72,15 +74,11 @@ pub fn keep_freed_memory() {
 pub(crate) mod test_util {
     use burn::tensor::Tensor;
 
+    pub use mmif_testkit::compare::{max_abs_diff as max_abs, max_rel_diff as max_rel};
+
     /// Largest absolute difference of two tensors' values (same shape).
     pub fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
         assert_eq!(a.dims(), b.dims());
         max_abs(&crate::weights::tensor_to_vec(a), &crate::weights::tensor_to_vec(b))
-    }
-
-    /// Largest absolute difference of two slices of the same length.
-    pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 }

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use mmif_io::fixtures;
 use mmif_nn::emma::{EmmaError, Tiling, UNet5, Ufuser};
 use mmif_nn::weights;
 

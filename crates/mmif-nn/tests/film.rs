@@ -5,7 +5,6 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use mmif_io::fixtures;
 use mmif_nn::Tensor;
 use mmif_nn::film::Film;
 use mmif_nn::weights::{self, LoadFileError};

@@ -21,7 +21,9 @@ use mmif_nn::weights::{self, LoadError, StateDict};
 use serde::{Deserialize, Serialize};
 
 use crate::losses::{self, scalar};
-use crate::optim::{self, Adam, AdamConfig, StepLr, l2_norm};
+use crate::optim::AdamConfig;
+use crate::trainer::{Batch, Inputs, Schedule, StepReport, Trainer};
+use crate::update::{Optim, ParamGroup, update};
 
 /// The four modules of CDDFuse, each with its own optimiser and clipping, in `train.py` order.
 pub const GROUPS: [&str; 4] = ["DIDF_Encoder", "DIDF_Decoder", "BaseFuseLayer", "DetailFuseLayer"];
@@ -97,43 +99,24 @@ impl CddFuseConfig {
     }
 }
 
-/// Gradient figures of one module in one step.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct GroupReport {
-    /// The global L2 norm before clipping.
-    pub total_norm: f32,
-    /// The clipping factor applied (1 when not clipped).
-    pub coef: f32,
-    /// Per-parameter gradient L2 norms before clipping, by key within the module.
-    pub grad_norms: BTreeMap<String, f64>,
-    /// The same after clipping (what Adam saw).
-    pub clipped_norms: BTreeMap<String, f64>,
-}
-
-/// What one training step computed.
+/// What one CDDFuse step computed: the common report (losses, per-module gradients, the phase
+/// as its stage) and, in phase II, the fused batch.
 #[derive(Clone, Debug)]
-pub struct StepReport {
+pub struct CddFuseStepReport {
+    pub report: StepReport,
     pub phase: Phase,
-    /// Loss terms named as in `train.py` (`loss`, `cc_base`, `mse_loss_V`, …).
-    pub losses: BTreeMap<String, f64>,
-    /// By module name, for the modules stepped.
-    pub groups: BTreeMap<String, GroupReport>,
     /// Phase II: the fused batch (decoder output), detached.
     pub fused: Option<Tensor<4>>,
 }
 
-impl StepReport {
-    pub fn loss(&self) -> f64 {
-        self.losses["loss"]
-    }
-}
+crate::step_report!(CddFuseStepReport);
 
 /// The network with its four optimisers and schedulers.
 pub struct CddFuseTrainer {
     pub net: CddFuse,
     pub config: CddFuseConfig,
-    pub optimizers: BTreeMap<String, Adam>,
-    pub schedulers: BTreeMap<String, StepLr>,
+    /// One optimiser and scheduler per module ([`GROUPS`]).
+    pub optim: Optim,
     device: Device,
 }
 
@@ -143,9 +126,8 @@ impl CddFuseTrainer {
     pub fn new(net: CddFuse, config: CddFuseConfig, device: &Device) -> Self {
         let net = net.fork(device).set_require_grad(true);
         let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
-        let optimizers = GROUPS.iter().map(|g| (g.to_string(), Adam::new(adam))).collect();
-        let schedulers = GROUPS.iter().map(|g| (g.to_string(), StepLr::new(config.step_size, config.gamma))).collect();
-        Self { net, config, optimizers, schedulers, device: device.clone() }
+        let optim = Optim::new(&GROUPS, adam, config.step_size, config.gamma);
+        Self { net, config, optim, device: device.clone() }
     }
 
     /// A trainer starting from the weights `sd` (canonical keys `DIDF_Encoder.…`).
@@ -159,12 +141,12 @@ impl CddFuseTrainer {
     }
 
     /// The learning rate of module `group`.
-    pub fn lr(&self, group: &str) -> f64 {
-        self.optimizers[group].lr
+    pub fn lr_of(&self, group: &str) -> f64 {
+        self.optim.lr(group)
     }
 
     /// One optimisation step of `phase` on a batch (`B×1×H×W` each, in [0, 1]).
-    pub fn step(&mut self, phase: Phase, vis: Tensor<4>, ir: Tensor<4>) -> StepReport {
+    pub fn step(&mut self, phase: Phase, vis: Tensor<4>, ir: Tensor<4>) -> CddFuseStepReport {
         let vis = vis.to_device(&self.device);
         let ir = ir.to_device(&self.device);
         let (loss, losses, fused) = match phase {
@@ -172,32 +154,17 @@ impl CddFuseTrainer {
             Phase::Two => self.phase2_loss(vis, ir),
         };
         let grads = loss.backward();
-        let mut grads = optim::gradients(&self.net, &grads);
-        let mut values = optim::params(&self.net);
-        let mut updates = BTreeMap::new();
-        let mut groups = BTreeMap::new();
-        for &group in phase.groups() {
-            let prefix = format!("{group}.");
-            let mut mine: Vec<(&String, &mut Vec<f32>)> =
-                grads.iter_mut().filter(|(k, _)| k.starts_with(&prefix)).map(|(k, v)| (k, &mut v.data)).collect();
-            let mut report = GroupReport {
-                grad_norms: mine.iter().map(|(k, g)| (k[prefix.len()..].to_string(), l2_norm(g))).collect(),
-                ..GroupReport::default()
-            };
-            let clip = optim::clip_grad_norm(mine.iter_mut().map(|(_, g)| &mut **g), self.config.clip_grad_norm);
-            report.total_norm = clip.total_norm;
-            report.coef = clip.coef;
-            let opt = self.optimizers.get_mut(group).expect("an optimizer per group");
-            for (key, grad) in mine {
-                report.clipped_norms.insert(key[prefix.len()..].to_string(), l2_norm(grad));
-                let mut p = values.remove(key).expect("every gradient belongs to a parameter").data;
-                opt.update(key, &mut p, grad);
-                updates.insert(key.clone(), p);
-            }
-            groups.insert(group.to_string(), report);
-        }
-        self.net = optim::set_params(self.net.clone(), &mut updates);
-        StepReport { phase, losses, groups, fused }
+        let prefixes: Vec<String> = phase.groups().iter().map(|g| format!("{g}.")).collect();
+        let clip = Some(self.config.clip_grad_norm);
+        let groups: Vec<ParamGroup<'_>> =
+            phase.groups().iter().zip(&prefixes).map(|(&name, prefix)| ParamGroup { name, prefix, clip }).collect();
+        let updated = update(self.net.clone(), &grads, &groups, &mut self.optim);
+        self.net = updated.net;
+        let stage = match phase {
+            Phase::One => "I",
+            Phase::Two => "II",
+        };
+        CddFuseStepReport { report: StepReport { losses, groups: updated.groups, stage: stage.into() }, phase, fused }
     }
 
     /// `decomp = cc_D² / (1.01 + cc_B)`, returning `(decomp, cc_B, cc_D)`.
@@ -269,23 +236,6 @@ impl CddFuseTrainer {
         (loss, logged, Some(detached))
     }
 
-    /// The end of epoch `epoch` (0-based): the schedulers of `train.py` and the learning-rate floor.
-    pub fn end_epoch(&mut self, epoch: usize) {
-        let phase2 = self.config.phase(epoch) == Phase::Two;
-        for group in GROUPS {
-            if PHASE1_GROUPS.contains(&group) || phase2 {
-                let s = self.schedulers.get_mut(group).expect("a scheduler per group");
-                let opt = self.optimizers.get_mut(group).expect("an optimizer per group");
-                opt.lr = s.step(opt.lr);
-            }
-        }
-        for opt in self.optimizers.values_mut() {
-            if opt.lr <= self.config.lr_floor {
-                opt.lr = self.config.lr_floor;
-            }
-        }
-    }
-
     /// The fused image of `vis` and `ir` with the current weights, without autodiff.
     pub fn fuse(&self, vis: Tensor<4>, ir: Tensor<4>) -> Tensor<4> {
         let plain = self.device.clone().without_autodiff();
@@ -294,33 +244,59 @@ impl CddFuseTrainer {
     }
 }
 
-impl crate::trainer::Trainer for CddFuseTrainer {
+impl Trainer for CddFuseTrainer {
+    type Config = CddFuseConfig;
+
     fn model(&self) -> &'static str {
         "cddfuse"
     }
 
-    crate::trainer_state!();
-
-    fn schedule(&self) -> crate::trainer::Schedule {
-        crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    fn config(&self) -> &CddFuseConfig {
+        &self.config
     }
 
-    fn inputs(&self) -> crate::trainer::Inputs {
-        crate::trainer::Inputs { sources: 2, text: false, names: "visible (or MRI), infrared (or the other modality)" }
+    fn config_mut(&mut self) -> &mut CddFuseConfig {
+        &mut self.config
     }
 
-    fn step(&mut self, epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+    fn optim(&self) -> &Optim {
+        &self.optim
+    }
+
+    fn optim_mut(&mut self) -> &mut Optim {
+        &mut self.optim
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs { sources: 2, text: false, names: "visible (or MRI), infrared (or the other modality)" }
+    }
+
+    fn step(&mut self, epoch: usize, _global_step: u64, batch: &Batch) -> StepReport {
         let phase = self.config.phase(epoch);
-        let r = CddFuseTrainer::step(self, phase, batch.planes[0].clone(), batch.planes[1].clone());
-        let stage = match phase {
-            Phase::One => "I",
-            Phase::Two => "II",
-        };
-        crate::trainer::StepLog::from_groups(r.losses, &r.groups, stage)
+        CddFuseTrainer::step(self, phase, batch.planes[0].clone(), batch.planes[1].clone()).report
     }
 
+    /// The schedulers of `train.py` (the fuse layers' only from the first phase-II epoch on)
+    /// and the learning-rate floor.
     fn end_epoch(&mut self, epoch: usize) {
-        CddFuseTrainer::end_epoch(self, epoch)
+        let phase2 = self.config.phase(epoch) == Phase::Two;
+        let optim = &mut self.optim;
+        for group in GROUPS {
+            if PHASE1_GROUPS.contains(&group) || phase2 {
+                let s = optim.schedulers.get_mut(group).expect("a scheduler per group");
+                let opt = optim.optimizers.get_mut(group).expect("an optimizer per group");
+                opt.lr = s.step(opt.lr);
+            }
+        }
+        for opt in optim.optimizers.values_mut() {
+            if opt.lr <= self.config.lr_floor {
+                opt.lr = self.config.lr_floor;
+            }
+        }
     }
 
     fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
@@ -333,7 +309,7 @@ impl crate::trainer::Trainer for CddFuseTrainer {
         Ok(())
     }
 
-    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+    fn panel(&self, batch: &Batch) -> Vec<Tensor<4>> {
         let (vis, ir) = (batch.planes[0].clone(), batch.planes[1].clone());
         let fused = self.fuse(vis.clone(), ir.clone());
         let plain = fused.device();

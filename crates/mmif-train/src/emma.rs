@@ -45,10 +45,11 @@ use mmif_nn::emma::{EmmaError, Tiling, UNet5, Ufuser};
 use mmif_nn::weights::{self, LoadError, StateDict};
 use serde::{Deserialize, Serialize};
 
-use crate::cddfuse::GroupReport;
 use crate::losses::{self, scalar};
-use crate::optim::{self, Adam, AdamConfig, StepLr, l2_norm};
+use crate::optim::AdamConfig;
+use crate::trainer::{Batch, Inputs, Schedule, StepReport, Trainer};
 use crate::transforms::{Transforms, shift_stream};
+use crate::update::{Optim, ParamGroup, update};
 
 /// The name of the single parameter group of both procedures (the scripts' `model`).
 pub const GROUP: &str = "model";
@@ -61,37 +62,9 @@ pub fn loss_fusion(pre: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     int + grad
 }
 
-/// Takes every gradient of `net`, optionally clips them to one global norm, and applies one
-/// Adam step; returns the gradient figures.
-fn adam_step<M: Module>(
-    net: M,
-    grads: &burn::tensor::Gradients,
-    opt: &mut Adam,
-    clip: Option<f64>,
-) -> (M, GroupReport) {
-    let mut grads = optim::gradients(&net, grads);
-    let mut values = optim::params(&net);
-    let mut report = GroupReport {
-        grad_norms: grads.iter().map(|(k, g)| (k.clone(), l2_norm(&g.data))).collect(),
-        coef: 1.0,
-        ..GroupReport::default()
-    };
-    match clip {
-        Some(max) => {
-            let c = optim::clip_grad_norm(grads.values_mut().map(|g| &mut g.data), max);
-            report.total_norm = c.total_norm;
-            report.coef = c.coef;
-        }
-        None => report.total_norm = report.grad_norms.values().map(|n| n * n).sum::<f64>().sqrt() as f32,
-    }
-    let mut updates = BTreeMap::new();
-    for (key, grad) in grads {
-        report.clipped_norms.insert(key.clone(), l2_norm(&grad.data));
-        let mut p = values.remove(&key).expect("every gradient belongs to a parameter").data;
-        opt.update(&key, &mut p, &grad.data);
-        updates.insert(key, p);
-    }
-    (optim::set_params(net, &mut updates), report)
+/// The single parameter group of both procedures: every parameter of the trained network.
+fn model_group(clip: Option<f64>) -> [ParamGroup<'static>; 1] {
+    [ParamGroup { name: GROUP, prefix: "", clip }]
 }
 
 /// Which pseudo-sensor `train_AiAv.py` trains (its `stat`).
@@ -137,29 +110,23 @@ impl Default for PseudoSensorConfig {
     }
 }
 
-/// What one pseudo-sensor step computed.
+/// What one pseudo-sensor step computed: the common report (`loss`, the MSE; the gradients of
+/// [`GROUP`]) and the sensor's output.
 #[derive(Clone, Debug)]
 pub struct PseudoSensorReport {
-    /// `loss` (the MSE).
-    pub losses: BTreeMap<String, f64>,
-    /// By group ([`GROUP`]): per-parameter gradient norms before and after clipping.
-    pub groups: BTreeMap<String, GroupReport>,
+    pub report: StepReport,
     /// `A(input)` of the step (train-mode BatchNorm), detached.
     pub output: Tensor<4>,
 }
 
-impl PseudoSensorReport {
-    pub fn loss(&self) -> f64 {
-        self.losses["loss"]
-    }
-}
+crate::step_report!(PseudoSensorReport);
 
 /// A UNet5 pseudo-sensor with its optimiser and scheduler.
 pub struct PseudoSensorTrainer {
     pub net: UNet5,
     pub config: PseudoSensorConfig,
-    pub optimizers: BTreeMap<String, Adam>,
-    pub schedulers: BTreeMap<String, StepLr>,
+    /// One group, [`GROUP`].
+    pub optim: Optim,
     /// BatchNorm's `num_batches_tracked`: training forward passes so far (every BatchNorm of
     /// UNet5 sees each one).
     pub num_batches_tracked: u64,
@@ -173,8 +140,7 @@ impl PseudoSensorTrainer {
         let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
         Self {
             net,
-            optimizers: BTreeMap::from([(GROUP.to_string(), Adam::new(adam))]),
-            schedulers: BTreeMap::from([(GROUP.to_string(), StepLr::new(config.step_size, config.gamma))]),
+            optim: Optim::new(&[GROUP], adam, config.step_size, config.gamma),
             config,
             num_batches_tracked: 0,
             device: device.clone(),
@@ -199,11 +165,6 @@ impl PseudoSensorTrainer {
         &self.device
     }
 
-    /// The current learning rate.
-    pub fn lr(&self) -> f64 {
-        self.optimizers[GROUP].lr
-    }
-
     /// One step on a batch (`B×1×H×W` each, sides multiples of 16): train-mode forward
     /// (updating the BatchNorm running statistics), `MSE(A(input), target)`, Adam.
     pub fn step(&mut self, input: Tensor<4>, target: Tensor<4>) -> PseudoSensorReport {
@@ -214,15 +175,10 @@ impl PseudoSensorTrainer {
         let loss = losses::mse(out.clone(), target);
         let losses = BTreeMap::from([("loss".to_string(), scalar(&loss) as f64)]);
         let grads = loss.backward();
-        let opt = self.optimizers.get_mut(GROUP).expect("the optimizer");
-        let (net, report) = adam_step(self.net.clone(), &grads, opt, self.config.clip_grad_norm);
-        self.net = net;
-        PseudoSensorReport { losses, groups: BTreeMap::from([(GROUP.to_string(), report)]), output: out.detach() }
-    }
-
-    /// The end of epoch `epoch` (0-based): `scheduler.step()`.
-    pub fn end_epoch(&mut self, _epoch: usize) {
-        optim::step_schedulers(&mut self.optimizers, &mut self.schedulers);
+        let updated = update(self.net.clone(), &grads, &model_group(self.config.clip_grad_norm), &mut self.optim);
+        self.net = updated.net;
+        let report = StepReport { losses, groups: updated.groups, stage: String::new() };
+        PseudoSensorReport { report, output: out.detach() }
     }
 
     /// The full state dict as PyTorch saves it: parameters, running statistics, and each
@@ -291,14 +247,12 @@ impl Default for EmmaConfig {
     }
 }
 
-/// What one U-Fuser step computed.
+/// What one U-Fuser step computed: the common report — `loss_v = l(Av(F), vis)`,
+/// `loss_i = l(Ai(F), ir)`, `loss_equivariant = l(Ft, U(Ai(Ft), Av(Ft)))`,
+/// `loss = loss_v + loss_i + α·loss_equivariant`; the gradients of [`GROUP`] — and the images.
 #[derive(Clone, Debug)]
 pub struct EmmaStepReport {
-    /// `loss_v = l(Av(F), vis)`, `loss_i = l(Ai(F), ir)`, `loss_equivariant = l(Ft, U(Ai(Ft), Av(Ft)))`,
-    /// `loss = loss_v + loss_i + α·loss_equivariant`.
-    pub losses: BTreeMap<String, f64>,
-    /// By group ([`GROUP`]): per-parameter gradient norms before and after clipping.
-    pub groups: BTreeMap<String, GroupReport>,
+    pub report: StepReport,
     /// The transforms applied.
     pub transforms: Transforms,
     /// `F = U(ir, vis)`, detached.
@@ -307,11 +261,7 @@ pub struct EmmaStepReport {
     pub transformed: Tensor<4>,
 }
 
-impl EmmaStepReport {
-    pub fn loss(&self) -> f64 {
-        self.losses["loss"]
-    }
-}
+crate::step_report!(EmmaStepReport);
 
 /// The U-Fuser with the frozen pseudo-sensors, its optimiser and scheduler.
 pub struct EmmaTrainer {
@@ -321,8 +271,8 @@ pub struct EmmaTrainer {
     /// Frozen `Av` (eval mode).
     pub av: UNet5,
     pub config: EmmaConfig,
-    pub optimizers: BTreeMap<String, Adam>,
-    pub schedulers: BTreeMap<String, StepLr>,
+    /// One group, [`GROUP`].
+    pub optim: Optim,
     /// Optimisation steps taken (the shift draws' counter; save and restore it on resume).
     pub steps: u64,
     device: Device,
@@ -340,8 +290,7 @@ impl EmmaTrainer {
             net,
             ai,
             av,
-            optimizers: BTreeMap::from([(GROUP.to_string(), Adam::new(adam))]),
-            schedulers: BTreeMap::from([(GROUP.to_string(), StepLr::new(config.step_size, config.gamma))]),
+            optim: Optim::new(&[GROUP], adam, config.step_size, config.gamma),
             config,
             steps: 0,
             device: device.clone(),
@@ -365,11 +314,6 @@ impl EmmaTrainer {
 
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    /// The current learning rate.
-    pub fn lr(&self) -> f64 {
-        self.optimizers[GROUP].lr
     }
 
     /// The transforms of the next step for `h×w` patches: shifts drawn from
@@ -402,22 +346,15 @@ impl EmmaTrainer {
         let terms = [("loss_v", &loss_v), ("loss_i", &loss_i), ("loss_equivariant", &loss_eq), ("loss", &loss)];
         let losses = terms.iter().map(|(k, t)| (k.to_string(), scalar(t) as f64)).collect();
         let grads = loss.backward();
-        let opt = self.optimizers.get_mut(GROUP).expect("the optimizer");
-        let (net, report) = adam_step(self.net.clone(), &grads, opt, self.config.clip_grad_norm);
-        self.net = net;
+        let updated = update(self.net.clone(), &grads, &model_group(self.config.clip_grad_norm), &mut self.optim);
+        self.net = updated.net;
         self.steps += 1;
         EmmaStepReport {
-            losses,
-            groups: BTreeMap::from([(GROUP.to_string(), report)]),
+            report: StepReport { losses, groups: updated.groups, stage: String::new() },
             transforms: transforms.clone(),
             fused: fused.detach(),
             transformed: ft.detach(),
         }
-    }
-
-    /// The end of epoch `epoch` (0-based): `scheduler.step()`.
-    pub fn end_epoch(&mut self, _epoch: usize) {
-        optim::step_schedulers(&mut self.optimizers, &mut self.schedulers);
     }
 
     /// The U-Fuser's state dict (official keys, as `EMMA.pth`).
@@ -434,7 +371,25 @@ impl EmmaTrainer {
 }
 
 /// `(input, target)` planes of a pseudo-sensor dataset (`mmif prepare --fused … --ir|--vis …`).
-impl crate::trainer::Trainer for PseudoSensorTrainer {
+impl Trainer for PseudoSensorTrainer {
+    type Config = PseudoSensorConfig;
+
+    fn config(&self) -> &PseudoSensorConfig {
+        &self.config
+    }
+
+    fn config_mut(&mut self) -> &mut PseudoSensorConfig {
+        &mut self.config
+    }
+
+    fn optim(&self) -> &Optim {
+        &self.optim
+    }
+
+    fn optim_mut(&mut self) -> &mut Optim {
+        &mut self.optim
+    }
+
     fn model(&self) -> &'static str {
         match self.config.sensor {
             Sensor::Ai => "emma-ai",
@@ -442,27 +397,20 @@ impl crate::trainer::Trainer for PseudoSensorTrainer {
         }
     }
 
-    crate::trainer_state!();
-
-    fn schedule(&self) -> crate::trainer::Schedule {
-        crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    fn schedule(&self) -> Schedule {
+        Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
     }
 
-    fn inputs(&self) -> crate::trainer::Inputs {
+    fn inputs(&self) -> Inputs {
         let names = match self.config.sensor {
             Sensor::Ai => "fused image, infrared target",
             Sensor::Av => "fused image, visible target",
         };
-        crate::trainer::Inputs { sources: 2, text: false, names }
+        Inputs { sources: 2, text: false, names }
     }
 
-    fn step(&mut self, _epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
-        let r = PseudoSensorTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone());
-        crate::trainer::StepLog::from_groups(r.losses, &r.groups, "")
-    }
-
-    fn end_epoch(&mut self, epoch: usize) {
-        PseudoSensorTrainer::end_epoch(self, epoch)
+    fn step(&mut self, _epoch: usize, _global_step: u64, batch: &Batch) -> StepReport {
+        PseudoSensorTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone()).report
     }
 
     fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
@@ -474,7 +422,7 @@ impl crate::trainer::Trainer for PseudoSensorTrainer {
         Ok(())
     }
 
-    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+    fn panel(&self, batch: &Batch) -> Vec<Tensor<4>> {
         let (input, target) = (batch.planes[0].clone(), batch.planes[1].clone());
         let plain = self.device.clone().without_autodiff();
         let out = self.net.valid().forward(input.clone().to_device(&plain));
@@ -485,37 +433,47 @@ impl crate::trainer::Trainer for PseudoSensorTrainer {
 impl PseudoSensorTrainer {
     /// `self` with the optimisers and schedulers of `other`.
     fn with_optim_of(mut self, other: &Self) -> Self {
-        self.optimizers = other.optimizers.clone();
-        self.schedulers = other.schedulers.clone();
+        self.optim = other.optim.clone();
         self
     }
 }
 
 /// `(visible, infrared)` planes, as `mmif prepare` writes them. The step counter that seeds
 /// the shifts is the run's global step, so a resumed run draws the same transforms.
-impl crate::trainer::Trainer for EmmaTrainer {
+impl Trainer for EmmaTrainer {
+    type Config = EmmaConfig;
+
+    fn config(&self) -> &EmmaConfig {
+        &self.config
+    }
+
+    fn config_mut(&mut self) -> &mut EmmaConfig {
+        &mut self.config
+    }
+
+    fn optim(&self) -> &Optim {
+        &self.optim
+    }
+
+    fn optim_mut(&mut self) -> &mut Optim {
+        &mut self.optim
+    }
+
     fn model(&self) -> &'static str {
         "emma"
     }
 
-    crate::trainer_state!();
-
-    fn schedule(&self) -> crate::trainer::Schedule {
-        crate::trainer::Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
+    fn schedule(&self) -> Schedule {
+        Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
     }
 
-    fn inputs(&self) -> crate::trainer::Inputs {
-        crate::trainer::Inputs { sources: 2, text: false, names: "visible, infrared" }
+    fn inputs(&self) -> Inputs {
+        Inputs { sources: 2, text: false, names: "visible, infrared" }
     }
 
-    fn step(&mut self, _epoch: usize, global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+    fn step(&mut self, _epoch: usize, global_step: u64, batch: &Batch) -> StepReport {
         self.steps = global_step;
-        let r = EmmaTrainer::step(self, batch.planes[1].clone(), batch.planes[0].clone());
-        crate::trainer::StepLog::from_groups(r.losses, &r.groups, "")
-    }
-
-    fn end_epoch(&mut self, epoch: usize) {
-        EmmaTrainer::end_epoch(self, epoch)
+        EmmaTrainer::step(self, batch.planes[1].clone(), batch.planes[0].clone()).report
     }
 
     fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
@@ -528,7 +486,7 @@ impl crate::trainer::Trainer for EmmaTrainer {
         Ok(())
     }
 
-    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+    fn panel(&self, batch: &Batch) -> Vec<Tensor<4>> {
         let (vis, ir) = (batch.planes[0].clone(), batch.planes[1].clone());
         let plain = self.device.clone().without_autodiff();
         let net = self.net.valid();

@@ -24,9 +24,10 @@ use mmif_nn::film::Film;
 use mmif_nn::weights::{self, LoadError, StateDict};
 use serde::{Deserialize, Serialize};
 
-use crate::cddfuse::GroupReport;
 use crate::losses::{self, scalar};
-use crate::optim::{self, Adam, AdamConfig, StepLr, l2_norm};
+use crate::optim::{self, AdamConfig};
+use crate::trainer::{Batch, Inputs, Schedule, StepReport, Trainer};
+use crate::update::{Optim, ParamGroup, update};
 
 /// The name of FILM's single parameter group (the whole network; saved by the official script
 /// as `optimizer1` / `lr_schedule1` next to `model`).
@@ -69,26 +70,23 @@ impl Default for FilmConfig {
     }
 }
 
-/// What one training step computed.
+/// What one training step computed: the common report — loss terms `loss` (the objective),
+/// `loss_in`, `loss_grad`, and as `train.py` logs them `loss_in_grad`
+/// (`loss_in + grad_weight·loss_grad`), `lplssimA`, `lplssimB`; the single group [`GROUP`]'s
+/// per-parameter gradient norms (nothing is clipped, so `clipped_norms` equals `grad_norms` and
+/// `coef` is 1) — and the fused batch and gradients.
 #[derive(Clone, Debug)]
 pub struct FilmStepReport {
-    /// Loss terms: `loss` (the objective), `loss_in`, `loss_grad`, and as `train.py` logs them
-    /// `loss_in_grad` (`loss_in + grad_weight·loss_grad`), `lplssimA`, `lplssimB`.
-    pub losses: BTreeMap<String, f64>,
-    /// The single group [`GROUP`]: per-parameter gradient norms (nothing is clipped, so
-    /// `clipped_norms` equals `grad_norms` and `coef` is 1).
-    pub groups: BTreeMap<String, GroupReport>,
+    pub report: StepReport,
     /// The fused batch `F` the losses were computed on, detached.
     pub fused: Tensor<4>,
     /// Every parameter's gradient, by state-dict key (what Adam was given).
     pub gradients: BTreeMap<String, optim::Values>,
 }
 
-impl FilmStepReport {
-    pub fn loss(&self) -> f64 {
-        self.losses["loss"]
-    }
+crate::step_report!(FilmStepReport);
 
+impl FilmStepReport {
     /// Per-parameter gradient norms, by state-dict key.
     pub fn grad_norms(&self) -> &BTreeMap<String, f64> {
         &self.groups[GROUP].grad_norms
@@ -99,10 +97,8 @@ impl FilmStepReport {
 pub struct FilmTrainer {
     pub net: Film,
     pub config: FilmConfig,
-    /// One entry, [`GROUP`].
-    pub optimizers: BTreeMap<String, Adam>,
-    /// One entry, [`GROUP`].
-    pub schedulers: BTreeMap<String, StepLr>,
+    /// One group, [`GROUP`].
+    pub optim: Optim,
     device: Device,
 }
 
@@ -113,9 +109,8 @@ impl FilmTrainer {
     pub fn new(net: Film, config: FilmConfig, device: &Device) -> Self {
         let net = net.with_low_memory(false).fork(device).set_require_grad(true);
         let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
-        let optimizers = BTreeMap::from([(GROUP.to_string(), Adam::new(adam))]);
-        let schedulers = BTreeMap::from([(GROUP.to_string(), StepLr::new(config.step_size, config.gamma))]);
-        Self { net, config, optimizers, schedulers, device: device.clone() }
+        let optim = Optim::new(&[GROUP], adam, config.step_size, config.gamma);
+        Self { net, config, optim, device: device.clone() }
     }
 
     /// A trainer starting from the weights `sd` (canonical keys, `module.` removed).
@@ -126,11 +121,6 @@ impl FilmTrainer {
 
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    /// The current learning rate.
-    pub fn lr(&self) -> f64 {
-        self.optimizers[GROUP].lr
     }
 
     /// The objective on a batch, with the logged terms and the fused batch.
@@ -169,29 +159,11 @@ impl FilmTrainer {
         let text = batch_text(text.to_device(&self.device), a.dims()[0]);
         let (loss, losses, fused) = self.objective(a, b, text);
         let grads = loss.backward();
-        let gradients = optim::gradients(&self.net, &grads);
-        let mut values = optim::params(&self.net);
-        let opt = self.optimizers.get_mut(GROUP).expect("the optimizer");
-        let mut report = GroupReport { coef: 1.0, ..GroupReport::default() };
-        let mut updates = BTreeMap::new();
-        let mut total = 0.0f64;
-        for (key, grad) in &gradients {
-            let norm = l2_norm(&grad.data);
-            total += norm * norm;
-            report.grad_norms.insert(key.clone(), norm);
-            let mut p = values.remove(key).expect("every gradient belongs to a parameter").data;
-            opt.update(key, &mut p, &grad.data);
-            updates.insert(key.clone(), p);
-        }
-        report.total_norm = total.sqrt() as f32;
-        report.clipped_norms = report.grad_norms.clone();
-        self.net = optim::set_params(self.net.clone(), &mut updates);
-        FilmStepReport { losses, groups: BTreeMap::from([(GROUP.to_string(), report)]), fused, gradients }
-    }
-
-    /// The end of an epoch: the StepLR of `train.py`.
-    pub fn end_epoch(&mut self, _epoch: usize) {
-        optim::step_schedulers(&mut self.optimizers, &mut self.schedulers);
+        let group = [ParamGroup { name: GROUP, prefix: "", clip: None }];
+        let updated = update(self.net.clone(), &grads, &group, &mut self.optim);
+        self.net = updated.net;
+        let report = StepReport { losses, groups: updated.groups, stage: String::new() };
+        FilmStepReport { report, fused, gradients: updated.gradients }
     }
 
     /// The fused image (sigmoid output, before any min-max) of `a` and `b` with the current
@@ -220,33 +192,40 @@ fn batch_text(text: Tensor<3>, n: usize) -> Tensor<3> {
 
 /// `(a, b)` planes (a = infrared/MRI/over-exposed/near focus) with text, as
 /// [`crate::prepare_film::prepare_film`] writes them.
-impl crate::trainer::Trainer for FilmTrainer {
+impl Trainer for FilmTrainer {
+    type Config = FilmConfig;
+
     fn model(&self) -> &'static str {
         "film"
     }
 
-    crate::trainer_state!();
-
-    fn schedule(&self) -> crate::trainer::Schedule {
-        crate::trainer::Schedule {
-            epochs: self.config.epochs,
-            batch: self.config.batch,
-            drop_last: self.config.drop_last,
-        }
+    fn config(&self) -> &FilmConfig {
+        &self.config
     }
 
-    fn inputs(&self) -> crate::trainer::Inputs {
-        crate::trainer::Inputs { sources: 2, text: true, names: "image A (infrared/MRI/…), image B (visible/…)" }
+    fn config_mut(&mut self) -> &mut FilmConfig {
+        &mut self.config
     }
 
-    fn step(&mut self, _epoch: usize, _global_step: u64, batch: &crate::trainer::Batch) -> crate::trainer::StepLog {
+    fn optim(&self) -> &Optim {
+        &self.optim
+    }
+
+    fn optim_mut(&mut self) -> &mut Optim {
+        &mut self.optim
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: self.config.drop_last }
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs { sources: 2, text: true, names: "image A (infrared/MRI/…), image B (visible/…)" }
+    }
+
+    fn step(&mut self, _epoch: usize, _global_step: u64, batch: &Batch) -> StepReport {
         let text = batch.text.clone().expect("the run loop checks that FILM batches carry text");
-        let r = FilmTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone(), text);
-        crate::trainer::StepLog::from_groups(r.losses, &r.groups, "")
-    }
-
-    fn end_epoch(&mut self, epoch: usize) {
-        FilmTrainer::end_epoch(self, epoch)
+        FilmTrainer::step(self, batch.planes[0].clone(), batch.planes[1].clone(), text).report
     }
 
     fn weights(&self) -> BTreeMap<String, mmif_io::TensorData> {
@@ -259,7 +238,7 @@ impl crate::trainer::Trainer for FilmTrainer {
         Ok(())
     }
 
-    fn panel(&self, batch: &crate::trainer::Batch) -> Vec<Tensor<4>> {
+    fn panel(&self, batch: &Batch) -> Vec<Tensor<4>> {
         let (a, b) = (batch.planes[0].clone(), batch.planes[1].clone());
         let text = batch.text.clone().expect("the run loop checks that FILM batches carry text");
         let fused = self.fuse(a.clone(), b.clone(), text);

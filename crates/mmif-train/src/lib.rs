@@ -17,3 +17,4 @@ pub mod prepare_film;
 pub mod run;
 pub mod trainer;
 pub mod transforms;
+pub mod update;

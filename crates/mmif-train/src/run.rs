@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, DatasetError};
 use crate::optim::{AdamState, StepLr};
-use crate::trainer::{Batch, StepLog, Trainer};
+use crate::trainer::{Batch, StepReport, Trainer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -75,7 +75,7 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub enum Event<'a> {
     Start { total_steps: u64, start_step: u64, steps_per_epoch: u64 },
-    Step { epoch: usize, batch: u64, global_step: u64, log: &'a StepLog },
+    Step { epoch: usize, batch: u64, global_step: u64, log: &'a StepReport },
     Checkpoint { dir: &'a Path },
     EpochEnd { epoch: usize },
 }
@@ -172,7 +172,7 @@ fn checkpoint<T: Trainer>(trainer: &T, state: &RunState, out: &Path) -> Result<P
     std::fs::create_dir_all(&dir).map_err(|e| file_err(&dir, e))?;
     mmif_io::save_safetensors(&dir.join("model.safetensors"), &trainer.weights())?;
     let mut moments = BTreeMap::new();
-    for (group, opt) in trainer.optimizers() {
+    for (group, opt) in &trainer.optim().optimizers {
         for (key, st) in &opt.state {
             let n = st.exp_avg.len();
             moments.insert(format!("{group}/exp_avg/{key}"), TensorData::f32(vec![n], st.exp_avg.clone()));
@@ -203,11 +203,12 @@ fn run_state<T: Trainer>(trainer: &T, epoch: usize, batch: u64, global_step: u64
         global_step,
         seed,
         dataset_len: n,
-        config: trainer.config(),
-        lr: trainer.optimizers().iter().map(|(g, o)| (g.clone(), o.lr)).collect(),
-        schedulers: trainer.schedulers().clone(),
+        config: trainer.config_json(),
+        lr: trainer.optim().optimizers.iter().map(|(g, o)| (g.clone(), o.lr)).collect(),
+        schedulers: trainer.optim().schedulers.clone(),
         adam_steps: trainer
-            .optimizers()
+            .optim()
+            .optimizers
             .iter()
             .map(|(g, o)| (g.clone(), o.state.iter().map(|(k, s)| (k.clone(), s.step)).collect()))
             .collect(),
@@ -240,11 +241,11 @@ fn resume<T: Trainer>(trainer: &mut T, out: &Path) -> Result<RunState, RunError>
             trainer.model()
         )));
     }
-    trainer.set_config(&state.config).map_err(|e| RunError::Resume(format!("saved configuration: {e}")))?;
+    trainer.set_config_json(&state.config).map_err(|e| RunError::Resume(format!("saved configuration: {e}")))?;
     let model = mmif_io::load_checkpoint(&dir.join("model.safetensors"))?;
     trainer.load_weights(&weights::canonicalize(&model.tensors, None))?;
     let moments = mmif_io::load_checkpoint(&dir.join("optim.safetensors"))?.tensors;
-    for (group, opt) in trainer.optimizers_mut().iter_mut() {
+    for (group, opt) in trainer.optim_mut().optimizers.iter_mut() {
         opt.lr = *state.lr.get(group).ok_or_else(|| RunError::Resume(format!("no learning rate for {group}")))?;
         opt.state.clear();
         for (key, &step) in state.adam_steps.get(group).into_iter().flatten() {
@@ -257,7 +258,7 @@ fn resume<T: Trainer>(trainer: &mut T, out: &Path) -> Result<RunState, RunError>
             opt.state.insert(key.clone(), AdamState { step, exp_avg: get("exp_avg")?, exp_avg_sq: get("exp_avg_sq")? });
         }
     }
-    *trainer.schedulers_mut() = state.schedulers.clone();
+    trainer.optim_mut().schedulers = state.schedulers.clone();
     Ok(state)
 }
 
@@ -303,7 +304,7 @@ struct EpochMeans {
 }
 
 impl EpochMeans {
-    fn add(&mut self, log: &StepLog) {
+    fn add(&mut self, log: &StepReport) {
         for (k, v) in &log.losses {
             *self.sums.entry(k.clone()).or_default() += v;
         }
@@ -317,9 +318,9 @@ impl EpochMeans {
             let v: serde_json::Value = serde_json::from_str(line).map_err(|e| file_err(log, e))?;
             if v["epoch"].as_u64() == Some(epoch as u64) {
                 let losses = v["losses"].as_object().into_iter().flatten();
-                self.add(&StepLog {
+                self.add(&StepReport {
                     losses: losses.filter_map(|(k, x)| Some((k.clone(), x.as_f64()?))).collect(),
-                    ..StepLog::default()
+                    ..StepReport::default()
                 });
             }
         }
@@ -389,7 +390,7 @@ pub fn run<T: Trainer>(
             &out.join("params.json"),
             &serde_json::json!({
                 "model": trainer.model(),
-                "config": trainer.config(),
+                "config": trainer.config_json(),
                 "seed": opts.seed,
                 "checkpoint_every": opts.checkpoint_every,
                 "dataset": {
@@ -446,7 +447,7 @@ pub fn run<T: Trainer>(
             stage.clone_from(&report.stage);
             let line = serde_json::json!({
                 "global_step": global, "epoch": epoch, "batch": b, "stage": report.stage,
-                "lr": lr, "losses": report.losses, "grad_norm": report.grad_norms,
+                "lr": lr, "losses": report.losses, "grad_norm": report.group_norms(),
                 "step_seconds": t0.elapsed().as_secs_f64(),
             });
             writeln!(log, "{line}").map_err(|e| file_err(&log_path, e))?;

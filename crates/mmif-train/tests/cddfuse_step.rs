@@ -19,9 +19,9 @@
 
 mod common;
 
-use common::{Worst, batch, check_param, entry as meta_entry, filled, num};
-use mmif_io::fixtures;
+use common::{Worst, batch, check_losses, check_param, entry as meta_entry, filled, num};
 use mmif_nn::weights;
+use mmif_testkit::fixtures;
 use mmif_train::cddfuse::{CddFuseConfig, CddFuseTrainer, Phase};
 
 fn run(entry_name: &str, phase: Phase) {
@@ -42,12 +42,7 @@ fn run(entry_name: &str, phase: Phase) {
     let report = trainer.step(phase, vis, ir);
     let mut worst = Worst::default();
 
-    let losses = entry["losses"].as_object().expect("losses");
-    assert!(!losses.is_empty());
-    for (k, want) in losses {
-        let got = *report.losses.get(k).unwrap_or_else(|| panic!("loss term {k} is not computed"));
-        worst.rel("loss", k, got, num(want, k), 1e-4, 1e-12);
-    }
+    check_losses(&mut worst, &entry, &report.losses);
 
     let totals = entry["total_grad_norm_before_clip"].as_object().expect("total_grad_norm_before_clip");
     let groups: Vec<&String> = totals.keys().collect();

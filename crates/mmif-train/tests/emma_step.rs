@@ -40,11 +40,12 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Tensor;
 use common::{Worst, batch, check_param, filled, num};
-use mmif_io::{Manifest, fixtures};
+use mmif_io::Manifest;
 use mmif_nn::weights::{self, StateDict};
-use mmif_train::cddfuse::GroupReport;
+use mmif_testkit::fixtures;
 use mmif_train::emma::{EmmaConfig, EmmaTrainer, GROUP, PseudoSensorConfig, PseudoSensorTrainer};
 use mmif_train::transforms::Transforms;
+use mmif_train::update::GroupReport;
 use serde_json::Value;
 
 /// Gradient-norm tolerance of `emma_fusion`: the reference's own float32 error reaches 2.3e-3
@@ -140,9 +141,7 @@ fn compare_batch(worst: &mut Worst, what: &'static str, file: &str, got: Tensor<
 #[test]
 fn fusion_step_matches_official() {
     let name = "emma_fusion";
-    let meta = fixtures::json("train_meta.json");
-    let entry = &meta[name];
-    assert!(entry.is_object(), "train_meta.json has no entry {name}");
+    let entry = &common::entry(name);
     let device = mmif_nn::cpu().autodiff();
     let ir = batch("train_batch_ir.npy", &device);
     let vis = batch("train_batch_vis.npy", &device);
@@ -204,9 +203,7 @@ fn operand(expr: &str, ir: &Tensor<4>, vis: &Tensor<4>) -> Tensor<4> {
 #[test]
 fn pseudo_sensor_step_matches_official() {
     let name = "emma_pseudo_sensor";
-    let meta = fixtures::json("train_meta.json");
-    let entry = &meta[name];
-    assert!(entry.is_object(), "train_meta.json has no entry {name}");
+    let entry = &common::entry(name);
     let device = mmif_nn::cpu().autodiff();
     let ir = batch("train_batch_ir.npy", &device);
     let vis = batch("train_batch_vis.npy", &device);

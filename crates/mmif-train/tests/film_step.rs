@@ -31,9 +31,10 @@
 
 mod common;
 
-use common::{Worst, batch, num};
-use mmif_io::{Manifest, fixtures};
+use common::{Worst, batch, check_losses, num};
+use mmif_io::Manifest;
 use mmif_nn::weights;
+use mmif_testkit::fixtures;
 use mmif_train::film::{FilmConfig, FilmTrainer, GROUP};
 
 /// The tensor index `t` of the text features in the fill (README §1).
@@ -90,12 +91,7 @@ fn film_step_matches_official() {
     eprintln!("film: losses {:?}", report.losses);
     let mut worst = Worst::default();
 
-    let losses = entry["losses"].as_object().expect("losses");
-    assert!(!losses.is_empty());
-    for (k, want) in losses {
-        let got = *report.losses.get(k).unwrap_or_else(|| panic!("loss term {k} is not computed"));
-        worst.rel("loss", k, got, num(want, k), 1e-4, 1e-12);
-    }
+    check_losses(&mut worst, &entry, &report.losses);
 
     let want_norms = entry["grad_norms"].as_object().expect("grad_norms");
     let got_norms = report.grad_norms();

@@ -34,9 +34,8 @@ fn losses(run_dir: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn interrupted_and_resumed_run_matches_uninterrupted_run() {
-    let root = std::env::temp_dir().join(format!("mmif-run-resume-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let scratch = mmif_testkit::Scratch::new("run-resume");
+    let root = scratch.0.clone();
     let data_path = root.join("d.mmifds");
     tiny_dataset(&data_path, 5, 16);
     let device = mmif_nn::cpu().autodiff();
@@ -103,5 +102,4 @@ fn interrupted_and_resumed_run_matches_uninterrupted_run() {
     }
     let kept = std::fs::read_dir(root.join("full/checkpoints")).unwrap().count();
     assert_eq!(kept, 2, "only the two newest checkpoints are kept");
-    std::fs::remove_dir_all(&root).unwrap();
 }

@@ -1,12 +1,13 @@
 //! What the one-step training tests share: reading the fixtures, collecting errors, and the
 //! check of the parameters after Adam's first step.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use mmif_io::{Manifest, fixtures};
+use mmif_io::Manifest;
 use mmif_nn::weights::{self, StateDict};
+use mmif_testkit::fixtures;
 use serde_json::Value;
 
 /// A `B×C×H×W` batch of the fixtures.
@@ -36,6 +37,16 @@ pub fn filled(model: &str, entry: &Value, trained: bool) -> StateDict {
     let seed = entry.get("seed").filter(|_| trained).map_or(manifest.seed, |v| num(v, "seed") as u64);
     let gain = entry.get("gain").filter(|_| trained).map_or(manifest.gain, |v| num(v, "gain"));
     weights::canonicalize(&manifest.filled_state_dict_with(seed, gain), None)
+}
+
+/// Holds every loss term of the entry's `losses` to 1e-4 relative (each must be computed).
+pub fn check_losses(worst: &mut Worst, entry: &Value, losses: &BTreeMap<String, f64>) {
+    let want_losses = entry["losses"].as_object().expect("losses");
+    assert!(!want_losses.is_empty());
+    for (k, want) in want_losses {
+        let got = *losses.get(k).unwrap_or_else(|| panic!("loss term {k} is not computed"));
+        worst.rel("loss", k, got, num(want, k), 1e-4, 1e-12);
+    }
 }
 
 /// Worst error seen per quantity, for the log, and every mismatch.

@@ -1,0 +1,227 @@
+//! Restormer's gated feed-forward network: the GELU gate alone ([`gelu_gate`]) and the whole
+//! `project_in → depthwise 3×3 → gate → project_out` fused row by row ([`gated_ffn`]).
+
+use super::block::{BLOCK_WIDTHS, CB, CI_TILE, LANES, block_channels, conv_row, pack_weights};
+use super::math::erf;
+use super::{dispatch, isa, write_all};
+use rayon::prelude::*;
+
+/// `out[i] = GELU(a[i]) · b[i]` for `i < out.len()` (`a`, `b` at least as long).
+#[inline(always)]
+fn gelu_mul_imp(a: &[f32], b: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    for ((o, &x), &y) in out.iter_mut().zip(&a[..n]).zip(&b[..n]) {
+        *o = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)) * y;
+    }
+}
+
+dispatch! {
+    /// [`gelu_mul_imp`] with the widest vectors the CPU has.
+    fn gelu_mul(a: &[f32], b: &[f32], out: &mut [f32]) = gelu_mul_imp;
+}
+
+/// `GELU(x[:, :C]) · x[:, C:]` for `x` of shape `[B, 2C, H, W]` (erf GELU, as `F.gelu`).
+pub(crate) fn gelu_gate(x: &[f32], shape: [usize; 4]) -> Vec<f32> {
+    let [b, c2, h, w] = shape;
+    assert!(c2 % 2 == 0 && x.len() == b * c2 * h * w);
+    let (c, hw) = (c2 / 2, h * w);
+    const PIECE: usize = 4096;
+    let pieces = hw.div_ceil(PIECE);
+    let fill = |out: &super::Out| {
+        (0..b * c * pieces).into_par_iter().for_each(|task| {
+            let (plane, k) = (task / pieces, task % pieces);
+            let (bi, ci) = (plane / c, plane % c);
+            let r = k * PIECE..((k + 1) * PIECE).min(hw);
+            let a = &x[(bi * c2 + ci) * hw..][r.clone()];
+            let g = &x[(bi * c2 + c + ci) * hw..][r.clone()];
+            // SAFETY: task (plane, k) alone writes this range of the output.
+            let o = unsafe { out.part(plane * hw + r.start, r.len()) };
+            gelu_mul(a, g, o);
+        });
+    };
+    // SAFETY: the tasks cover every plane and piece, and write all of each.
+    unsafe { write_all(b * c * hw, fill) }
+}
+
+/// The weights of a Restormer gated FFN with a depthwise 3×3 conv: `project_in` `[2F, C]`,
+/// `dwconv` `[2F, 1, 3, 3]`, `project_out` `[C_out, F]`, each with an optional bias.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GatedFfnWeights<'a> {
+    pub w_in: &'a [f32],
+    pub b_in: Option<&'a [f32]>,
+    pub w_dw: &'a [f32],
+    pub b_dw: Option<&'a [f32]>,
+    pub w_out: &'a [f32],
+    pub b_out: Option<&'a [f32]>,
+    /// `F`, the width of the gate.
+    pub hidden: usize,
+    pub cout: usize,
+    /// Reflection padding of the depthwise conv instead of zeros.
+    pub reflect: bool,
+}
+
+/// `residual + project_out(GELU(d₁) ⊙ d₂)` with `[d₁; d₂] = dwconv(project_in(y))`, one output
+/// row at a time: the `2F`-channel intermediates only ever exist as a ring of three rows (plus
+/// the gate's row), which stay in cache, instead of as full-resolution tensors.
+///
+/// `y` is `[B, C, H, W]`; the depthwise conv pads `pad_rows = [top, bottom]` rows (1 each for
+/// a whole image, 0 on a side where `y` carries a neighbouring band's halo row) and one column
+/// on each side. `residual` is `[B, C_out, OH, W]` with `OH = H + top + bottom − 2`.
+pub(crate) fn gated_ffn(
+    y: &[f32],
+    shape: [usize; 4],
+    wts: &GatedFfnWeights<'_>,
+    pad_rows: [usize; 2],
+    residual: &[f32],
+) -> Vec<f32> {
+    let [b, c, h, w] = shape;
+    let (f, cout) = (wts.hidden, wts.cout);
+    let f2 = 2 * f;
+    let [pt, pb] = pad_rows;
+    assert!(pt <= 1 && pb <= 1 && h + pt + pb >= 3 && w >= 2, "unsupported gated FFN geometry");
+    let oh = h + pt + pb - 2;
+    assert_eq!(y.len(), b * c * h * w);
+    assert_eq!(residual.len(), b * cout * oh * w);
+    assert!(wts.w_in.len() == f2 * c && wts.w_dw.len() == f2 * 9 && wts.w_out.len() == cout * f);
+    let isa = isa();
+    let (cb_in, cb_out) = (block_channels(isa, f2), block_channels(isa, cout));
+    let wp_in = pack_weights(wts.w_in, f2, c, cb_in);
+    let wp_out = pack_weights(wts.w_out, cout, f, cb_out);
+    // Row buffers read by the register blocks: whole vectors past the row end.
+    let wr = w.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS;
+    // Ring rows: one padding column on each side, then room for whole vectors.
+    let lr = wr + 2 + LANES;
+    let hw = h * w;
+    let threads = rayon::current_num_threads().max(1);
+    // At least two tasks per thread; each task computes two halo rows of project_in more.
+    let rows_per_task = oh.div_ceil(4 * threads).max(4);
+    let tasks_per_image = oh.div_ceil(rows_per_task);
+    let off_in: Vec<usize> = (0..c).map(|ci| ci * wr).collect();
+    let off_out: Vec<usize> = (0..f).map(|i| i * wr).collect();
+    let run = |out: &super::Out| {
+        (0..b * tasks_per_image).into_par_iter().for_each_init(
+            || (vec![0.0f32; c * wr], vec![0.0f32; 3 * f2 * lr], vec![0.0f32; f * wr], vec![0.0f32; 2 * wr]),
+            |(inrow, ring, gated, dwrow), task| {
+                let (bi, k) = (task / tasks_per_image, task % tasks_per_image);
+                let o0 = k * rows_per_task;
+                let o1 = (o0 + rows_per_task).min(oh);
+                let img = &y[bi * c * hw..][..c * hw];
+                // Padded row r (output row o reads padded rows o, o+1, o+2) → its ring slot.
+                let fill = |r: usize, ring: &mut [f32], inrow: &mut [f32]| {
+                    let slot = &mut ring[(r % 3) * f2 * lr..][..f2 * lr];
+                    let src = r as isize - pt as isize;
+                    let src = if src >= 0 && (src as usize) < h {
+                        Some(src as usize)
+                    } else if wts.reflect {
+                        Some(if src < 0 { (-src) as usize } else { 2 * (h - 1) - src as usize })
+                    } else {
+                        None
+                    };
+                    let Some(sy) = src else {
+                        slot.fill(0.0);
+                        return;
+                    };
+                    for ci in 0..c {
+                        inrow[ci * wr..][..w].copy_from_slice(&img[ci * hw + sy * w..][..w]);
+                    }
+                    for blk in 0..f2 / cb_in {
+                        let co0 = blk * cb_in;
+                        let sp = slot.as_mut_ptr();
+                        // SAFETY: ring row co0 + c of this slot holds `lr` ≥ 1 + w values.
+                        let dst: [*mut f32; CB] =
+                            std::array::from_fn(|cc| unsafe { sp.add((co0 + cc.min(cb_in - 1)) * lr + 1) });
+                        let init: [f32; CB] =
+                            std::array::from_fn(|cc| wts.b_in.map_or(0.0, |bs| bs[co0 + cc.min(cb_in - 1)]));
+                        let wblk = &wp_in[blk * c * cb_in..][..c * cb_in];
+                        // SAFETY: `inrow` rows hold `wr` values (whole vectors past `w`).
+                        unsafe { conv_row(isa, cb_in, inrow, &off_in, wblk, &dst, w, true, &init) };
+                    }
+                    for ch in 0..f2 {
+                        let row = &mut slot[ch * lr..][..w + 2];
+                        let (l, r) = if wts.reflect { (row[2], row[w - 1]) } else { (0.0, 0.0) };
+                        row[0] = l;
+                        row[w + 1] = r;
+                    }
+                };
+                fill(o0, ring, inrow);
+                fill(o0 + 1, ring, inrow);
+                for o in o0..o1 {
+                    fill(o + 2, ring, inrow);
+                    // Depthwise 3×3 of channels i and F+i, then the gate, into `gated`.
+                    for i in 0..f {
+                        for (half, ch) in [i, f + i].into_iter().enumerate() {
+                            let d = &mut dwrow[half * wr..][..w];
+                            let wk = &wts.w_dw[ch * 9..][..9];
+                            let rows: [&[f32]; 3] =
+                                std::array::from_fn(|ky| &ring[((o + ky) % 3) * f2 * lr + ch * lr..][..w + 2]);
+                            let b0 = wts.b_dw.map_or(0.0, |bs| bs[ch]);
+                            dw3_row(d, &rows, wk, b0);
+                        }
+                        let (a, g) = dwrow.split_at(wr);
+                        gelu_mul(&a[..w], g, &mut gated[i * wr..][..w]);
+                    }
+                    // project_out + residual into output row o.
+                    for blk in 0..cout / cb_out {
+                        let co0 = blk * cb_out;
+                        let dst: [*mut f32; CB] = std::array::from_fn(|cc| {
+                            // SAFETY: task k alone writes rows o0..o1 of image bi.
+                            unsafe { out.at(((bi * cout + co0 + cc.min(cb_out - 1)) * oh + o) * w, w) }
+                        });
+                        for cc in 0..cb_out {
+                            let r = &residual[((bi * cout + co0 + cc) * oh + o) * w..][..w];
+                            let bo = wts.b_out.map_or(0.0, |bs| bs[co0 + cc]);
+                            // SAFETY: as above.
+                            let d = unsafe { out.part(((bi * cout + co0 + cc) * oh + o) * w, w) };
+                            for (d, &r) in d.iter_mut().zip(r) {
+                                *d = r + bo;
+                            }
+                        }
+                        let wblk = &wp_out[blk * f * cb_out..][..f * cb_out];
+                        let mut t0 = 0;
+                        while t0 < f {
+                            let t1 = (t0 + CI_TILE).min(f);
+                            // SAFETY: `gated` rows hold `wr` values; `dst` rows `w`.
+                            unsafe {
+                                conv_row(
+                                    isa,
+                                    cb_out,
+                                    gated,
+                                    &off_out[t0..t1],
+                                    &wblk[t0 * cb_out..t1 * cb_out],
+                                    &dst,
+                                    w,
+                                    false,
+                                    &[0.0; CB],
+                                )
+                            };
+                            t0 = t1;
+                        }
+                    }
+                }
+            },
+        );
+    };
+    // SAFETY: the tasks cover every image and output row, and write every channel (each block's
+    // rows start from residual + bias).
+    unsafe { write_all(b * cout * oh * w, run) }
+}
+
+/// One row of a 3×3 depthwise conv: `d[x] = b + Σ w[ky][kx] · rows[ky][x + kx]`.
+#[inline(always)]
+fn dw3_row_imp(d: &mut [f32], rows: &[&[f32]; 3], wk: &[f32], b0: f32) {
+    let n = d.len();
+    d.fill(b0);
+    for (ky, row) in rows.iter().enumerate() {
+        for kx in 0..3 {
+            let wv = wk[ky * 3 + kx];
+            for (o, &v) in d.iter_mut().zip(&row[kx..kx + n]) {
+                *o = wv.mul_add(v, *o);
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// [`dw3_row_imp`] with the widest vectors the CPU has.
+    fn dw3_row(d: &mut [f32], rows: &[&[f32]; 3], wk: &[f32], b0: f32) = dw3_row_imp;
+}

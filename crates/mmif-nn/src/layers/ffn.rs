@@ -1,0 +1,135 @@
+//! The gated-Dconv feed-forward network (Restormer `FeedForward`, CDDFuse/EMMA `Mlp`) and
+//! its GELU gate.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, activation};
+
+use super::conv::host_opt;
+use super::{Conv2d, ConvCfg, Epilogue, Pad};
+use crate::kernels;
+
+/// Gated-Dconv feed-forward network: 1×1 to 2·hidden, grouped 3×3, GELU(x₁)·x₂, 1×1 back.
+/// Restormer's `FeedForward` (depthwise) and the CDDFuse/EMMA `Mlp` (groups = hidden) are both this.
+#[derive(Module, Debug)]
+pub struct GatedFfn {
+    pub project_in: Conv2d,
+    pub dwconv: Conv2d,
+    pub project_out: Conv2d,
+}
+
+impl GatedFfn {
+    /// `groups` is the number of groups of the 3×3 conv over `2·hidden` channels.
+    pub fn new(device: &Device, dim: usize, hidden: usize, out: usize, groups: usize, bias: bool, pad: Pad) -> Self {
+        let mut dw = ConvCfg::same(3).bias(bias).groups(groups);
+        dw.pad = pad;
+        Self {
+            project_in: Conv2d::new(device, dim, hidden * 2, 1, ConvCfg::same(1).bias(bias)),
+            dwconv: Conv2d::new(device, hidden * 2, hidden * 2, 3, dw),
+            project_out: Conv2d::new(device, hidden, out, 1, ConvCfg::same(1).bias(bias)),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.project_out.forward(gelu_gate(self.dwconv.forward(self.project_in.forward(x))))
+    }
+
+    /// `residual + self.forward(x)`: one fused kernel (`kernels::gated_ffn`) when the
+    /// 3×3 conv is depthwise and the tensors are plain `flex` ones, else the residual is added
+    /// inside the last conv.
+    pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, [1, 1], &residual) {
+            return y;
+        }
+        let y = gelu_gate(self.dwconv.forward(self.project_in.forward(x)));
+        self.project_out.forward_fused(vec![y], None, Epilogue::residual(residual))
+    }
+
+    /// [`Self::forward_add`] for a band of rows of a larger image (see
+    /// [`Conv2d::forward_rows`]): `x` carries the neighbours' halo rows, the 3×3 conv pads
+    /// `pad_rows`, and `residual` holds the band's own rows.
+    pub fn forward_rows_add(&self, x: Tensor<4>, pad_rows: [usize; 2], residual: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, pad_rows, &residual) {
+            return y;
+        }
+        let y = self.dwconv.forward_fused(vec![self.project_in.forward(x)], Some(pad_rows), Epilogue::default());
+        self.project_out.forward_fused(vec![gelu_gate(y)], None, Epilogue::residual(residual))
+    }
+
+    /// Whether the layers have the shape `kernels::gated_ffn` fuses: 1×1 convs around a
+    /// depthwise 3×3 (Restormer's `FeedForward`; not the CDDFuse/EMMA `Mlp`, whose 3×3 conv has
+    /// two channels per group).
+    pub fn fuses(&self) -> bool {
+        let f2 = self.project_in.weight.dims()[0];
+        let dw = &self.dwconv;
+        let depthwise = dw.weight.dims() == [f2, 1, 3, 3] && dw.groups == f2 && dw.stride == 1 && dw.padding == 1;
+        depthwise
+            && self.project_in.is_pointwise()
+            && self.project_out.is_pointwise()
+            && self.project_out.weight.dims()[1] * 2 == f2
+    }
+
+    /// The fused kernel, when it applies.
+    fn fused(&self, x: &Tensor<4>, pad_rows: [usize; 2], residual: &Tensor<4>) -> Option<Tensor<4>> {
+        let [b, c, h, w] = x.dims();
+        let cin = self.project_in.weight.dims()[1];
+        let dw = &self.dwconv;
+        let [cout, f] = {
+            let d = self.project_out.weight.dims();
+            [d[0], d[1]]
+        };
+        let oh = (h + pad_rows[0] + pad_rows[1]).checked_sub(2)?;
+        if !self.fuses()
+            || cin != c
+            || w < 2
+            || pad_rows.iter().any(|&p| p > 1)
+            || oh == 0
+            || residual.dims() != [b, cout, oh, w]
+        {
+            return None;
+        }
+        let xh = kernels::host(x)?;
+        let rh = kernels::host(residual)?;
+        let (w_in, w_dw, w_out) = (
+            kernels::host(&self.project_in.weight.val())?,
+            kernels::host(&dw.weight.val())?,
+            kernels::host(&self.project_out.weight.val())?,
+        );
+        let (b_in, b_dw, b_out) =
+            (host_opt(&self.project_in.bias)?, host_opt(&dw.bias)?, host_opt(&self.project_out.bias)?);
+        let wts = kernels::GatedFfnWeights {
+            w_in: kernels::values(&w_in),
+            b_in: b_in.as_ref().map(kernels::values),
+            w_dw: kernels::values(&w_dw),
+            b_dw: b_dw.as_ref().map(kernels::values),
+            w_out: kernels::values(&w_out),
+            b_out: b_out.as_ref().map(kernels::values),
+            hidden: f,
+            cout,
+            reflect: dw.reflect,
+        };
+        let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, kernels::values(&rh));
+        self.project_in.count([b, c, h, w], [0, 0]);
+        dw.count([b, 2 * f, h, w], pad_rows);
+        self.project_out.count([b, f, oh, w], [0, 0]);
+        Some(kernels::from_host(out, [b, cout, oh, w]))
+    }
+}
+
+/// `GELU(x₁)·x₂` where `x₁, x₂` are the two channel halves of `x` (erf GELU): one kernel
+/// (`kernels::gelu_gate`) for non-autodiff `flex` tensors, burn ops otherwise.
+pub fn gelu_gate(x: Tensor<4>) -> Tensor<4> {
+    if let Some(xh) = kernels::host(&x) {
+        let [b, c, h, w] = x.dims();
+        if c % 2 == 0 {
+            return kernels::from_host(kernels::gelu_gate(kernels::values(&xh), x.dims()), [b, c / 2, h, w]);
+        }
+    }
+    gelu_gate_composed(x)
+}
+
+/// [`gelu_gate`] as burn ops (differentiable).
+pub fn gelu_gate_composed(x: Tensor<4>) -> Tensor<4> {
+    let mut halves = x.chunk(2, 1).into_iter();
+    let (x1, x2) = (halves.next().expect("two halves"), halves.next().expect("two halves"));
+    activation::gelu(x1) * x2
+}

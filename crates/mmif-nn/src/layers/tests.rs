@@ -1,0 +1,125 @@
+//! Every layer's kernel path against its burn composition.
+
+use super::*;
+use crate::test_util::{max_abs, max_diff};
+use burn::module::Param;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::{Distribution, Tensor};
+
+#[test]
+fn few_channel_groups_equal_burns_grouped_conv() {
+    let dev = crate::cpu();
+    for (k, groups, stride, reflect) in [(2, 8, 1, true), (3, 4, 2, false), (4, 2, 1, false), (2, 1, 1, false)] {
+        let c = k * groups;
+        let mut cfg = ConvCfg::same(3).bias(true).groups(groups).stride(stride);
+        if reflect {
+            cfg = cfg.reflect();
+        }
+        let conv = Conv2d::new(&dev, c, c, 3, cfg);
+        let x = Tensor::<4>::random([2, c, 13, 10], Distribution::Uniform(-1.0, 1.0), &dev);
+        let got = crate::weights::tensor_to_vec(conv.forward(x.clone()));
+        let x = if reflect { x.pad((1, 1, 1, 1), PadMode::Reflect) } else { x };
+        let p = if reflect { 0 } else { 1 };
+        let opts = ConvOptions::new([stride; 2], [p; 2], [1, 1], groups);
+        let want = conv2d(x, conv.weight.val(), conv.bias.as_ref().map(Param::val), opts);
+        let want = crate::weights::tensor_to_vec(want);
+        let d = max_abs(&got, &want);
+        assert!(d < 1e-5, "k={k} groups={groups}: {d}");
+    }
+}
+
+#[test]
+fn forward_rows_equals_rows_of_the_full_conv() {
+    let dev = crate::cpu();
+    for (groups, reflect) in [(1, false), (1, true), (6, false), (6, true)] {
+        let mut cfg = ConvCfg::same(3).bias(true).groups(groups);
+        if reflect {
+            cfg = cfg.reflect();
+        }
+        let conv = Conv2d::new(&dev, 6, 6, 3, cfg);
+        let x = Tensor::<4>::random([1, 6, 12, 9], Distribution::Uniform(-1.0, 1.0), &dev);
+        let full = conv.forward(x.clone());
+        // Rows 0..5 with a halo row below; rows 4..8 with halos on both sides; 8..12 with one above.
+        for (r0, r1, pad) in [(0, 6, [1, 0]), (3, 9, [0, 0]), (7, 12, [0, 1])] {
+            let want =
+                crate::weights::tensor_to_vec(full.clone().narrow(2, r0 + 1 - pad[0], r1 - r0 - 2 + pad[0] + pad[1]));
+            for ad in [false, true] {
+                let band = x.clone().narrow(2, r0, r1 - r0);
+                let band = if ad { band.autodiff() } else { band };
+                let got = crate::weights::tensor_to_vec(conv.forward_fused(vec![band], Some(pad), Epilogue::default()));
+                let d = max_abs(&got, &want);
+                assert_eq!(got.len(), want.len());
+                assert!(d < 1e-5, "groups {groups} reflect {reflect} rows {r0}..{r1} autodiff {ad}: {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn folded_attention_equals_attention_then_projection() {
+    let dev = crate::cpu();
+    for (b, c, heads, bias) in [(1, 16, 4, false), (2, 24, 3, true), (1, 8, 8, true)] {
+        let project = Conv2d::new(&dev, c, c, 1, ConvCfg::same(1).bias(bias));
+        let qkv = Tensor::<4>::random([b, 3 * c, 9, 13], Distribution::Normal(0.0, 1.0), &dev);
+        let residual = Tensor::<4>::random([b, c, 9, 13], Distribution::Normal(0.0, 1.0), &dev);
+        let temperature = Tensor::<3>::random([heads, 1, 1], Distribution::Uniform(0.5, 2.0), &dev);
+        let got = attend_project_add(qkv.clone(), heads, temperature.clone(), &project, residual.clone());
+        // The burn composition (autodiff tensors never take the kernels).
+        let want = attend_project_add(qkv.autodiff(), heads, temperature.autodiff(), &project, residual.autodiff());
+        let d = max_diff(got, want.inner());
+        assert!(d < 2e-5, "b {b} c {c} heads {heads}: {d}");
+    }
+}
+
+#[test]
+fn pointwise_add_equals_conv_plus_residual() {
+    let dev = crate::cpu();
+    let conv = Conv2d::new(&dev, 12, 20, 1, ConvCfg::same(1).bias(true));
+    let x = Tensor::<4>::random([2, 12, 7, 61], Distribution::Normal(0.0, 1.0), &dev);
+    let r = Tensor::<4>::random([2, 20, 7, 61], Distribution::Normal(0.0, 1.0), &dev);
+    let got = conv.forward_fused(vec![x.clone()], None, Epilogue::residual(r.clone()));
+    let want = conv.forward_fused(vec![x.autodiff()], None, Epilogue::residual(r.autodiff())).inner();
+    assert!(max_diff(got, want) < 1e-5);
+}
+
+#[test]
+fn conv_of_concatenation_with_prelu_equals_composition() {
+    let dev = crate::cpu();
+    let conv = Conv2d::new(&dev, 20, 16, 1, ConvCfg::same(1).bias(true));
+    let mut prelu = PRelu::new(&dev);
+    prelu.weight = Param::from_tensor(Tensor::full([1], -0.3, &dev));
+    let a = Tensor::<4>::random([2, 12, 5, 77], Distribution::Normal(0.0, 1.0), &dev);
+    let b = Tensor::<4>::random([2, 8, 5, 77], Distribution::Normal(0.0, 1.0), &dev);
+    let act = Epilogue::act(Activation::PRelu(&prelu));
+    let got = conv.forward_fused(vec![a.clone(), b.clone()], None, act.clone());
+    let want = conv.forward_fused(vec![a.clone().autodiff(), b.clone().autodiff()], None, act).inner();
+    assert!(max_diff(got, want) < 1e-5);
+    // The PReLU kernel alone.
+    let got = prelu.forward(a.clone());
+    let want = prelu.forward(a.autodiff()).inner();
+    assert!(max_diff(got, want) < 1e-7);
+}
+
+#[test]
+fn fused_gated_ffn_equals_composition() {
+    let dev = crate::cpu();
+    for (bias, pad, b, h, w) in
+        [(false, Pad::Zeros, 1, 9, 37), (true, Pad::Reflect, 2, 5, 70), (true, Pad::Zeros, 1, 3, 2)]
+    {
+        let ffn = GatedFfn::new(&dev, 8, 12, 8, 24, bias, pad);
+        let x = Tensor::<4>::random([b, 8, h, w], Distribution::Normal(0.0, 1.0), &dev);
+        let r = Tensor::<4>::random([b, 8, h, w], Distribution::Normal(0.0, 1.0), &dev);
+        let got = ffn.forward_add(x.clone(), r.clone());
+        let want = ffn.forward_add(x.clone().autodiff(), r.clone().autodiff()).inner();
+        let d = max_diff(got, want);
+        assert!(d < 1e-5, "bias {bias} {pad:?} {b}×{h}×{w}: {d}");
+        // A band with halo rows: rows 1..h-1 of the image, from rows 0..h with no padding.
+        if h >= 4 {
+            let r_band = r.clone().narrow(2, 1, h - 2);
+            let got = ffn.forward_rows_add(x.clone(), [0, 0], r_band.clone());
+            let want = ffn.forward_rows_add(x.clone().autodiff(), [0, 0], r_band.autodiff()).inner();
+            assert!(max_diff(got, want) < 1e-5);
+        }
+    }
+}
