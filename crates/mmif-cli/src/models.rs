@@ -122,6 +122,11 @@ fn need_weights(network: Network, path: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// The networks' inputs: the planes (0..=255) as `1×1×H×W` tensors on the 0..=1 scale.
+fn tensors(planes: [&Plane; 2], device: &Device) -> [mmif_nn::Tensor<4>; 2] {
+    planes.map(|p| mmif_nn::plane_to_tensor(p, 1.0 / 255.0, device))
+}
+
 struct CddFuser {
     net: CddFuse,
     /// `None`: as the official scripts — `vis` for IVF; for medical pairs `none` with the MIF
@@ -135,10 +140,7 @@ impl Fuser for CddFuser {
     fn fuse(&self, task: Task, a: &Plane, b: &Plane) -> Result<Plane> {
         // The official scripts: visible (IVF) or MRI (MIF) is the VIS side, whose image the
         // decoder adds back; the infrared or functional image is the IR side.
-        let (vis, ir) = if task == Task::Mif { (a, b) } else { (b, a) };
-        let k = 1.0 / 255.0;
-        let vis = mmif_nn::plane_to_tensor(vis, k, &self.device);
-        let ir = mmif_nn::plane_to_tensor(ir, k, &self.device);
+        let [vis, ir] = tensors(if task == Task::Mif { [a, b] } else { [b, a] }, &self.device);
         let residual = self.residual.unwrap_or(match (task, self.mif_checkpoint) {
             (Task::Mif, true) => Residual::None,
             (Task::Mif, false) => Residual::Sum,
@@ -162,10 +164,7 @@ impl Fuser for EmmaFuser {
     fn fuse(&self, task: Task, a: &Plane, b: &Plane) -> Result<Plane> {
         // The official scripts: `i` is the infrared (IVF) or functional (MIF) image, `v` the
         // visible or MRI image. Source a is IR or MRI, b is VIS or the functional image.
-        let (i, v) = if task == Task::Mif { (b, a) } else { (a, b) };
-        let k = 1.0 / 255.0;
-        let i = mmif_nn::plane_to_tensor(i, k, &self.device);
-        let v = mmif_nn::plane_to_tensor(v, k, &self.device);
+        let [i, v] = tensors(if task == Task::Mif { [b, a] } else { [a, b] }, &self.device);
         Ok(mmif_nn::tensor_to_plane(self.net.fuse(i, v, self.tiling)?))
     }
 
@@ -188,9 +187,7 @@ impl Fuser for FilmFuser {
         let text = text.with_context(|| format!("no text features for FILM. {TEXT_HELP}"))?;
         // The official data script: imageA = IR / MRI / over-exposed / near-focused (source a),
         // imageB = VIS / CT-PET-SPECT / under-exposed / far-focused (source b), for every task.
-        let k = 1.0 / 255.0;
-        let image_a = mmif_nn::plane_to_tensor(a, k, &self.device);
-        let image_b = mmif_nn::plane_to_tensor(b, k, &self.device);
+        let [image_a, image_b] = tensors([a, b], &self.device);
         let text = mmif_nn::film::text_tensor(text.data.clone(), text.tokens, &self.device);
         Ok(mmif_nn::tensor_to_plane(self.net.forward(image_a, image_b, text)))
     }

@@ -316,11 +316,8 @@ impl Film {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::rand;
     use burn::module::Param;
-
-    fn rand<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
-        Tensor::random(shape, burn::tensor::Distribution::Uniform(-1.0, 1.0), dev)
-    }
 
     #[test]
     fn text_guided_block_above_the_grid_size_equals_composition() {

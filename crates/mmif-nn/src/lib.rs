@@ -76,6 +76,11 @@ pub(crate) mod test_util {
 
     pub use mmif_testkit::compare::{max_abs_diff as max_abs, max_rel_diff as max_rel};
 
+    /// A tensor of uniform values in [-1, 1).
+    pub fn rand<const D: usize>(shape: [usize; D], dev: &burn::tensor::Device) -> Tensor<D> {
+        Tensor::random(shape, burn::tensor::Distribution::Uniform(-1.0, 1.0), dev)
+    }
+
     /// Largest absolute difference of two tensors' values (same shape).
     pub fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
         assert_eq!(a.dims(), b.dims());

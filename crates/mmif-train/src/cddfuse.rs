@@ -21,7 +21,6 @@ use mmif_nn::weights::{self, LoadError, StateDict};
 use serde::{Deserialize, Serialize};
 
 use crate::losses::{self, scalar};
-use crate::optim::AdamConfig;
 use crate::trainer::{Batch, Inputs, Schedule, StepReport, Trainer};
 use crate::update::{Optim, ParamGroup, update};
 
@@ -125,8 +124,7 @@ impl CddFuseTrainer {
     /// with every parameter requiring gradients.
     pub fn new(net: CddFuse, config: CddFuseConfig, device: &Device) -> Self {
         let net = net.fork(device).set_require_grad(true);
-        let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
-        let optim = Optim::new(&GROUPS, adam, config.step_size, config.gamma);
+        let optim = Optim::new(&GROUPS, config.lr, config.weight_decay, config.step_size, config.gamma);
         Self { net, config, optim, device: device.clone() }
     }
 
@@ -134,10 +132,6 @@ impl CddFuseTrainer {
     pub fn from_state_dict(sd: &StateDict, config: CddFuseConfig, device: &Device) -> Result<Self, LoadError> {
         let net = weights::load(CddFuse::new(device), sd, device)?;
         Ok(Self::new(net, config, device))
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     /// The learning rate of module `group`.
@@ -245,27 +239,11 @@ impl CddFuseTrainer {
 }
 
 impl Trainer for CddFuseTrainer {
-    type Config = CddFuseConfig;
-
     fn model(&self) -> &'static str {
         "cddfuse"
     }
 
-    fn config(&self) -> &CddFuseConfig {
-        &self.config
-    }
-
-    fn config_mut(&mut self) -> &mut CddFuseConfig {
-        &mut self.config
-    }
-
-    fn optim(&self) -> &Optim {
-        &self.optim
-    }
-
-    fn optim_mut(&mut self) -> &mut Optim {
-        &mut self.optim
-    }
+    crate::trainer_state!(CddFuseConfig);
 
     fn schedule(&self) -> Schedule {
         Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: false }
@@ -304,8 +282,7 @@ impl Trainer for CddFuseTrainer {
     }
 
     fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
-        let net = weights::load(CddFuse::new(&self.device), sd, &self.device)?;
-        self.net = net.set_require_grad(true);
+        self.net = weights::load(CddFuse::new(&self.device), sd, &self.device)?.set_require_grad(true);
         Ok(())
     }
 

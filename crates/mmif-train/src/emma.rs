@@ -46,7 +46,6 @@ use mmif_nn::weights::{self, LoadError, StateDict};
 use serde::{Deserialize, Serialize};
 
 use crate::losses::{self, scalar};
-use crate::optim::AdamConfig;
 use crate::trainer::{Batch, Inputs, Schedule, StepReport, Trainer};
 use crate::transforms::{Transforms, shift_stream};
 use crate::update::{Optim, ParamGroup, update};
@@ -137,10 +136,9 @@ impl PseudoSensorTrainer {
     /// A trainer of `net`, moved to `device` (normally `mmif_nn::cpu().autodiff()`).
     pub fn new(net: UNet5, config: PseudoSensorConfig, device: &Device) -> Self {
         let net = net.fork(device).set_require_grad(true);
-        let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
         Self {
             net,
-            optim: Optim::new(&[GROUP], adam, config.step_size, config.gamma),
+            optim: Optim::new(&[GROUP], config.lr, config.weight_decay, config.step_size, config.gamma),
             config,
             num_batches_tracked: 0,
             device: device.clone(),
@@ -159,10 +157,6 @@ impl PseudoSensorTrainer {
             .max()
             .unwrap_or(0);
         Ok(t)
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     /// One step on a batch (`B×1×H×W` each, sides multiples of 16): train-mode forward
@@ -285,12 +279,11 @@ impl EmmaTrainer {
         let net = net.fork(device).set_require_grad(true);
         let ai = ai.fork(device).set_require_grad(false);
         let av = av.fork(device).set_require_grad(false);
-        let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
         Self {
             net,
             ai,
             av,
-            optim: Optim::new(&[GROUP], adam, config.step_size, config.gamma),
+            optim: Optim::new(&[GROUP], config.lr, config.weight_decay, config.step_size, config.gamma),
             config,
             steps: 0,
             device: device.clone(),
@@ -310,10 +303,6 @@ impl EmmaTrainer {
         let ai = weights::load(UNet5::new(device), ai, device)?;
         let av = weights::load(UNet5::new(device), av, device)?;
         Ok(Self::new(net, ai, av, config, device))
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     /// The transforms of the next step for `h×w` patches: shifts drawn from
@@ -372,23 +361,7 @@ impl EmmaTrainer {
 
 /// `(input, target)` planes of a pseudo-sensor dataset (`mmif prepare --fused … --ir|--vis …`).
 impl Trainer for PseudoSensorTrainer {
-    type Config = PseudoSensorConfig;
-
-    fn config(&self) -> &PseudoSensorConfig {
-        &self.config
-    }
-
-    fn config_mut(&mut self) -> &mut PseudoSensorConfig {
-        &mut self.config
-    }
-
-    fn optim(&self) -> &Optim {
-        &self.optim
-    }
-
-    fn optim_mut(&mut self) -> &mut Optim {
-        &mut self.optim
-    }
+    crate::trainer_state!(PseudoSensorConfig);
 
     fn model(&self) -> &'static str {
         match self.config.sensor {
@@ -441,23 +414,7 @@ impl PseudoSensorTrainer {
 /// `(visible, infrared)` planes, as `mmif prepare` writes them. The step counter that seeds
 /// the shifts is the run's global step, so a resumed run draws the same transforms.
 impl Trainer for EmmaTrainer {
-    type Config = EmmaConfig;
-
-    fn config(&self) -> &EmmaConfig {
-        &self.config
-    }
-
-    fn config_mut(&mut self) -> &mut EmmaConfig {
-        &mut self.config
-    }
-
-    fn optim(&self) -> &Optim {
-        &self.optim
-    }
-
-    fn optim_mut(&mut self) -> &mut Optim {
-        &mut self.optim
-    }
+    crate::trainer_state!(EmmaConfig);
 
     fn model(&self) -> &'static str {
         "emma"
@@ -481,8 +438,7 @@ impl Trainer for EmmaTrainer {
     }
 
     fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
-        let net = weights::load(Ufuser::new(&self.device), sd, &self.device)?;
-        self.net = net.set_require_grad(true);
+        self.net = weights::load(Ufuser::new(&self.device), sd, &self.device)?.set_require_grad(true);
         Ok(())
     }
 

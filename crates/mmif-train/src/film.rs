@@ -25,7 +25,7 @@ use mmif_nn::weights::{self, LoadError, StateDict};
 use serde::{Deserialize, Serialize};
 
 use crate::losses::{self, scalar};
-use crate::optim::{self, AdamConfig};
+use crate::optim;
 use crate::trainer::{Batch, Inputs, Schedule, StepReport, Trainer};
 use crate::update::{Optim, ParamGroup, update};
 
@@ -108,8 +108,7 @@ impl FilmTrainer {
     /// operations); [`FilmTrainer::fuse`] uses the memory-saving evaluation.
     pub fn new(net: Film, config: FilmConfig, device: &Device) -> Self {
         let net = net.with_low_memory(false).fork(device).set_require_grad(true);
-        let adam = AdamConfig { weight_decay: config.weight_decay, ..AdamConfig::new(config.lr) };
-        let optim = Optim::new(&[GROUP], adam, config.step_size, config.gamma);
+        let optim = Optim::new(&[GROUP], config.lr, config.weight_decay, config.step_size, config.gamma);
         Self { net, config, optim, device: device.clone() }
     }
 
@@ -117,10 +116,6 @@ impl FilmTrainer {
     pub fn from_state_dict(sd: &StateDict, config: FilmConfig, device: &Device) -> Result<Self, LoadError> {
         let net = weights::load(Film::new(device), sd, device)?;
         Ok(Self::new(net, config, device))
-    }
-
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     /// The objective on a batch, with the logged terms and the fused batch.
@@ -193,27 +188,11 @@ fn batch_text(text: Tensor<3>, n: usize) -> Tensor<3> {
 /// `(a, b)` planes (a = infrared/MRI/over-exposed/near focus) with text, as
 /// [`crate::prepare_film::prepare_film`] writes them.
 impl Trainer for FilmTrainer {
-    type Config = FilmConfig;
-
     fn model(&self) -> &'static str {
         "film"
     }
 
-    fn config(&self) -> &FilmConfig {
-        &self.config
-    }
-
-    fn config_mut(&mut self) -> &mut FilmConfig {
-        &mut self.config
-    }
-
-    fn optim(&self) -> &Optim {
-        &self.optim
-    }
-
-    fn optim_mut(&mut self) -> &mut Optim {
-        &mut self.optim
-    }
+    crate::trainer_state!(FilmConfig);
 
     fn schedule(&self) -> Schedule {
         Schedule { epochs: self.config.epochs, batch: self.config.batch, drop_last: self.config.drop_last }
@@ -233,8 +212,8 @@ impl Trainer for FilmTrainer {
     }
 
     fn load_weights(&mut self, sd: &StateDict) -> Result<(), LoadError> {
-        let net = weights::load(Film::new(&self.device), sd, &self.device)?;
-        self.net = net.with_low_memory(false).set_require_grad(true);
+        self.net =
+            weights::load(Film::new(&self.device), sd, &self.device)?.with_low_memory(false).set_require_grad(true);
         Ok(())
     }
 

@@ -137,6 +137,11 @@ impl AdamConfig {
     pub fn new(lr: f64) -> Self {
         Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
     }
+
+    /// [`AdamConfig::new`] with L2 weight decay `weight_decay`.
+    pub fn with_weight_decay(lr: f64, weight_decay: f64) -> Self {
+        Self { weight_decay, ..Self::new(lr) }
+    }
 }
 
 /// Adam's moments of one parameter.

@@ -131,3 +131,28 @@ macro_rules! step_report {
         }
     };
 }
+
+/// The associated `Config` and the four accessors of the state every procedure keeps in the same
+/// two fields, `config` and `optim`: expands inside `impl Trainer for …`.
+#[macro_export]
+macro_rules! trainer_state {
+    ($config:ty) => {
+        type Config = $config;
+
+        fn config(&self) -> &$config {
+            &self.config
+        }
+
+        fn config_mut(&mut self) -> &mut $config {
+            &mut self.config
+        }
+
+        fn optim(&self) -> &$crate::update::Optim {
+            &self.optim
+        }
+
+        fn optim_mut(&mut self) -> &mut $crate::update::Optim {
+            &mut self.optim
+        }
+    };
+}

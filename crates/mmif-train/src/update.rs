@@ -23,8 +23,10 @@ pub struct Optim {
 }
 
 impl Optim {
-    /// One Adam (`adam`) and one `StepLR(step_size, gamma)` per group.
-    pub fn new(groups: &[&str], adam: AdamConfig, step_size: u64, gamma: f64) -> Self {
+    /// One Adam (learning rate `lr`, L2 `weight_decay`, PyTorch's other defaults) and one
+    /// `StepLR(step_size, gamma)` per group.
+    pub fn new(groups: &[&str], lr: f64, weight_decay: f64, step_size: u64, gamma: f64) -> Self {
+        let adam = AdamConfig::with_weight_decay(lr, weight_decay);
         Self {
             optimizers: groups.iter().map(|g| (g.to_string(), Adam::new(adam))).collect(),
             schedulers: groups.iter().map(|g| (g.to_string(), StepLr::new(step_size, gamma))).collect(),

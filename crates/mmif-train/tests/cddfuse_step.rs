@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{Worst, batch, check_losses, check_param, entry as meta_entry, filled, num};
+use common::{Worst, check_losses, check_param, entry as meta_entry, filled, num};
 use mmif_nn::weights;
 use mmif_testkit::fixtures;
 use mmif_train::cddfuse::{CddFuseConfig, CddFuseTrainer, Phase};
@@ -37,8 +37,7 @@ fn run(entry_name: &str, phase: Phase) {
     }
     let device = mmif_nn::cpu().autodiff();
     let mut trainer = CddFuseTrainer::from_state_dict(&sd, config, &device).unwrap_or_else(|e| panic!("{e}"));
-    let vis = batch("train_batch_vis.npy", &device);
-    let ir = batch("train_batch_ir.npy", &device);
+    let (ir, vis) = common::ir_vis(&device);
     let report = trainer.step(phase, vis, ir);
     let mut worst = Worst::default();
 

@@ -39,7 +39,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use burn::tensor::Tensor;
-use common::{Worst, batch, check_param, filled, num};
+use common::{Worst, check_param, filled, num};
 use mmif_io::Manifest;
 use mmif_nn::weights::{self, StateDict};
 use mmif_testkit::fixtures;
@@ -140,11 +140,9 @@ fn compare_batch(worst: &mut Worst, what: &'static str, file: &str, got: Tensor<
 
 #[test]
 fn fusion_step_matches_official() {
-    let name = "emma_fusion";
-    let entry = &common::entry(name);
+    let (name, entry) = ("emma_fusion", &common::entry("emma_fusion"));
     let device = mmif_nn::cpu().autodiff();
-    let ir = batch("train_batch_ir.npy", &device);
-    let vis = batch("train_batch_vis.npy", &device);
+    let (ir, vis) = common::ir_vis(&device);
     let b = ir.dims()[0];
 
     let shifts: Vec<(i64, i64)> = entry["shifts"]
@@ -202,11 +200,9 @@ fn operand(expr: &str, ir: &Tensor<4>, vis: &Tensor<4>) -> Tensor<4> {
 
 #[test]
 fn pseudo_sensor_step_matches_official() {
-    let name = "emma_pseudo_sensor";
-    let entry = &common::entry(name);
+    let (name, entry) = ("emma_pseudo_sensor", &common::entry("emma_pseudo_sensor"));
     let device = mmif_nn::cpu().autodiff();
-    let ir = batch("train_batch_ir.npy", &device);
-    let vis = batch("train_batch_vis.npy", &device);
+    let (ir, vis) = common::ir_vis(&device);
     let input_expr = entry["input"].as_str().expect("input");
     let target_expr = entry["target"].as_str().expect("target");
     // The sensor trained: the entry's `model`, else the one whose target it is (Ai → infrared).

@@ -31,7 +31,7 @@
 
 mod common;
 
-use common::{Worst, batch, check_losses, num};
+use common::{Worst, check_losses, num};
 use mmif_io::Manifest;
 use mmif_nn::weights;
 use mmif_testkit::fixtures;
@@ -79,8 +79,7 @@ fn film_step_matches_official() {
     }
     let device = mmif_nn::cpu().autodiff();
     let mut trainer = FilmTrainer::from_state_dict(&sd, config, &device).unwrap_or_else(|e| panic!("{e}"));
-    let ir = batch("train_batch_ir.npy", &device);
-    let vis = batch("train_batch_vis.npy", &device);
+    let (ir, vis) = common::ir_vis(&device);
     let tokens = tokens_from(entry["text"].as_str());
     let width = mmif_nn::film::TEXT_DIM;
     let text = mmif_nn::film::text_tensor(mmif_io::uniform_pm1(manifest.seed, TEXT_T, tokens * width), tokens, &device);

@@ -16,6 +16,19 @@ pub(super) const BLOCK_WIDTHS: usize = 96;
 /// Input channels per pass (keeps a pass's input rows and weights in L2).
 pub(super) const CI_TILE: usize = 32;
 
+/// `line` into `dst` with `p` columns of padding on each side (reflected, or zeros) and zeros
+/// beyond: the interior as one copy, then the borders.
+pub(super) fn pad_row(dst: &mut [f32], line: &[f32], p: usize, reflect: bool) {
+    let w = line.len();
+    dst[p..p + w].copy_from_slice(line);
+    dst[p + w..].fill(0.0);
+    for q in 1..=p {
+        let (l, r) = if reflect { (line[q], line[w - 1 - q]) } else { (0.0, 0.0) };
+        dst[p - q] = l;
+        dst[p + w - 1 + q] = r;
+    }
+}
+
 /// Output channels per register block (a divisor of `cout_pg`, the channels of one group);
 /// the pixel vectors per block follow from the register budget (see [`conv_row`]).
 pub(super) fn block_channels(isa: Isa, cout_pg: usize) -> usize {

@@ -1,6 +1,6 @@
 //! Direct convolutions: any kernel size, stride and groups, zero or reflection padding built in.
 
-use super::block::{BLOCK_WIDTHS, CB, CI_TILE, block_channels, conv_row, pack_weights};
+use super::block::{BLOCK_WIDTHS, CB, CI_TILE, block_channels, conv_row, pack_weights, pad_row};
 use super::{isa, write_all};
 use rayon::prelude::*;
 
@@ -115,14 +115,7 @@ pub(crate) fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGe
                             };
                             let line = &plane[src * w..][..w];
                             if s == 1 {
-                                // Interior as one copy, then the borders.
-                                dst[p..p + w].copy_from_slice(line);
-                                dst[p + w..].fill(0.0);
-                                for q in 1..=p {
-                                    let (l, r) = if g.reflect { (line[q], line[w - 1 - q]) } else { (0.0, 0.0) };
-                                    dst[p - q] = l;
-                                    dst[p + w - 1 + q] = r;
-                                }
+                                pad_row(dst, line, p, g.reflect);
                                 continue;
                             }
                             for (j, d) in dst.iter_mut().enumerate() {

@@ -1,6 +1,6 @@
 //! Depthwise convolutions (`groups = C_in = C_out`, stride 1).
 
-use super::block::{LANES, NX};
+use super::block::{LANES, NX, pad_row};
 use super::conv::ConvGeom;
 use super::{Isa, isa, write_all};
 use rayon::prelude::*;
@@ -46,14 +46,7 @@ pub(crate) fn depthwise_conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, 
                         dst.fill(0.0);
                         continue;
                     };
-                    let line = &src[sy * w..][..w];
-                    dst[p..p + w].copy_from_slice(line);
-                    dst[p + w..].fill(0.0);
-                    for q in 1..=p {
-                        let (l, r) = if g.reflect { (line[q], line[w - 1 - q]) } else { (0.0, 0.0) };
-                        dst[p - q] = l;
-                        dst[p + w - 1 + q] = r;
-                    }
+                    pad_row(dst, &src[sy * w..][..w], p, g.reflect);
                 }
                 let wk = &weight[ci * kh * kw..][..kh * kw];
                 let b0 = bias.map_or(0.0, |bs| bs[ci]);

@@ -147,10 +147,7 @@ impl MultiheadAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rand<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
-        Tensor::random(shape, burn::tensor::Distribution::Uniform(-1.0, 1.0), dev)
-    }
+    use crate::test_util::rand;
 
     #[test]
     fn pooled_attention_equals_mean_of_attention() {

@@ -17,6 +17,11 @@ pub fn batch(name: &str, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(v, s), device)
 }
 
+/// The fixtures' training batch on `device`: `(infrared, visible)`, each `B×1×H×W`.
+pub fn ir_vis(device: &Device) -> (Tensor<4>, Tensor<4>) {
+    (batch("train_batch_ir.npy", device), batch("train_batch_vis.npy", device))
+}
+
 pub fn num(v: &Value, what: &str) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{what}: not a number in train_meta.json"))
 }
