@@ -129,7 +129,7 @@ fn source_pair(a: &PrepareArgs) -> Result<(&Path, &Path, [&'static str; 2])> {
     match given.as_slice() {
         [(Some(x), Some(y), n)] => Ok((x, y, *n)),
         [(x, _, n)] => bail!(
-            "--{} needs its partner --{}",
+            "--{}-dir needs its partner --{}-dir",
             if x.is_some() { n[0] } else { n[1] },
             if x.is_some() { n[1] } else { n[0] }
         ),
