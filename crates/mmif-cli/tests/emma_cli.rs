@@ -14,7 +14,7 @@ fn fuse_emma_official_reproduces_test_py_on_odd_size() {
     let (ir, _) = fixtures::input("ivf_ir", hw, 0);
     let (vi, _) = fixtures::input("ivf_vi", hw, 0);
     let out = dir.path("fused.npy");
-    let o = mmif(&[
+    let o = mmif([
         "fuse".as_ref(),
         "--model".as_ref(),
         "emma".as_ref(),
@@ -45,7 +45,7 @@ fn sense_emma_ai_reproduces_unet5() {
     let (shape, want) = fixtures::npy("emma_unet5_ai_out.npy");
     let (vi, _) = fixtures::input("ivf_vi", &shape[shape.len() - 2..], 0);
     let out = dir.path("ai.npy");
-    let o = mmif(&[
+    let o = mmif([
         "sense".as_ref(),
         "--model".as_ref(),
         "emma-ai".as_ref(),
@@ -70,7 +70,7 @@ fn fuse_emma_refuses_tiny_images_without_writing() {
     let a = dir.path("a.npy");
     mmif_io::write_npy_f32(&a, &[10, 10], &[0.5; 100]).expect("write a tiny image");
     let out = dir.path("fused.png");
-    let o = mmif(&[
+    let o = mmif([
         "fuse".as_ref(),
         "-m".as_ref(),
         "emma".as_ref(),
@@ -89,7 +89,7 @@ fn fuse_emma_refuses_tiny_images_without_writing() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.exists());
     // A tile size that is not a multiple of 32 is refused before anything runs.
-    let o = mmif(&[
+    let o = mmif([
         "fuse".as_ref(),
         "-m".as_ref(),
         "emma".as_ref(),

@@ -41,7 +41,7 @@ fn run(entry_name: &str, phase: Phase) {
     let report = trainer.step(phase, vis, ir);
     let mut worst = Worst::default();
 
-    check_losses(&mut worst, &entry, &report.losses);
+    check_losses(&mut worst, entry, &report.losses);
 
     let totals = entry["total_grad_norm_before_clip"].as_object().expect("total_grad_norm_before_clip");
     let groups: Vec<&String> = totals.keys().collect();

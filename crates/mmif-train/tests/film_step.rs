@@ -90,7 +90,7 @@ fn film_step_matches_official() {
     eprintln!("film: losses {:?}", report.losses);
     let mut worst = Worst::default();
 
-    check_losses(&mut worst, &entry, &report.losses);
+    check_losses(&mut worst, entry, &report.losses);
 
     let want_norms = entry["grad_norms"].as_object().expect("grad_norms");
     let got_norms = report.grad_norms();
