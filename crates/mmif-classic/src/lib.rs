@@ -11,6 +11,9 @@
 //! | `lp` | [`lp()`] | Burt & Adelson 1983; Burt & Kolczynski 1993 |
 //! | `gff` | [`gff()`], [`gff_with`] | Li, Kang & Hu, IEEE TIP 2013 |
 //! | `dwt` | [`dwt()`] | Li, Manjunath & Mitra 1995; Cohen, Daubechies & Feauveau 1992 |
+//! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
+//! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
+//! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse) and [`DEFAULT`] is GFF.
 //! Values are not assumed to lie in any range, except that GFF's ε parameters are defined for
@@ -22,16 +25,26 @@ pub mod dwt;
 mod error;
 pub mod gff;
 mod grid;
+pub mod hmsd_gf;
 pub mod lp;
+mod matlab;
 mod method;
+pub mod mgff;
+pub mod params;
+mod perceptual;
+pub mod tif;
 
 pub use basic::{max, mean, weighted};
 pub use dwt::dwt;
 pub use error::{Error, Result};
 pub use gff::{GffParams, gff, gff_with};
+pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
 pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, all};
+pub use mgff::{MgffParams, mgff};
 pub use mmif_io::Plane;
+pub use params::{ParamInfo, Params};
+pub use tif::{TifParams, tif};
 
 /// Checks that both planes are well formed, non-empty and of the same size.
 pub(crate) fn check_pair(a: &Plane, b: &Plane) -> Result<()> {

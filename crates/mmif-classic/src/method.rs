@@ -1,6 +1,7 @@
 //! The method registry used by `mmif fuse` / `mmif models`.
 
-use crate::{Error, GffParams, Result};
+use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
+use crate::{Error, GffParams, HmsdGfParams, MgffParams, Result, TifParams};
 use mmif_io::Plane;
 use std::fmt;
 use std::str::FromStr;
@@ -9,7 +10,9 @@ use std::str::FromStr;
 ///
 /// Textual form (parsed by [`FromStr`], produced by [`Display`](fmt::Display)):
 /// `mean`, `max`, `weighted[:W]` (W in [0, 1], default 0.5), `lp[:LEVELS]` (default 4), `gff`,
-/// `dwt[:LEVELS]` (default 4). Names are case-insensitive.
+/// `dwt[:LEVELS]` (default 4); methods with a parameter set take `name[:key=value[,key=value…]]`
+/// (e.g. `tif:mean=21`), the keys being those of [`Method::params`]. Names are case-insensitive.
+/// [`Method::set_param`] sets one parameter by key on any method (`mmif fuse --param key=value`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Method {
     /// Pixel-wise average.
@@ -24,6 +27,12 @@ pub enum Method {
     Gff,
     /// CDF 9/7 wavelet, max-abs details, averaged approximation.
     Dwt { levels: usize },
+    /// Two-scale fusion with saliency weights (VIFB's TIF).
+    Tif(TifParams),
+    /// Multi-scale guided image fusion (VIFB's MGFF).
+    Mgff(MgffParams),
+    /// Hybrid multi-scale decomposition with guided filters (VIFB's HMSD_GF); `a` is infrared.
+    HmsdGf(HmsdGfParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -40,12 +49,17 @@ pub enum Method {
 /// darker source, which is no sensible default.
 pub const DEFAULT: Method = Method::Gff;
 
-/// Name, one-line description and citation of a method, for `mmif models`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Name, one-line description, citation, parameters with their defaults and measured speed class
+/// of a method, for `mmif models`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct MethodInfo {
     pub name: &'static str,
     pub description: &'static str,
     pub citation: &'static str,
+    /// Every parameter (`--param key=value`) with its default value.
+    pub params: Vec<ParamInfo>,
+    /// Measured speed class at 640×480 (see [`Method::speed`]).
+    pub speed: &'static str,
 }
 
 const CITE_LP: &str = "P. J. Burt and E. H. Adelson, \"The Laplacian Pyramid as a Compact Image Code\", \
@@ -56,6 +70,13 @@ IEEE Trans. Image Process. 22(7):2864-2875, 2013";
 const CITE_DWT: &str = "H. Li, B. S. Manjunath and S. K. Mitra, \"Multisensor image fusion using the wavelet \
 transform\", Graph. Models Image Process. 57(3):235-245, 1995; wavelet: A. Cohen, I. Daubechies and \
 J.-C. Feauveau, Comm. Pure Appl. Math. 45(5):485-560, 1992";
+const CITE_TIF: &str = "D. P. Bavirisetti and R. Dhuli, \"Two-scale image fusion of visible and infrared images \
+using saliency detection\", Infrared Phys. Technol. 76:52-64, 2016 (parameters of VIFB's methods/TIF)";
+const CITE_MGFF: &str = "D. P. Bavirisetti, G. Xiao, J. Zhao, R. Dhuli and G. Liu, \"Multi-scale Guided Image and \
+Video Fusion: A Fast and Efficient Approach\", Circuits Syst. Signal Process. 38:5576-5605, 2019 (parameters of \
+VIFB's methods/MGFF)";
+const CITE_HMSD_GF: &str = "Z. Zhou, M. Dong, X. Xie and Z. Gao, \"Fusion of infrared and visible images for \
+night-vision context enhancement\", Appl. Opt. 55(23):6480-6490, 2016 (parameters of VIFB's methods/HMSD_GF)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -68,6 +89,9 @@ impl Method {
             Method::Lp { .. } => "lp",
             Method::Gff => "gff",
             Method::Dwt { .. } => "dwt",
+            Method::Tif(_) => "tif",
+            Method::Mgff(_) => "mgff",
+            Method::HmsdGf(_) => "hmsd_gf",
         }
     }
 
@@ -86,6 +110,15 @@ impl Method {
             Method::Dwt { .. } => {
                 "CDF 9/7 wavelet transform, max-abs detail sub-bands, averaged approximation (dwt:LEVELS, default 4)"
             }
+            Method::Tif(_) => {
+                "two-scale split (35x35 mean), median-filter saliency weights for the details, averaged bases"
+            }
+            Method::Mgff(_) => {
+                "multi-scale guided filtering (each source filtered under the other's guidance), detail-magnitude weights"
+            }
+            Method::HmsdGf(_) => {
+                "hybrid multi-scale guided-filter decomposition, infrared (a) features injected into visible (b)"
+            }
         }
     }
 
@@ -96,11 +129,63 @@ impl Method {
             Method::Lp { .. } => CITE_LP,
             Method::Gff => CITE_GFF,
             Method::Dwt { .. } => CITE_DWT,
+            Method::Tif(_) => CITE_TIF,
+            Method::Mgff(_) => CITE_MGFF,
+            Method::HmsdGf(_) => CITE_HMSD_GF,
         }
     }
 
+    /// Speed class measured at 640×480 with `examples/time_methods.rs` (release build, 2 threads,
+    /// taken on a loaded machine): `fast` < 50 ms, `medium` < 500 ms, `slow` above.
+    pub fn speed(&self) -> &'static str {
+        match self {
+            Method::Mean | Method::Max | Method::Weighted(_) => "fast",
+            Method::Lp { .. } | Method::Dwt { .. } | Method::Gff => "fast",
+            Method::Tif(_) => "fast",
+            Method::Mgff(_) => "fast",
+            Method::HmsdGf(_) => "medium",
+        }
+    }
+
+    /// The method's parameters with their current values (`--param key=value` keys).
+    pub fn params(&self) -> Vec<ParamInfo> {
+        use crate::params::info;
+        match self {
+            Method::Mean | Method::Max | Method::Gff => vec![],
+            Method::Weighted(w) => vec![info("w", w, "weight of source a, in [0, 1]")],
+            Method::Lp { levels } | Method::Dwt { levels } => vec![info("levels", levels, "decomposition levels")],
+            Method::Tif(p) => p.list(),
+            Method::Mgff(p) => p.list(),
+            Method::HmsdGf(p) => p.list(),
+        }
+    }
+
+    /// Sets one parameter by key (see [`Method::params`]); unknown keys and bad values are errors.
+    pub fn set_param(&mut self, key: &str, value: &str) -> Result<()> {
+        let key = key.trim();
+        let known = self.params();
+        let name = self.name();
+        match self {
+            Method::Weighted(w) if key == "w" => *w = parse_weight(value)?,
+            Method::Lp { levels } | Method::Dwt { levels } if key == "levels" => {
+                *levels = parse_usize(name, key, value, 1, 64)?
+            }
+            Method::Tif(p) => p.set(key, value)?,
+            Method::Mgff(p) => p.set(key, value)?,
+            Method::HmsdGf(p) => p.set(key, value)?,
+            _ => return Err(unknown_key(name, key, &known)),
+        }
+        Ok(())
+    }
+
     pub fn info(&self) -> MethodInfo {
-        MethodInfo { name: self.name(), description: self.description(), citation: self.citation() }
+        MethodInfo {
+            name: self.name(),
+            description: self.description(),
+            citation: self.citation(),
+            params: self.params(),
+            speed: self.speed(),
+        }
     }
 
     /// Fuses `a` and `b`; both must have the same size.
@@ -112,20 +197,52 @@ impl Method {
             Method::Lp { levels } => crate::lp(a, b, levels),
             Method::Gff => crate::gff_with(a, b, &GffParams::default()),
             Method::Dwt { levels } => crate::dwt(a, b, levels),
+            Method::Tif(p) => crate::tif(a, b, &p),
+            Method::Mgff(p) => crate::mgff(a, b, &p),
+            Method::HmsdGf(p) => crate::hmsd_gf(a, b, &p),
         }
     }
 
     /// Every method with its default parameters, in registry order.
-    pub fn defaults() -> [Method; 6] {
-        [
+    pub fn defaults() -> Vec<Method> {
+        vec![
             Method::Mean,
             Method::Max,
             Method::Weighted(0.5),
             Method::Lp { levels: crate::lp::DEFAULT_LEVELS },
             Method::Gff,
             Method::Dwt { levels: crate::dwt::DEFAULT_LEVELS },
+            Method::Tif(TifParams::default()),
+            Method::Mgff(MgffParams::default()),
+            Method::HmsdGf(HmsdGfParams::default()),
         ]
     }
+}
+
+fn parse_weight(a: &str) -> Result<f32> {
+    match a.trim().parse::<f32>() {
+        Ok(w) if (0.0..=1.0).contains(&w) => Ok(w),
+        _ => Err(Error::InvalidParameter {
+            method: "weighted",
+            msg: format!("weight must be a number in [0, 1], got `{a}`"),
+        }),
+    }
+}
+
+/// Writes `name` followed by `:key=value,…` for the parameters that differ from `default`.
+fn write_changed(f: &mut fmt::Formatter<'_>, m: &Method, default: &Method) -> fmt::Result {
+    f.write_str(m.name())?;
+    let changed: Vec<String> = m
+        .params()
+        .into_iter()
+        .zip(default.params())
+        .filter(|(p, d)| p.value != d.value)
+        .map(|(p, _)| format!("{}={}", p.key, p.value))
+        .collect();
+    if !changed.is_empty() {
+        write!(f, ":{}", changed.join(","))?;
+    }
+    Ok(())
 }
 
 /// Name, description and citation of every method, in registry order.
@@ -139,6 +256,9 @@ impl fmt::Display for Method {
             Method::Weighted(w) => write!(f, "weighted:{w}"),
             Method::Lp { levels } => write!(f, "lp:{levels}"),
             Method::Dwt { levels } => write!(f, "dwt:{levels}"),
+            Method::Tif(_) => write_changed(f, self, &Method::Tif(TifParams::default())),
+            Method::Mgff(_) => write_changed(f, self, &Method::Mgff(MgffParams::default())),
+            Method::HmsdGf(_) => write_changed(f, self, &Method::HmsdGf(HmsdGfParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -167,6 +287,17 @@ impl FromStr for Method {
             }
         };
         let no_arg = |m: Method| if arg.is_none() { Ok(m) } else { Err(unknown()) };
+        // `name[:key=value,...]`
+        let keyed = |mut m: Method| -> Result<Method> {
+            for kv in arg.into_iter().flat_map(|a| a.split(',')).filter(|kv| !kv.trim().is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or_else(|| Error::InvalidParameter {
+                    method: m.name(),
+                    msg: format!("expected key=value, got `{kv}`"),
+                })?;
+                m.set_param(k, v)?;
+            }
+            Ok(m)
+        };
         match name {
             "mean" => no_arg(Method::Mean),
             "max" => no_arg(Method::Max),
@@ -188,6 +319,9 @@ impl FromStr for Method {
             }
             "lp" => Ok(Method::Lp { levels: levels("lp", crate::lp::DEFAULT_LEVELS)? }),
             "dwt" => Ok(Method::Dwt { levels: levels("dwt", crate::dwt::DEFAULT_LEVELS)? }),
+            "tif" => keyed(Method::Tif(TifParams::default())),
+            "mgff" => keyed(Method::Mgff(MgffParams::default())),
+            "hmsd_gf" => keyed(Method::HmsdGf(HmsdGfParams::default())),
             _ => Err(unknown()),
         }
     }

@@ -61,6 +61,9 @@ pub struct FuseArgs {
     /// lp, dwt: number of decomposition levels
     #[arg(long, value_name = "N")]
     pub levels: Option<usize>,
+    /// Weight-free methods: set a parameter (repeatable; `mmif models` lists keys and defaults)
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
     /// FILM: text features of the pair (float32 .npy, T×768 or 1×T×768)
     #[arg(long, value_name = "FILE")]
     pub text: Option<PathBuf>,
@@ -237,8 +240,13 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
             mmif_classic::DEFAULT.to_string()
         }
     };
-    let opts =
-        ModelOptions { residual: args.residual, weight: args.weight, levels: args.levels, tiling: tiling(args)? };
+    let opts = ModelOptions {
+        residual: args.residual,
+        weight: args.weight,
+        levels: args.levels,
+        tiling: tiling(args)?,
+        params: args.params.clone(),
+    };
     let device = mmif_nn::cpu();
     check_text_args(args, &name, matches!(sources, Sources::Folders { .. }))?;
     match sources {

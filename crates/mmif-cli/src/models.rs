@@ -60,6 +60,8 @@ pub struct ModelOptions {
     pub levels: Option<usize>,
     /// EMMA: how image sizes that are not multiples of 32 are handled.
     pub tiling: Option<Tiling>,
+    /// Weight-free methods: `--param KEY=VALUE`, applied in order.
+    pub params: Vec<String>,
 }
 
 /// A model ready to fuse pairs.
@@ -80,6 +82,9 @@ pub trait Fuser {
 
 /// Builds the model named `name`.
 pub fn build(name: &str, weights_path: Option<&Path>, opts: &ModelOptions, device: &Device) -> Result<Box<dyn Fuser>> {
+    if !opts.params.is_empty() && NETWORKS.iter().any(|n| n.name == name) {
+        bail!("--param is for weight-free methods; `{name}` is a network (see `mmif models`)");
+    }
     match name {
         "cddfuse" => {
             let path = need_weights(name, weights_path)?;
@@ -104,8 +109,12 @@ pub fn build(name: &str, weights_path: Option<&Path>, opts: &ModelOptions, devic
                 ("lp" | "dwt", _, Some(n)) => format!("{other}:{n}"),
                 _ => other.to_string(),
             };
-            let method: mmif_classic::Method =
+            let mut method: mmif_classic::Method =
                 spec.parse().map_err(|e| anyhow::anyhow!("{e} (`mmif models` lists every model)"))?;
+            for kv in &opts.params {
+                let (k, v) = kv.split_once('=').with_context(|| format!("--param expects KEY=VALUE, got `{kv}`"))?;
+                method.set_param(k, v).map_err(|e| anyhow::anyhow!("{e} (`mmif models` lists the parameters)"))?;
+            }
             if let Some(w) = weights_path {
                 bail!("`{other}` is weight-free; --weights {} is not used by it", w.display());
             }
@@ -255,6 +264,10 @@ pub fn print_models() -> Result<std::process::ExitCode> {
     for m in mmif_classic::all() {
         println!("{:<10} {:<9} {:<8} {}", m.name, "any", "none", m.description);
         println!("{:<29} {}", "", m.citation);
+        println!("{:<29} speed at 640x480: {}", "", m.speed);
+        for p in &m.params {
+            println!("{:<29} --param {}={}  ({})", "", p.key, p.value, p.help);
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
