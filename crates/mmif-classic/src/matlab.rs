@@ -66,22 +66,18 @@ pub(crate) fn box_mean_circular(src: &Grid, m: usize) -> Grid {
             *ov = circular_sum(&pre, x as isize - r, m);
         }
     });
-    // Columns: prefix sums down each column, kept row-major.
+    // Columns: prefix sums down each column, stored column by column (`h + 1` values each).
     let mut pre = vec![0.0; (h + 1) * w];
-    for y in 0..h {
-        for x in 0..w {
-            pre[(y + 1) * w + x] = pre[y * w + x] + tmp.data[y * w + x];
+    for (x, col) in pre.chunks_mut(h + 1).enumerate() {
+        for y in 0..h {
+            col[y + 1] = col[y] + tmp.data[y * w + x];
         }
     }
     let area = (m * m) as f64;
     let mut out = Grid::zeros(w, h);
     for_each_row(&mut out.data, w, |y, o| {
-        let mut col = vec![0.0; h + 1];
-        for (x, ov) in o.iter_mut().enumerate() {
-            for (yy, c) in col.iter_mut().enumerate() {
-                *c = pre[yy * w + x];
-            }
-            *ov = circular_sum(&col, y as isize - r, m) / area;
+        for (ov, col) in o.iter_mut().zip(pre.chunks(h + 1)) {
+            *ov = circular_sum(col, y as isize - r, m) / area;
         }
     });
     out
@@ -100,18 +96,20 @@ pub(crate) fn symmetric_index(i: isize, n: usize) -> usize {
 pub(crate) fn correlate_separable_symmetric(src: &Grid, k: &[f64]) -> Grid {
     debug_assert!(k.len() % 2 == 1);
     let (w, h) = (src.w, src.h);
-    let r = (k.len() / 2) as isize;
+    let r = k.len() / 2;
     let mut tmp = Grid::zeros(w, h);
     for_each_row(&mut tmp.data, w, |y, o| {
         let s = src.row(y);
+        // the row with its symmetric extension, then plain dot products
+        let padded: Vec<f64> = (0..w + 2 * r).map(|i| s[symmetric_index(i as isize - r as isize, w)]).collect();
         for (x, ov) in o.iter_mut().enumerate() {
-            *ov = k.iter().enumerate().map(|(j, &kv)| kv * s[symmetric_index(x as isize + j as isize - r, w)]).sum();
+            *ov = k.iter().zip(&padded[x..x + k.len()]).map(|(a, b)| a * b).sum();
         }
     });
     let mut out = Grid::zeros(w, h);
     for_each_row(&mut out.data, w, |y, o| {
         for (j, &kv) in k.iter().enumerate() {
-            let s = tmp.row(symmetric_index(y as isize + j as isize - r, h));
+            let s = tmp.row(symmetric_index(y as isize + j as isize - r as isize, h));
             for (ov, &sv) in o.iter_mut().zip(s) {
                 *ov += kv * sv;
             }
@@ -171,6 +169,28 @@ mod tests {
         assert_eq!(m.data, vec![0.0, 9.0, 0.0, 9.0, 9.0, 9.0, 0.0, 9.0, 0.0]);
         let one = medfilt2(&Grid { w: 1, h: 1, data: vec![5.0] }, 3);
         assert_eq!(one.data, vec![0.0]);
+    }
+
+    #[test]
+    fn symmetric_filter_matches_brute_force_with_kernels_wider_than_the_image() {
+        for &(w, h, r) in &[(1, 1, 3), (3, 2, 4), (9, 7, 2), (5, 6, 13)] {
+            let g = grid(w, h, (w * 5 + h) as u64);
+            let k = fspecial_gaussian(r, 1.7);
+            let fast = correlate_separable_symmetric(&g, &k);
+            for y in 0..h {
+                for x in 0..w {
+                    let mut s = 0.0;
+                    for (j, &kj) in k.iter().enumerate() {
+                        for (i, &ki) in k.iter().enumerate() {
+                            let yy = symmetric_index(y as isize + j as isize - r as isize, h);
+                            let xx = symmetric_index(x as isize + i as isize - r as isize, w);
+                            s += kj * ki * g.data[yy * w + xx];
+                        }
+                    }
+                    assert!((fast.data[y * w + x] - s).abs() < 1e-9, "{w}x{h} r={r}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct FuseArgs {
     /// Write a gray image even when a source is in colour
     #[arg(long)]
     pub gray: bool,
+    /// Colour sources, weight-free methods: luma = fuse the gray images and keep the colour
+    /// source's chroma (default); channels = fuse each RGB channel with the other source (gray,
+    /// or the same channel), as VIFB's MATLAB code does
+    #[arg(long, value_name = "luma|channels", default_value = "luma", value_parser = ["luma", "channels"])]
+    pub color: String,
     /// Skip the official min-max normalisation of network outputs
     #[arg(long)]
     pub raw: bool,
@@ -162,11 +167,41 @@ fn fuse_pair(
     out: &Path,
 ) -> Result<()> {
     let (la, lb) = read_pair(a, b)?;
+    if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
+        return fuse_channels(model, task, (a, b), out);
+    }
     let mut fused = model.fuse_text(task, &la.gray, &lb.gray, text)?;
     if model.min_max() && !args.raw {
         fused = normalise(fused);
     }
     write_fused(out, fused, if args.gray { None } else { fused_chroma(&la, &lb) }, model.quantize())
+}
+
+/// The three RGB channels of a colour source, or its gray plane three times (0..=255 scale).
+fn rgb_planes(path: &Path, loaded: &Loaded) -> Result<[Plane; 3]> {
+    if loaded.color.is_none() {
+        return Ok([loaded.gray.clone(), loaded.gray.clone(), loaded.gray.clone()]);
+    }
+    let rgb = mmif_io::image_io::decode_image(path)?.to_rgb32f();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    Ok([0, 1, 2].map(|c| Plane::new(w, h, rgb.pixels().map(|p| p.0[c] * 255.0).collect())))
+}
+
+/// `--color channels`: each RGB channel fused on its own (VIFB's colour handling).
+fn fuse_channels(model: &dyn Fuser, task: Task, (a, b): (&Path, &Path), out: &Path) -> Result<()> {
+    let (la, lb) = read_pair(a, b)?;
+    let (ra, rb) = (rgb_planes(a, &la)?, rgb_planes(b, &lb)?);
+    let mut fused = Vec::with_capacity(3);
+    for c in 0..3 {
+        fused.push(model.fuse(task, &ra[c], &rb[c])?.scale(255.0));
+    }
+    let rgb: [Plane; 3] = fused.try_into().map_err(|_| anyhow::anyhow!("three channels expected"))?;
+    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => mmif_io::image_io::write_png_rgb8_with(out, &rgb, model.quantize())?,
+        Some("npy") => bail!("--color channels writes RGB images; .npy outputs are gray (use .png or .tif)"),
+        _ => mmif_io::write_output(out, &rgb)?,
+    }
+    Ok(())
 }
 
 /// Writes a fused image on the 0..=1 scale: `.npy` keeps that scale, images are 0..=255
@@ -249,6 +284,9 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
     };
     let device = mmif_nn::cpu();
     check_text_args(args, &name, matches!(sources, Sources::Folders { .. }))?;
+    if args.color == "channels" && models::NETWORKS.iter().any(|n| n.name == name) {
+        bail!("--color channels is for weight-free methods; networks fuse the luma and keep the chroma");
+    }
     match sources {
         Sources::Single { task, a, b } => {
             let out = args.output.as_ref().context("one pair of sources needs -o OUTPUT")?;
