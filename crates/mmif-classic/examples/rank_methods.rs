@@ -68,7 +68,8 @@ fn read_set(dir_a: &PathBuf, dir_b: &PathBuf) -> Result<Vec<(Plane, Plane)>, Box
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     // `weighted:0.5` is `mean`; leaving it in would only split `mean`'s ranks.
-    let mut methods: Vec<Method> = Method::defaults().into_iter().filter(|m| !matches!(m, Method::Weighted(_))).collect();
+    let mut methods: Vec<Method> =
+        Method::defaults().into_iter().filter(|m| !matches!(m, Method::Weighted(_))).collect();
     if let Some(i) = args.iter().position(|a| a == "--methods") {
         let list = args.get(i + 1).ok_or("--methods needs a comma-separated list")?.clone();
         methods = list.split(',').map(str::parse).collect::<Result<_, _>>()?;

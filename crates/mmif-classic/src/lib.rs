@@ -15,7 +15,8 @@
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //!
-//! [`Method`] is the registry (parse by name, describe, fuse) and [`DEFAULT`] is GFF.
+//! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
+//! method of each task and [`DEFAULT`] (GFF) that of tasks without a measured choice.
 //! Values are not assumed to lie in any range, except that GFF's ε parameters are defined for
 //! intensities on `[0, 1]` and the 0..=255 convention is used to get there
 //! ([`GffParams::intensity_scale`]).
@@ -40,7 +41,7 @@ pub use error::{Error, Result};
 pub use gff::{GffParams, gff, gff_with};
 pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
 pub use lp::{lp, max_levels};
-pub use method::{DEFAULT, Method, MethodInfo, all};
+pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};
 pub use mgff::{MgffParams, mgff};
 pub use mmif_io::Plane;
 pub use params::{ParamInfo, Params};

@@ -1,6 +1,6 @@
 //! Properties every fusion method must have, on synthetic images (no data files needed).
 
-use mmif_classic::{DEFAULT, Error, Method, Plane, all, dwt, gff, lp, max, mean, weighted};
+use mmif_classic::{DEFAULT, Error, Method, Plane, TaskKind, all, default_for, dwt, gff, lp, max, mean, weighted};
 
 fn noise(w: usize, h: usize, seed: u64) -> Plane {
     let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
@@ -249,6 +249,9 @@ fn multiscale_methods_keep_the_texture_of_each_source() {
 #[test]
 fn registry_parses_describes_and_dispatches() {
     assert_eq!(DEFAULT, Method::Gff);
+    assert_eq!(default_for(TaskKind::InfraredVisible).name(), "hmsd_gf");
+    assert_eq!(default_for(TaskKind::Medical), Method::Max);
+    assert_eq!(default_for(TaskKind::Other), DEFAULT);
     let infos = all();
     let names: Vec<&str> = infos.iter().map(|i| i.name).collect();
     assert_eq!(names[..6], ["mean", "max", "weighted", "lp", "gff", "dwt"]);

@@ -18,7 +18,7 @@ use crate::text::{self, TEXT_HELP, TextFeatures};
 #[derive(Args, Debug)]
 pub struct FuseArgs {
     /// Model: a network (cddfuse) or a weight-free method (see `mmif models`).
-    /// Default: the best weight-free method (gff)
+    /// Default: the measured best weight-free method of the task (ir/vis: hmsd_gf, mri/func: max, else gff)
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Checkpoint of a network: official .pth, Jittor .pkl or .safetensors
@@ -271,8 +271,19 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
             bail!("--weights {} given without --model: name the network (e.g. --model cddfuse)", w.display())
         }
         (None, None) => {
-            eprintln!("mmif: no --model given: using the weight-free `{}` method", mmif_classic::DEFAULT);
-            mmif_classic::DEFAULT.to_string()
+            let task = match &sources {
+                Sources::Single { task, .. } | Sources::Folders { task, .. } => *task,
+            };
+            let kind = match task {
+                Task::Ivf => mmif_classic::TaskKind::InfraredVisible,
+                Task::Mif => mmif_classic::TaskKind::Medical,
+                Task::Mef => mmif_classic::TaskKind::Exposure,
+                Task::Mff => mmif_classic::TaskKind::Focus,
+                Task::Generic => mmif_classic::TaskKind::Other,
+            };
+            let method = mmif_classic::default_for(kind);
+            eprintln!("mmif: no --model given: using the weight-free `{method}` method");
+            method.to_string()
         }
     };
     let opts = ModelOptions {
