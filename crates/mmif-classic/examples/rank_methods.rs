@@ -19,7 +19,7 @@
 use mmif_classic::{Method, Plane};
 use mmif_metrics::{Gray, Preset, compute_all};
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn to_u8(p: &Plane) -> Vec<f32> {
     p.data.iter().map(|v| v.round().clamp(0.0, 255.0)).collect()
@@ -50,7 +50,7 @@ fn ranks(values: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn read_set(dir_a: &PathBuf, dir_b: &PathBuf) -> Result<Vec<(Plane, Plane)>, Box<dyn Error>> {
+fn read_set(dir_a: &Path, dir_b: &Path) -> Result<Vec<(Plane, Plane)>, Box<dyn Error>> {
     let mut names: Vec<String> = std::fs::read_dir(dir_a)?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|n| dir_b.join(n).is_file())

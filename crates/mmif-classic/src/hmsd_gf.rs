@@ -57,10 +57,10 @@ impl HmsdGfParams {
         if !(1..=8).contains(&self.levels) {
             return Err(bad("hmsd_gf", format!("levels must be in 1..=8, got {}", self.levels)));
         }
-        if let Some(l) = self.lambda {
-            if !(l.is_finite() && l > 0.0) {
-                return Err(bad("hmsd_gf", format!("lambda must be a finite number > 0 or auto, got {l}")));
-            }
+        if let Some(l) = self.lambda
+            && !(l.is_finite() && l > 0.0)
+        {
+            return Err(bad("hmsd_gf", format!("lambda must be a finite number > 0 or auto, got {l}")));
         }
         if !(self.gain.is_finite() && self.gain > 0.0) {
             return Err(bad("hmsd_gf", format!("gain must be a finite number > 0, got {}", self.gain)));

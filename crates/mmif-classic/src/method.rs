@@ -73,8 +73,8 @@ pub enum TaskKind {
 ///   (50 pairs), best on both; it also keeps bright thermal targets (mean fused value over the
 ///   brightest 1 % of infrared pixels 0.86 / 0.95 of the infrared value, where GFF's 0.64 / 0.93
 ///   shows its dark blobs);
-/// * medical: [`Method::Max`], mean rank 1.75 / 1.88 on MRI-CT (21 pairs) / MRI-PET, ahead of
-///   HMSD-GF (3.75 / 3.00);
+/// * medical: [`Method::Max`], mean rank 2.08 over MRI-CT, MRI-PET and MRI-SPECT (21, 42 and 73
+///   pairs; 1.75 / 1.88 / 2.62), ahead of HMSD-GF (3.08);
 /// * exposure, focus and unnamed sources: [`DEFAULT`] (GFF), not re-ranked yet (no multi-exposure
 ///   or multi-focus set was at hand).
 pub fn default_for(task: TaskKind) -> Method {
@@ -171,15 +171,16 @@ impl Method {
         }
     }
 
-    /// Speed class measured at 640×480 with `examples/time_methods.rs` (release build, 2 threads,
-    /// taken on a loaded machine): `fast` < 50 ms, `medium` < 500 ms, `slow` above.
+    /// Speed class at 640×480 (gray), measured with `examples/time_gff.rs` (release build, median
+    /// of 5 runs, 2 rayon threads, taken on a shared, loaded 2-core machine): `fast` < 200 ms,
+    /// `medium` < 2 s, `slow` above. Measured medians: mean/max/weighted < 1 ms, dwt 91 ms,
+    /// lp 129 ms, tif 333 ms, gff 729 ms, mgff 1085 ms, hmsd_gf 3212 ms.
     pub fn speed(&self) -> &'static str {
         match self {
             Method::Mean | Method::Max | Method::Weighted(_) => "fast",
-            Method::Lp { .. } | Method::Dwt { .. } | Method::Gff => "fast",
-            Method::Tif(_) => "fast",
-            Method::Mgff(_) => "fast",
-            Method::HmsdGf(_) => "medium",
+            Method::Lp { .. } | Method::Dwt { .. } => "fast",
+            Method::Gff | Method::Tif(_) | Method::Mgff(_) => "medium",
+            Method::HmsdGf(_) => "slow",
         }
     }
 

@@ -83,3 +83,23 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     assert!(Method::Mgff(MgffParams { eps: -1.0, ..Default::default() }).fuse(&a, &b).is_err());
     assert!(Method::HmsdGf(HmsdGfParams { levels: 0, ..Default::default() }).fuse(&a, &b).is_err());
 }
+
+#[test]
+fn non_default_parameters_run_on_small_and_odd_sizes() {
+    for (w, h) in [(1, 1), (2, 5), (20, 15), (41, 3)] {
+        let (a, b) = (ramp(w, h, 1.0), Plane::new(w, h, (0..w * h).map(|i| ((i * 91) % 197) as f32).collect()));
+        for spec in [
+            "hmsd_gf:levels=1",
+            "hmsd_gf:levels=2,lambda=50,gain=255",
+            "hmsd_gf:levels=6",
+            "mgff:levels=1,radius=1",
+            "mgff:radius=40",
+            "tif:median=1,mean=1",
+            "tif:median=7,mean=99",
+        ] {
+            let m: Method = spec.parse().unwrap();
+            let f = m.fuse(&a, &b).unwrap_or_else(|e| panic!("{spec} on {w}x{h}: {e}"));
+            assert!(f.data.len() == w * h && f.data.iter().all(|v| v.is_finite()), "{spec} on {w}x{h}");
+        }
+    }
+}

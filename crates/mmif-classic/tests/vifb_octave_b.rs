@@ -45,7 +45,7 @@ fn compare(method: Method, dir: &str) -> (f64, f64) {
         let vi = channels(&data().join(format!("inputs/{pair}_vi.png")));
         let reference = channels(&data().join(format!("{dir}/{pair}.png")));
         assert_eq!(ir.len(), 1, "{pair}: the infrared crop is gray");
-        let (mut ps, mut pn, mut pw) = (0.0f64, 0usize, 0.0f64);
+        let (mut ps, mut pn, mut pw, mut differing) = (0.0f64, 0usize, 0.0f64, 0usize);
         for (c, want) in reference.iter().enumerate() {
             let v = &vi[c.min(vi.len() - 1)];
             let got = method.fuse(&ir[0], v).unwrap_or_else(|e| panic!("{method} on {pair}: {e}"));
@@ -54,11 +54,12 @@ fn compare(method: Method, dir: &str) -> (f64, f64) {
                 let d = f64::from((to_u8(g) - r).abs());
                 ps += d;
                 pn += 1;
+                differing += usize::from(d > 0.0);
                 pw = pw.max(d);
             }
         }
         println!(
-            "{:<6} {pair:<13} {} ch  mean |diff| {:.4}  max {}",
+            "{:<8} {pair:<13} {} ch  mean |diff| {:.6}  max {}  ({differing} of {pn} values differ)",
             method.name(),
             reference.len(),
             ps / pn as f64,
