@@ -7,7 +7,11 @@
 % Each method is called through VIFB's own interface, run_<NAME>(imgVI, imgIR, 0), so colour
 % handling is VIFB's; its uint8 result is written as an 8-bit PNG. MGFF's code indexes three
 % channels of the visible image (VIFB's visible images are all stored as RGB), so a gray visible
-% source is handed to it as an RGB file with three equal channels.
+% source is handed to it as an RGB file with three equal channels. VIFB's run_GFF cannot run as
+% shipped (it writes the sources as JPEGs under a placeholder path and reads them back from another
+% folder), so GFF is called as GFF(uint8(cat(3, VI, IR))), the stack run_GFF builds, without the
+% lossy JPEG round trip, on gray pairs only; its box filter (r = 45) needs sides of at least 92
+% pixels, so smaller pairs are skipped.
 pkg load image
 pkg load signal
 addpath('tools/octave_shims');  % freqspace, which Octave 7 lacks (HMSD_GF)
@@ -29,8 +33,14 @@ for m = 1:numel(names)
   dir = fullfile('data/VIFB/methods', name);
   addpath(genpath(dir));
   run = str2func(['run_' name]);
+  if strcmp(name, 'GFF')
+    run = @(v, i, ~) GFF(uint8(cat(3, imread(v.img), imread(i.img))));
+  end
   for p = 1:numel(pairs)
     [ir, vi, tag] = pairs{p}{:};
+    if strcmp(name, 'GFF') && (min(size(imread(ir))(1:2)) < 92 || size(imread(vi), 3) == 3)
+      continue;  % box filter too large for the pair; colour stacks are 4-D in run_GFF, not built here
+    end
     if strcmp(name, 'MGFF') && size(imread(vi), 3) == 1
       rgb = [tempname() '.png'];
       imwrite(repmat(imread(vi), [1 1 3]), rgb);

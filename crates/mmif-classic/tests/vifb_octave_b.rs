@@ -89,3 +89,22 @@ fn hmsd_gf_matches_vifb_under_octave() {
     let (mean, max) = compare(Method::HmsdGf(Default::default()), "hmsd_gf");
     assert!(mean <= 0.01 && max <= 1.0, "hmsd_gf: mean {mean}, max {max}");
 }
+
+/// mmif's `gff` (ties shared, weights unquantised) against the core of VIFB's GFF code
+/// (`GFF.m`: first image wins saliency ties, weights quantised to 8 bits), on the gray pair large
+/// enough for its box filter. VIFB's `run_GFF` also round-trips the sources through JPEG, which
+/// is not reproduced (see `tools/vifb_octave_b.m`).
+#[test]
+fn gff_is_within_one_grey_level_of_vifbs_gff_core() {
+    let pair = "tno_150x111";
+    let ir = channels(&data().join(format!("inputs/{pair}_ir.png")));
+    let vi = channels(&data().join(format!("inputs/{pair}_vi.png")));
+    let want = channels(&data().join(format!("gff/{pair}.png")));
+    let got = Method::Gff.fuse(&ir[0], &vi[0]).unwrap();
+    let d: Vec<f64> = got.data.iter().zip(&want[0].data).map(|(&g, &r)| f64::from((to_u8(g) - r).abs())).collect();
+    let mean = d.iter().sum::<f64>() / d.len() as f64;
+    let max = d.iter().copied().fold(0.0, f64::max);
+    let differing = d.iter().filter(|&&v| v > 0.0).count();
+    println!("gff      {pair}   1 ch  mean |diff| {mean:.6}  max {max}  ({differing} of {} values differ)", d.len());
+    assert!(mean <= 0.05 && max <= 1.0, "gff: mean {mean}, max {max}");
+}
