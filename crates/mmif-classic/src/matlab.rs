@@ -10,9 +10,79 @@
 
 use crate::grid::{Grid, for_each_row};
 
+/// Median of nine values by Paeth's 19-exchange network (Graphics Gems, 1990).
+#[inline]
+fn median9(mut p: [f64; 9]) -> f64 {
+    let mut s = |i: usize, j: usize| {
+        let (a, b) = (p[i], p[j]);
+        p[i] = a.min(b);
+        p[j] = a.max(b);
+    };
+    for (i, j) in [
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 1),
+        (3, 4),
+        (6, 7),
+        (1, 2),
+        (4, 5),
+        (7, 8),
+        (0, 3),
+        (5, 8),
+        (4, 7),
+        (3, 6),
+        (1, 4),
+        (2, 5),
+        (4, 7),
+        (4, 2),
+        (6, 4),
+        (4, 2),
+    ] {
+        s(i, j);
+    }
+    p[4]
+}
+
+/// `medfilt2(I, [3 3])`: [`medfilt2`] for `n = 3` through a sorting network.
+fn medfilt3(src: &Grid) -> Grid {
+    let (w, h) = (src.w, src.h);
+    let mut out = Grid::zeros(w, h);
+    let zero = vec![0.0; w];
+    for_each_row(&mut out.data, w, |y, o| {
+        let up = if y > 0 { src.row(y - 1) } else { &zero };
+        let mid = src.row(y);
+        let dn = if y + 1 < h { src.row(y + 1) } else { &zero };
+        let at = |r: &[f64], x: isize| if x < 0 || x as usize >= w { 0.0 } else { r[x as usize] };
+        for (x, ov) in o.iter_mut().enumerate() {
+            let x = x as isize;
+            *ov = median9([
+                at(up, x - 1),
+                at(up, x),
+                at(up, x + 1),
+                at(mid, x - 1),
+                at(mid, x),
+                at(mid, x + 1),
+                at(dn, x - 1),
+                at(dn, x),
+                at(dn, x + 1),
+            ]);
+        }
+    });
+    out
+}
+
 /// `medfilt2(I, [n n])` for odd `n`: the median of each `n×n` window, zeros outside the image.
 pub(crate) fn medfilt2(src: &Grid, n: usize) -> Grid {
     debug_assert!(n % 2 == 1);
+    if n == 3 {
+        return medfilt3(src);
+    }
+    medfilt2_select(src, n)
+}
+
+/// [`medfilt2`] by selection in each window (any odd `n`).
+fn medfilt2_select(src: &Grid, n: usize) -> Grid {
     let (w, h) = (src.w, src.h);
     let r = (n / 2) as isize;
     let mut out = Grid::zeros(w, h);
@@ -158,6 +228,22 @@ mod tests {
                     assert!((fast.data[y * w + x] - want).abs() < 1e-9, "{w}x{h} m={m}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_3x3_median_network_matches_selection() {
+        for &(w, h) in &[(1, 1), (2, 1), (1, 3), (4, 3), (17, 11), (97, 83)] {
+            let g = grid(w, h, (w * 13 + h) as u64);
+            assert_eq!(medfilt3(&g), medfilt2_select(&g, 3), "{w}x{h}");
+        }
+        // all 9! orders of a window would be slow; every rotation of distinct values is enough
+        // together with the random grids above
+        let v = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0];
+        for k in 0..9 {
+            let mut p = [0.0; 9];
+            (0..9).for_each(|i| p[i] = v[(i + k) % 9]);
+            assert_eq!(median9(p), 5.0);
         }
     }
 
