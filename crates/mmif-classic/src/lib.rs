@@ -11,27 +11,47 @@
 //! | `lp` | [`lp()`] | Burt & Adelson 1983; Burt & Kolczynski 1993 |
 //! | `gff` | [`gff()`], [`gff_with`] | Li, Kang & Hu, IEEE TIP 2013 |
 //! | `dwt` | [`dwt()`] | Li, Manjunath & Mitra 1995; Cohen, Daubechies & Feauveau 1992 |
+//! | `adf` | [`adf()`], [`adf_with`] | Bavirisetti & Dhuli, IEEE Sensors J. 2016 (VIFB's code) |
+//! | `cbf` | [`cbf()`], [`cbf_with`] | Shreyamsha Kumar, SIViP 2015 (VIFB's code) |
+//! | `vsmwls` | [`vsmwls()`], [`vsmwls_with`] | Ma, Zhou, Wang & Zong, Infrared Phys. Technol. 2017 (VIFB's code) |
+//! | `ifevip` | [`ifevip()`], [`ifevip_channels`] | Zhang, Zhang, Bai & Zhang, Infrared Phys. Technol. 2017 (VIFB's code) |
+//! | `gfce` | [`gfce()`], [`gfce_with`] | Zhou, Dong, Xie & Gao, Appl. Opt. 2016 (VIFB's code) |
+//! | `fpde` | [`fpde()`], [`fpde_with`] | Bavirisetti, Xiao & Liu, Fusion 2017 (VIFB's code) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse) and [`DEFAULT`] is GFF.
 //! Values are not assumed to lie in any range, except that GFF's ε parameters are defined for
 //! intensities on `[0, 1]` and the 0..=255 convention is used to get there
 //! ([`GffParams::intensity_scale`]).
 
+pub mod adf;
 mod basic;
+pub mod cbf;
 pub mod dwt;
 mod error;
+pub mod fpde;
+pub mod gfce;
 pub mod gff;
+pub mod ifevip;
 mod grid;
+mod kl;
 pub mod lp;
 mod method;
+mod octave_resize;
+pub mod vsmwls;
 
+pub use adf::{AdfParams, Conduction, adf, adf_with};
 pub use basic::{max, mean, weighted};
+pub use cbf::{CbfParams, cbf, cbf_with};
 pub use dwt::dwt;
 pub use error::{Error, Result};
+pub use fpde::{FpdeParams, fpde, fpde_with};
+pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};
+pub use gfce::{GfceParams, gfce, gfce_with};
 pub use gff::{GffParams, gff, gff_with};
 pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, all};
 pub use mmif_io::Plane;
+pub use vsmwls::{VsmwlsParams, vsmwls, vsmwls_with};
 
 /// Checks that both planes are well formed, non-empty and of the same size.
 pub(crate) fn check_pair(a: &Plane, b: &Plane) -> Result<()> {

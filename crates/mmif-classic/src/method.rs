@@ -24,6 +24,18 @@ pub enum Method {
     Gff,
     /// CDF 9/7 wavelet, max-abs details, averaged approximation.
     Dwt { levels: usize },
+    /// VIFB's ADF: anisotropic-diffusion base layers, Karhunen–Loève fused details.
+    Adf,
+    /// VIFB's FPDE: fourth-order-PDE base layers, Karhunen–Loève fused details.
+    Fpde,
+    /// VIFB's CBF: cross-bilateral-filter details, covariance edge-strength weights.
+    Cbf,
+    /// VIFB's VSMWLS: rolling-guidance decomposition, saliency-weighted base, WLS details.
+    Vsmwls,
+    /// VIFB's IFEVIP: quadtree infrared background, infrared features added to the visible image.
+    Ifevip,
+    /// VIFB's GFCE: enhanced visible image, guided-filter hybrid decomposition, saliency-driven weights.
+    Gfce,
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -56,6 +68,18 @@ IEEE Trans. Image Process. 22(7):2864-2875, 2013";
 const CITE_DWT: &str = "H. Li, B. S. Manjunath and S. K. Mitra, \"Multisensor image fusion using the wavelet \
 transform\", Graph. Models Image Process. 57(3):235-245, 1995; wavelet: A. Cohen, I. Daubechies and \
 J.-C. Feauveau, Comm. Pure Appl. Math. 45(5):485-560, 1992";
+const CITE_ADF: &str = "D. P. Bavirisetti and R. Dhuli, \"Fusion of Infrared and Visible Sensor Images Based on \
+Anisotropic Diffusion and Karhunen-Loeve Transform\", IEEE Sensors J. 16(1):203-209, 2016";
+const CITE_FPDE: &str = "D. P. Bavirisetti, G. Xiao and G. Liu, \"Multi-sensor image fusion based on fourth order \
+partial differential equations\", Int. Conf. Information Fusion (Fusion), 2017";
+const CITE_CBF: &str = "B. K. Shreyamsha Kumar, \"Image fusion based on pixel significance using cross bilateral \
+filter\", Signal, Image and Video Processing 9(5):1193-1204, 2015";
+const CITE_VSMWLS: &str = "J. Ma, Z. Zhou, B. Wang and H. Zong, \"Infrared and visible image fusion based on visual \
+saliency map and weighted least square optimization\", Infrared Phys. Technol. 82:8-17, 2017";
+const CITE_IFEVIP: &str = "Y. Zhang, L. Zhang, X. Bai and L. Zhang, \"Infrared and visual image fusion through \
+infrared feature extraction and visual information preservation\", Infrared Phys. Technol. 83:227-237, 2017";
+const CITE_GFCE: &str = "Z. Zhou, M. Dong, X. Xie and Z. Gao, \"Fusion of infrared and visible images for \
+night-vision context enhancement\", Applied Optics 55(23):6480-6490, 2016";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -68,6 +92,12 @@ impl Method {
             Method::Lp { .. } => "lp",
             Method::Gff => "gff",
             Method::Dwt { .. } => "dwt",
+            Method::Adf => "adf",
+            Method::Fpde => "fpde",
+            Method::Cbf => "cbf",
+            Method::Vsmwls => "vsmwls",
+            Method::Ifevip => "ifevip",
+            Method::Gfce => "gfce",
         }
     }
 
@@ -86,6 +116,24 @@ impl Method {
             Method::Dwt { .. } => {
                 "CDF 9/7 wavelet transform, max-abs detail sub-bands, averaged approximation (dwt:LEVELS, default 4)"
             }
+            Method::Adf => {
+                "anisotropic diffusion base layers, Karhunen-Loeve weighted details (VIFB: 10 steps, dt 0.15, kappa 30)"
+            }
+            Method::Fpde => {
+                "fourth-order PDE base layers, Karhunen-Loeve weighted details (VIFB: 15 steps, dt 0.9, k 4)"
+            }
+            Method::Cbf => {
+                "cross bilateral filter details, covariance edge-strength weights (VIFB: 11x11, sigma_s 1.8, sigma_r 25, 5x5)"
+            }
+            Method::Vsmwls => {
+                "rolling-guidance 4-level decomposition, saliency-weighted base, WLS-optimised details (VIFB: lambda 0.01)"
+            }
+            Method::Ifevip => {
+                "quadtree/Bezier infrared background, infrared features added to the visible image (VIFB: 512, 32, 0.001, 0.8)"
+            }
+            Method::Gfce => {
+                "enhanced visible image, 4-level guided-filter hybrid decomposition, perceptual-saliency weights (VIFB)"
+            }
         }
     }
 
@@ -96,6 +144,12 @@ impl Method {
             Method::Lp { .. } => CITE_LP,
             Method::Gff => CITE_GFF,
             Method::Dwt { .. } => CITE_DWT,
+            Method::Adf => CITE_ADF,
+            Method::Fpde => CITE_FPDE,
+            Method::Cbf => CITE_CBF,
+            Method::Vsmwls => CITE_VSMWLS,
+            Method::Ifevip => CITE_IFEVIP,
+            Method::Gfce => CITE_GFCE,
         }
     }
 
@@ -112,11 +166,17 @@ impl Method {
             Method::Lp { levels } => crate::lp(a, b, levels),
             Method::Gff => crate::gff_with(a, b, &GffParams::default()),
             Method::Dwt { levels } => crate::dwt(a, b, levels),
+            Method::Adf => crate::adf(a, b),
+            Method::Fpde => crate::fpde(a, b),
+            Method::Cbf => crate::cbf(a, b),
+            Method::Vsmwls => crate::vsmwls(a, b),
+            Method::Ifevip => crate::ifevip(a, b),
+            Method::Gfce => crate::gfce(a, b),
         }
     }
 
     /// Every method with its default parameters, in registry order.
-    pub fn defaults() -> [Method; 6] {
+    pub fn defaults() -> [Method; 12] {
         [
             Method::Mean,
             Method::Max,
@@ -124,6 +184,12 @@ impl Method {
             Method::Lp { levels: crate::lp::DEFAULT_LEVELS },
             Method::Gff,
             Method::Dwt { levels: crate::dwt::DEFAULT_LEVELS },
+            Method::Adf,
+            Method::Fpde,
+            Method::Cbf,
+            Method::Vsmwls,
+            Method::Ifevip,
+            Method::Gfce,
         ]
     }
 }
@@ -171,6 +237,12 @@ impl FromStr for Method {
             "mean" => no_arg(Method::Mean),
             "max" => no_arg(Method::Max),
             "gff" => no_arg(Method::Gff),
+            "adf" => no_arg(Method::Adf),
+            "fpde" => no_arg(Method::Fpde),
+            "cbf" => no_arg(Method::Cbf),
+            "vsmwls" => no_arg(Method::Vsmwls),
+            "ifevip" => no_arg(Method::Ifevip),
+            "gfce" => no_arg(Method::Gfce),
             "weighted" => {
                 let w = match arg {
                     None => 0.5,
