@@ -65,7 +65,8 @@ fn main() -> Result<(), String> {
     println!("{method}: best of {runs}: {best:.3} s");
     if let Some(r) = pos.get(3) {
         let reference = channels(Path::new(r))?;
-        let reference = if reference.len() == 1 && fused.len() == 3 { vec![reference[0].clone(); 3] } else { reference };
+        let reference =
+            if reference.len() == 1 && fused.len() == 3 { vec![reference[0].clone(); 3] } else { reference };
         if reference.len() != fused.len() || reference[0].data.len() != fused[0].data.len() {
             return Err(format!("{r}: size or channels differ from the result"));
         }

@@ -188,7 +188,9 @@ fn enhance(img: &Grid) -> Grid {
 /// `Σ |X|²·fw²` over the centred spectrum of one block, `fw` the Mannos–Sakrison weight (R = 32).
 fn weighted_spectral_energy(block: &[f64], m: usize, n: usize) -> f64 {
     let tw = |len: usize| -> Vec<(f64, f64)> {
-        (0..len).map(|k| ((2.0 * PI * k as f64 / len as f64).cos(), -(2.0 * PI * k as f64 / len as f64).sin())).collect()
+        (0..len)
+            .map(|k| ((2.0 * PI * k as f64 / len as f64).cos(), -(2.0 * PI * k as f64 / len as f64).sin()))
+            .collect()
     };
     let (tn, tm) = (tw(n), tw(m));
     // Row DFTs.

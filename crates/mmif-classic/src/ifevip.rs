@@ -52,7 +52,9 @@ impl IfevipParams {
         let bad = |msg: String| Err(Error::InvalidParameter { method: "ifevip", msg });
         let (n, m) = (self.quad_norm_dim, self.quad_min_dim);
         if !(n.is_power_of_two() && m.is_power_of_two() && m >= 4 && m <= n && n <= 4096) {
-            return bad(format!("quad_norm_dim and quad_min_dim must be powers of two, 4 <= min <= norm <= 4096, got {n} and {m}"));
+            return bad(format!(
+                "quad_norm_dim and quad_min_dim must be powers of two, 4 <= min <= norm <= 4096, got {n} and {m}"
+            ));
         }
         if self.gauss_scale % 2 == 0 || self.gauss_scale > 255 {
             return bad(format!("gauss_scale must be odd and <= 255, got {}", self.gauss_scale));
@@ -136,7 +138,8 @@ fn quad_reconstruct(blocks: &[(usize, usize, usize)], img: &[f64], n: usize, min
     let np = n + 1;
     let padded = |y: usize, x: usize| img[y.min(n - 1) * n + x.min(n - 1)];
     let mut out = vec![0.0; np * np];
-    const M: [[f64; 4]; 4] = [[-1.0, 3.0, -3.0, 1.0], [3.0, -6.0, 3.0, 0.0], [-3.0, 3.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]];
+    const M: [[f64; 4]; 4] =
+        [[-1.0, 3.0, -3.0, 1.0], [3.0, -6.0, 3.0, 0.0], [-3.0, 3.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]];
     let max_dim = blocks.iter().map(|b| b.2 + 1).max().unwrap_or(0);
     let mut dim = max_dim;
     while dim > min_dim {
@@ -207,7 +210,8 @@ fn entropy(values: impl Iterator<Item = f64>) -> f64 {
 fn background(ir: &[f64], w: usize, h: usize, prm: &IfevipParams) -> Vec<f64> {
     let n = prm.quad_norm_dim;
     let small: Vec<f32> = ir.iter().map(|&v| v as f32).collect();
-    let resized: Vec<f64> = imresize_cubic::<f32>(&small, w, h, n, n).into_iter().map(|v| u8_of(f64::from(v))).collect();
+    let resized: Vec<f64> =
+        imresize_cubic::<f32>(&small, w, h, n, n).into_iter().map(|v| u8_of(f64::from(v))).collect();
     let blocks = qtdecomp(&resized, n, 0.2 * 255.0, prm.quad_min_dim);
     let eroded = erode_square(&resized, n, n, prm.quad_min_dim);
     let bg = quad_reconstruct(&blocks, &eroded, n, prm.quad_min_dim);
@@ -255,12 +259,13 @@ pub fn ifevip_channels(ir: &Plane, vis: &[Plane], prm: &IfevipParams) -> Result<
     let e_ir = entropy(irv.iter().copied());
     let e_vis = entropy(visv.iter().flatten().copied());
     let factor = if e_vis == 0.0 { 1.0 } else { e_ir / e_vis };
-    let add: Vec<Vec<f64>> = visv
+    let add: Vec<Vec<f64>> =
+        visv.iter().map(|vc| (0..w * h).map(|i| inf[i] + (irv[i] - vc[i]) * factor).collect()).collect();
+    let mut added: Vec<f64> = add
         .iter()
-        .map(|vc| (0..w * h).map(|i| inf[i] + (irv[i] - vc[i]) * factor).collect())
+        .zip(&visv)
+        .flat_map(|(a, v)| a.iter().zip(v).map(|(&a, &v)| if a > 0.0 { a } else { 0.0 } + v))
         .collect();
-    let mut added: Vec<f64> =
-        add.iter().zip(&visv).flat_map(|(a, v)| a.iter().zip(v).map(|(&a, &v)| if a > 0.0 { a } else { 0.0 } + v)).collect();
     let top = (prm.max_ratio * added.len() as f64).round() as usize;
     let ratio = if top == 0 {
         prm.std_ratio // mean of nothing is NaN, and min(NaN, x) = x

@@ -112,8 +112,7 @@ fn visual_weight_map(src: &Grid) -> Grid {
     for &v in &q.data {
         hist[v as usize] += 1.0;
     }
-    let sal: Vec<f64> =
-        (0..256).map(|j| (0..256).map(|i| hist[i] * (j as f64 - i as f64).abs()).sum()).collect();
+    let sal: Vec<f64> = (0..256).map(|j| (0..256).map(|i| hist[i] * (j as f64 - i as f64).abs()).sum()).collect();
     let out = q.map(|v| sal[v as usize]);
     let (lo, hi) = out.data.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
     // MATLAB/Octave mat2gray of a constant image clips it to [0, 1].
@@ -146,10 +145,8 @@ pub fn vsmwls_with(a: &Plane, b: &Plane, prm: &VsmwlsParams) -> Result<Plane> {
     prm.validate()?;
     let k = 1.0 / 255.0;
     let (ia, ib) = (Grid::from_plane_scaled(a, k), Grid::from_plane_scaled(b, k));
-    let ((la, wa), (lb, wb)) = rayon::join(
-        || (decompose(&ia, prm), visual_weight_map(&ia)),
-        || (decompose(&ib, prm), visual_weight_map(&ib)),
-    );
+    let ((la, wa), (lb, wb)) =
+        rayon::join(|| (decompose(&ia, prm), visual_weight_map(&ia)), || (decompose(&ib, prm), visual_weight_map(&ib)));
     let mut fused = Grid::zeros(a.width, a.height);
     for (i, f) in fused.data.iter_mut().enumerate() {
         let d = wa.data[i] - wb.data[i];

@@ -21,9 +21,9 @@ fn channels(path: &Path) -> Vec<Plane> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     match img {
         image::DynamicImage::ImageLuma8(g) => vec![Plane::new(w, h, g.pixels().map(|p| f32::from(p.0[0])).collect())],
-        image::DynamicImage::ImageRgb8(c) => (0..3)
-            .map(|k| Plane::new(w, h, c.pixels().map(|p| f32::from(p.0[k])).collect()))
-            .collect(),
+        image::DynamicImage::ImageRgb8(c) => {
+            (0..3).map(|k| Plane::new(w, h, c.pixels().map(|p| f32::from(p.0[k])).collect())).collect()
+        }
         other => panic!("{}: unexpected pixel format {:?}", path.display(), other.color()),
     }
 }
