@@ -348,7 +348,11 @@ fn gfce_plane(vis: &Grid, ir: &Grid, prm: &GfceParams) -> Grid {
         let c10 = if d1.abs() < d2.abs() { 1.0 } else { 0.0 };
         mb.data[k] += c10 * d2 + (1.0 - c10) * d1;
     }
-    mb.map(|v| (v * prm.gain).round().min(255.0).max(0.0))
+    // MATLAB's min/max skip NaN: min(round(NaN), 255) is 255.
+    mb.map(|v| {
+        let r = (v * prm.gain).round();
+        if r.is_nan() { 255.0 } else { r.clamp(0.0, 255.0) }
+    })
 }
 
 /// GFCE with VIFB's parameters; `a` is the infrared image, `b` the visible one (0..=255).

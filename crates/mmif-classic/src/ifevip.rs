@@ -56,7 +56,7 @@ impl IfevipParams {
                 "quad_norm_dim and quad_min_dim must be powers of two, 4 <= min <= norm <= 4096, got {n} and {m}"
             ));
         }
-        if self.gauss_scale % 2 == 0 || self.gauss_scale > 255 {
+        if self.gauss_scale.is_multiple_of(2) || self.gauss_scale > 255 {
             return bad(format!("gauss_scale must be odd and <= 255, got {}", self.gauss_scale));
         }
         if !(self.max_ratio.is_finite() && (0.0..=1.0).contains(&self.max_ratio)) {
@@ -80,7 +80,7 @@ fn qtdecomp(img: &[f64], n: usize, threshold: f64, mindim: usize) -> Vec<(usize,
     let mut offsets = vec![(0usize, 0usize)];
     let mut size = n;
     while !offsets.is_empty() {
-        if size % 2 != 0 || size / 2 < mindim {
+        if !size.is_multiple_of(2) || size / 2 < mindim {
             res.extend(offsets.iter().map(|&(r, c)| (r, c, size)));
             break;
         }

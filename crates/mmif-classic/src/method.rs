@@ -9,7 +9,8 @@ use std::str::FromStr;
 ///
 /// Textual form (parsed by [`FromStr`], produced by [`Display`](fmt::Display)):
 /// `mean`, `max`, `weighted[:W]` (W in [0, 1], default 0.5), `lp[:LEVELS]` (default 4), `gff`,
-/// `dwt[:LEVELS]` (default 4). Names are case-insensitive.
+/// `dwt[:LEVELS]` (default 4), and VIFB's `adf`, `fpde`, `cbf`, `vsmwls`, `ifevip`, `gfce` (their
+/// published parameters). Names are case-insensitive.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Method {
     /// Pixel-wise average.
