@@ -46,6 +46,13 @@ fn unit_gain(m: Method) -> Method {
     }
 }
 
+/// VIFB methods reproduced with their reference's arithmetic, which breaks the two idealised
+/// properties below by design: FPDE rounds its base layers to 8 bits (a fused pair of equal odd
+/// values gains 1), IFEVIP adds infrared features and GFCE enhances the visible image (neither
+/// returns its input), and ADF's diffusion sees zeros outside the image (two different constants
+/// give a non-constant border). Their behaviour is pinned by `vifb_octave_a.rs` instead.
+const NOT_IDEMPOTENT: [&str; 4] = ["fpde", "ifevip", "gfce", "adf"];
+
 fn max_diff(a: &Plane, b: &Plane) -> f32 {
     assert_eq!((a.width, a.height), (b.width, b.height));
     a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -95,7 +102,7 @@ fn a_1x1_pair_is_averaged_by_the_multiscale_methods() {
 fn fusing_an_image_with_itself_returns_it() {
     for (w, h) in [(37, 53), (64, 48), (2, 3)] {
         for img in [noise(w, h, 7), scene(w, h, 0.0)] {
-            for m in all_methods().into_iter().map(unit_gain) {
+            for m in all_methods().into_iter().filter(|m| !NOT_IDEMPOTENT[..3].contains(&m.name())).map(unit_gain) {
                 let f = m.fuse(&img, &img).unwrap();
                 let d = max_diff(&f, &img);
                 assert!(d < 1e-3, "{m} on {w}x{h}: max diff {d}");
@@ -148,7 +155,7 @@ fn constant_images_stay_constant() {
     for (w, h) in [(37, 53), (2, 3), (16, 16)] {
         let c1 = Plane::new(w, h, vec![77.0; w * h]);
         let c2 = Plane::new(w, h, vec![-13.0; w * h]);
-        for m in all_methods().into_iter().map(unit_gain) {
+        for m in all_methods().into_iter().filter(|m| !NOT_IDEMPOTENT.contains(&m.name())).map(unit_gain) {
             let same = m.fuse(&c1, &c1).unwrap();
             assert!(same.data.iter().all(|v| (v - 77.0).abs() < 1e-3), "{m} on {w}x{h}");
             let mixed = m.fuse(&c1, &c2).unwrap();
@@ -254,8 +261,13 @@ fn registry_parses_describes_and_dispatches() {
     assert_eq!(default_for(TaskKind::Other), DEFAULT);
     let infos = all();
     let names: Vec<&str> = infos.iter().map(|i| i.name).collect();
-    assert_eq!(names[..6], ["mean", "max", "weighted", "lp", "gff", "dwt"]);
-    assert!(["tif", "mgff", "hmsd_gf"].iter().all(|n| names.contains(n)), "{names:?}");
+    assert_eq!(
+        names,
+        [
+            "mean", "max", "weighted", "lp", "gff", "dwt", "tif", "mgff", "hmsd_gf", "adf", "fpde", "cbf", "vsmwls",
+            "ifevip", "gfce"
+        ]
+    );
     for i in &infos {
         assert!(!i.description.is_empty() && !i.citation.is_empty());
         let m: Method = i.name.parse().unwrap();
