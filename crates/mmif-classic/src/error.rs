@@ -14,7 +14,9 @@ pub enum Error {
     #[error("invalid parameter for `{method}`: {msg}")]
     InvalidParameter { method: &'static str, msg: String },
     /// `Method::from_str` got a name it does not know, or a malformed parameter.
-    #[error("unknown fusion method `{0}` (expected one of: mean, max, weighted[:W], lp[:LEVELS], gff, dwt[:LEVELS])")]
+    #[error(
+        "unknown fusion method `{0}` (`mmif models` lists the methods; parameters are `name:key=value,..` or `lp:N`, `dwt:N`, `weighted:W`)"
+    )]
     UnknownMethod(String),
 }
 

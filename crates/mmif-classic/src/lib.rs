@@ -11,27 +11,61 @@
 //! | `lp` | [`lp()`] | Burt & Adelson 1983; Burt & Kolczynski 1993 |
 //! | `gff` | [`gff()`], [`gff_with`] | Li, Kang & Hu, IEEE TIP 2013 |
 //! | `dwt` | [`dwt()`] | Li, Manjunath & Mitra 1995; Cohen, Daubechies & Feauveau 1992 |
+//! | `adf` | [`adf()`], [`adf_with`] | Bavirisetti & Dhuli, IEEE Sensors J. 2016 (VIFB's code) |
+//! | `cbf` | [`cbf()`], [`cbf_with`] | Shreyamsha Kumar, SIViP 2015 (VIFB's code) |
+//! | `vsmwls` | [`vsmwls()`], [`vsmwls_with`] | Ma, Zhou, Wang & Zong, Infrared Phys. Technol. 2017 (VIFB's code) |
+//! | `ifevip` | [`ifevip()`], [`ifevip_channels`] | Zhang, Zhang, Bai & Zhang, Infrared Phys. Technol. 2017 (VIFB's code) |
+//! | `gfce` | [`gfce()`], [`gfce_with`] | Zhou, Dong, Xie & Gao, Appl. Opt. 2016 (VIFB's code) |
+//! | `fpde` | [`fpde()`], [`fpde_with`] | Bavirisetti, Xiao & Liu, Fusion 2017 (VIFB's code) |
+//! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
+//! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
+//! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //!
-//! [`Method`] is the registry (parse by name, describe, fuse) and [`DEFAULT`] is GFF.
+//! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
+//! method of each task and [`DEFAULT`] (GFF) that of tasks without a measured choice.
 //! Values are not assumed to lie in any range, except that GFF's ε parameters are defined for
 //! intensities on `[0, 1]` and the 0..=255 convention is used to get there
 //! ([`GffParams::intensity_scale`]).
 
+pub mod adf;
 mod basic;
+pub mod cbf;
 pub mod dwt;
 mod error;
+pub mod fpde;
+pub mod gfce;
 pub mod gff;
 mod grid;
+pub mod hmsd_gf;
+pub mod ifevip;
+mod kl;
 pub mod lp;
+mod matlab;
 mod method;
+pub mod mgff;
+mod octave_resize;
+pub mod params;
+mod perceptual;
+pub mod tif;
+pub mod vsmwls;
 
+pub use adf::{AdfParams, Conduction, adf, adf_with};
 pub use basic::{max, mean, weighted};
+pub use cbf::{CbfParams, cbf, cbf_with};
 pub use dwt::dwt;
 pub use error::{Error, Result};
+pub use fpde::{FpdeParams, fpde, fpde_with};
+pub use gfce::{GfceParams, gfce, gfce_with};
 pub use gff::{GffParams, gff, gff_with};
+pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
+pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};
 pub use lp::{lp, max_levels};
-pub use method::{DEFAULT, Method, MethodInfo, all};
+pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};
+pub use mgff::{MgffParams, mgff};
 pub use mmif_io::Plane;
+pub use params::{ParamInfo, Params};
+pub use tif::{TifParams, tif};
+pub use vsmwls::{VsmwlsParams, vsmwls, vsmwls_with};
 
 /// Checks that both planes are well formed, non-empty and of the same size.
 pub(crate) fn check_pair(a: &Plane, b: &Plane) -> Result<()> {

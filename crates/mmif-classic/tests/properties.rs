@@ -1,6 +1,6 @@
 //! Properties every fusion method must have, on synthetic images (no data files needed).
 
-use mmif_classic::{DEFAULT, Error, Method, Plane, all, dwt, gff, lp, max, mean, weighted};
+use mmif_classic::{DEFAULT, Error, Method, Plane, TaskKind, all, default_for, dwt, gff, lp, max, mean, weighted};
 
 fn noise(w: usize, h: usize, seed: u64) -> Plane {
     let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
@@ -36,6 +36,22 @@ fn all_methods() -> Vec<Method> {
     v.extend([Method::Weighted(0.25), Method::Lp { levels: 2 }, Method::Dwt { levels: 1 }, Method::Lp { levels: 12 }]);
     v
 }
+
+/// HMSD-GF's VIFB output gain (275 on a 0..=1 result) brightens by design; with gain 255 it must
+/// keep the intensity scale like every other method.
+fn unit_gain(m: Method) -> Method {
+    match m {
+        Method::HmsdGf(p) => Method::HmsdGf(mmif_classic::HmsdGfParams { gain: 255.0, ..p }),
+        m => m,
+    }
+}
+
+/// VIFB methods reproduced with their reference's arithmetic, which breaks the two idealised
+/// properties below by design: FPDE rounds its base layers to 8 bits (a fused pair of equal odd
+/// values gains 1), IFEVIP adds infrared features and GFCE enhances the visible image (neither
+/// returns its input), and ADF's diffusion sees zeros outside the image (two different constants
+/// give a non-constant border). Their behaviour is pinned by `vifb_octave_a.rs` instead.
+const NOT_IDEMPOTENT: [&str; 4] = ["fpde", "ifevip", "gfce", "adf"];
 
 fn max_diff(a: &Plane, b: &Plane) -> f32 {
     assert_eq!((a.width, a.height), (b.width, b.height));
@@ -86,7 +102,7 @@ fn a_1x1_pair_is_averaged_by_the_multiscale_methods() {
 fn fusing_an_image_with_itself_returns_it() {
     for (w, h) in [(37, 53), (64, 48), (2, 3)] {
         for img in [noise(w, h, 7), scene(w, h, 0.0)] {
-            for m in all_methods() {
+            for m in all_methods().into_iter().filter(|m| !NOT_IDEMPOTENT[..3].contains(&m.name())).map(unit_gain) {
                 let f = m.fuse(&img, &img).unwrap();
                 let d = max_diff(&f, &img);
                 assert!(d < 1e-3, "{m} on {w}x{h}: max diff {d}");
@@ -139,7 +155,7 @@ fn constant_images_stay_constant() {
     for (w, h) in [(37, 53), (2, 3), (16, 16)] {
         let c1 = Plane::new(w, h, vec![77.0; w * h]);
         let c2 = Plane::new(w, h, vec![-13.0; w * h]);
-        for m in all_methods() {
+        for m in all_methods().into_iter().filter(|m| !NOT_IDEMPOTENT.contains(&m.name())).map(unit_gain) {
             let same = m.fuse(&c1, &c1).unwrap();
             assert!(same.data.iter().all(|v| (v - 77.0).abs() < 1e-3), "{m} on {w}x{h}");
             let mixed = m.fuse(&c1, &c2).unwrap();
@@ -240,9 +256,18 @@ fn multiscale_methods_keep_the_texture_of_each_source() {
 #[test]
 fn registry_parses_describes_and_dispatches() {
     assert_eq!(DEFAULT, Method::Gff);
+    assert_eq!(default_for(TaskKind::InfraredVisible).name(), "hmsd_gf");
+    assert_eq!(default_for(TaskKind::Medical), Method::Max);
+    assert_eq!(default_for(TaskKind::Other), DEFAULT);
     let infos = all();
     let names: Vec<&str> = infos.iter().map(|i| i.name).collect();
-    assert_eq!(names, ["mean", "max", "weighted", "lp", "gff", "dwt"]);
+    assert_eq!(
+        names,
+        [
+            "mean", "max", "weighted", "lp", "gff", "dwt", "tif", "mgff", "hmsd_gf", "adf", "fpde", "cbf", "vsmwls",
+            "ifevip", "gfce"
+        ]
+    );
     for i in &infos {
         assert!(!i.description.is_empty() && !i.citation.is_empty());
         let m: Method = i.name.parse().unwrap();
@@ -265,7 +290,7 @@ fn registry_parses_describes_and_dispatches() {
     assert!(matches!("dwt:x".parse::<Method>(), Err(Error::InvalidParameter { method: "dwt", .. })));
     assert!(matches!("weighted:1.5".parse::<Method>(), Err(Error::InvalidParameter { .. })));
     let msg = "nope".parse::<Method>().unwrap_err().to_string();
-    assert!(msg.contains("nope") && msg.contains("gff"), "{msg}");
+    assert!(msg.contains("nope") && msg.contains("mmif models"), "{msg}");
 
     let (a, b) = (noise(20, 15, 8), scene(20, 15, 0.0));
     assert_eq!(Method::Mean.fuse(&a, &b).unwrap(), mean(&a, &b).unwrap());

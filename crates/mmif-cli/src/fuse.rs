@@ -19,7 +19,7 @@ use crate::text::{self, TEXT_HELP, TextFeatures};
 #[derive(Args, Debug)]
 pub struct FuseArgs {
     /// Model: a network (cddfuse) or a weight-free method (see `mmif models`).
-    /// Default: the best weight-free method (gff)
+    /// Default: the measured best weight-free method of the task (ir/vis: hmsd_gf, mri/func: max, else gff)
     #[arg(long, short = 'm', value_parser = crate::registry::model_parser())]
     pub model: Option<Model>,
     /// Checkpoint of a network: official .pth, Jittor .pkl or .safetensors
@@ -39,6 +39,11 @@ pub struct FuseArgs {
     /// Write a gray image even when a source is in colour
     #[arg(long)]
     pub gray: bool,
+    /// Colour sources, weight-free methods: luma = fuse the gray images and keep the colour
+    /// source's chroma (default); channels = fuse each RGB channel with the other source (gray,
+    /// or the same channel), as VIFB's MATLAB code does
+    #[arg(long, value_name = "luma|channels", default_value = "luma", value_parser = ["luma", "channels"])]
+    pub color: String,
     /// Skip the official min-max normalisation of network outputs
     #[arg(long)]
     pub raw: bool,
@@ -62,6 +67,9 @@ pub struct FuseArgs {
     /// lp, dwt: number of decomposition levels
     #[arg(long, value_name = "N")]
     pub levels: Option<usize>,
+    /// Weight-free methods: set a parameter (repeatable; `mmif models` lists keys and defaults)
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
     /// FILM: text features of the pair (float32 .npy, T×768 or 1×T×768)
     #[arg(long, value_name = "FILE")]
     pub text: Option<PathBuf>,
@@ -160,11 +168,41 @@ fn fuse_pair(
     out: &Path,
 ) -> Result<()> {
     let (la, lb) = read_pair(a, b)?;
+    if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
+        return fuse_channels(model, task, (a, b), out);
+    }
     let mut fused = model.fuse_text(task, &la.gray, &lb.gray, text)?;
     if model.min_max() && !args.raw {
         fused = normalise(fused);
     }
     write_fused(out, fused, if args.gray { None } else { fused_chroma(&la, &lb) }, model.quantize())
+}
+
+/// The three RGB channels of a colour source, or its gray plane three times (0..=255 scale).
+fn rgb_planes(path: &Path, loaded: &Loaded) -> Result<[Plane; 3]> {
+    if loaded.color.is_none() {
+        return Ok([loaded.gray.clone(), loaded.gray.clone(), loaded.gray.clone()]);
+    }
+    let rgb = mmif_io::image_io::decode_image(path)?.to_rgb32f();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    Ok([0, 1, 2].map(|c| Plane::new(w, h, rgb.pixels().map(|p| p.0[c] * 255.0).collect())))
+}
+
+/// `--color channels`: each RGB channel fused on its own (VIFB's colour handling).
+fn fuse_channels(model: &dyn Fuser, task: Task, (a, b): (&Path, &Path), out: &Path) -> Result<()> {
+    let (la, lb) = read_pair(a, b)?;
+    let (ra, rb) = (rgb_planes(a, &la)?, rgb_planes(b, &lb)?);
+    let mut fused = Vec::with_capacity(3);
+    for c in 0..3 {
+        fused.push(model.fuse(task, &ra[c], &rb[c])?.scale(255.0));
+    }
+    let rgb: [Plane; 3] = fused.try_into().map_err(|_| anyhow::anyhow!("three channels expected"))?;
+    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => mmif_io::image_io::write_png_rgb8_with(out, &rgb, model.quantize())?,
+        Some("npy") => bail!("--color channels writes RGB images; .npy outputs are gray (use .png or .tif)"),
+        _ => mmif_io::write_output(out, &rgb)?,
+    }
+    Ok(())
 }
 
 /// Writes a fused image on the 0..=1 scale: `.npy` keeps that scale, images are 0..=255
@@ -234,14 +272,33 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
             bail!("--weights {} given without --model: name the network (e.g. --model cddfuse)", w.display())
         }
         (None, None) => {
-            eprintln!("mmif: no --model given: using the weight-free `{}` method", mmif_classic::DEFAULT);
-            Model::default_classic()
+            let task = match &sources {
+                Sources::Single { task, .. } | Sources::Folders { task, .. } => *task,
+            };
+            let kind = match task {
+                Task::Ivf => mmif_classic::TaskKind::InfraredVisible,
+                Task::Mif => mmif_classic::TaskKind::Medical,
+                Task::Mef => mmif_classic::TaskKind::Exposure,
+                Task::Mff => mmif_classic::TaskKind::Focus,
+                Task::Generic => mmif_classic::TaskKind::Other,
+            };
+            let method = mmif_classic::default_for(kind);
+            eprintln!("mmif: no --model given: using the weight-free `{method}` method");
+            Model::Classic(method.to_string())
         }
     };
-    let opts =
-        ModelOptions { residual: args.residual, weight: args.weight, levels: args.levels, tiling: tiling(args)? };
+    let opts = ModelOptions {
+        residual: args.residual,
+        weight: args.weight,
+        levels: args.levels,
+        tiling: tiling(args)?,
+        params: args.params.clone(),
+    };
     let device = mmif_nn::cpu();
     check_text_args(args, &name, matches!(sources, Sources::Folders { .. }))?;
+    if args.color == "channels" && name.network().is_some() {
+        bail!("--color channels is for weight-free methods; networks fuse the luma and keep the chroma");
+    }
     match sources {
         Sources::Single { task, a, b } => {
             let out = args.output.as_ref().context("one pair of sources needs -o OUTPUT")?;

@@ -22,6 +22,8 @@ pub struct ModelOptions {
     pub levels: Option<usize>,
     /// EMMA: how image sizes that are not multiples of 32 are handled.
     pub tiling: Option<Tiling>,
+    /// Weight-free methods: `--param KEY=VALUE`, applied in order.
+    pub params: Vec<String>,
 }
 
 /// A model ready to fuse pairs.
@@ -51,6 +53,9 @@ pub fn build(
         Model::Network(n) => *n,
         Model::Classic(spec) => return classic(spec, weights_path, opts),
     };
+    if !opts.params.is_empty() {
+        bail!("--param is for weight-free methods; `{network}` is a network (see `mmif models`)");
+    }
     let path = need_weights(network, weights_path)?;
     Ok(match network {
         Network::Cddfuse => {
@@ -78,8 +83,12 @@ fn classic(spec: &str, weights_path: Option<&Path>, opts: &ModelOptions) -> Resu
         ("lp" | "dwt", _, Some(n)) => format!("{spec}:{n}"),
         _ => spec.to_string(),
     };
-    let method: mmif_classic::Method =
+    let mut method: mmif_classic::Method =
         spec.parse().map_err(|e| anyhow::anyhow!("{e} (`mmif models` lists every model)"))?;
+    for kv in &opts.params {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--param expects KEY=VALUE, got `{kv}`"))?;
+        method.set_param(k, v).map_err(|e| anyhow::anyhow!("{e} (`mmif models` lists the parameters)"))?;
+    }
     if let Some(w) = weights_path {
         bail!("`{spec}` is weight-free; --weights {} is not used by it", w.display());
     }
@@ -228,6 +237,10 @@ pub fn print_models() -> Result<std::process::ExitCode> {
     for m in mmif_classic::all() {
         println!("{:<10} {:<9} {:<8} {}", m.name, "any", "none", m.description);
         println!("{:<29} {}", "", m.citation);
+        println!("{:<29} speed at 640x480: {}", "", m.speed);
+        for p in &m.params {
+            println!("{:<29} --param {}={}  ({})", "", p.key, p.value, p.help);
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

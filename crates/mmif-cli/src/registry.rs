@@ -191,11 +191,6 @@ impl Model {
     pub fn uses_text(&self) -> bool {
         self.network().is_some_and(|n| n.text)
     }
-
-    /// The default weight-free method.
-    pub fn default_classic() -> Model {
-        Model::Classic(mmif_classic::DEFAULT.to_string())
-    }
 }
 
 impl fmt::Display for Model {

@@ -1,0 +1,124 @@
+//! `mmif fuse` with the VIFB methods: per-task defaults, `--param`, `--color channels`, folder
+//! mode and `mmif models`.
+
+mod common;
+
+use common::{Scratch, mmif, stderr};
+use mmif_classic::{Method, Plane};
+
+fn gray(w: u32, h: u32, k: u32) -> image::GrayImage {
+    image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x * k + y * 7 + (x * y) % 13) % 256) as u8]))
+}
+
+fn plane(img: &image::GrayImage) -> Plane {
+    Plane::new(img.width() as usize, img.height() as usize, img.pixels().map(|p| f32::from(p.0[0])).collect())
+}
+
+#[test]
+fn ir_vis_pairs_default_to_hmsd_gf_and_medical_pairs_to_max() {
+    let dir = Scratch::new("classic_default");
+    gray(48, 40, 5).save(dir.path("a.png")).expect("a");
+    gray(48, 40, 3).save(dir.path("b.png")).expect("b");
+    let o = mmif(["fuse", "--ir", &dir.s("a.png"), "--vis", &dir.s("b.png"), "-o", &dir.s("f.png")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hmsd_gf"), "{}", stderr(&o));
+    let o = mmif(["fuse", "--mri", &dir.s("a.png"), "--func", &dir.s("b.png"), "-o", &dir.s("g.png")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`max`"), "{}", stderr(&o));
+}
+
+#[test]
+fn params_reach_the_method_and_bad_ones_are_errors() {
+    let dir = Scratch::new("classic_param");
+    let (a, b) = (gray(40, 30, 5), gray(40, 30, 11));
+    a.save(dir.path("a.png")).expect("a");
+    b.save(dir.path("b.png")).expect("b");
+    let run = |extra: &[&str], out: &str| {
+        let (pa, pb, po) = (dir.s("a.png"), dir.s("b.png"), dir.s(out));
+        let mut v: Vec<String> = ["fuse", "-m", "tif", "--ir", &pa, "--vis", &pb, "-o", &po].map(String::from).to_vec();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        mmif(v)
+    };
+    let o = run(&["--param", "mean=21"], "p.png");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = image::open(dir.path("p.png")).expect("p").to_luma8();
+    let want = "tif:mean=21".parse::<Method>().unwrap().fuse(&plane(&a), &plane(&b)).unwrap();
+    for (g, w) in got.pixels().zip(&want.data) {
+        assert!((f32::from(g.0[0]) - w.round().clamp(0.0, 255.0)).abs() <= 1.0);
+    }
+    let o = run(&["--param", "radius=3"], "q.png");
+    assert!(!o.status.success() && stderr(&o).contains("radius") && !stderr(&o).contains("panicked"));
+    assert!(!dir.path("q.png").exists());
+    let o = run(&["--param", "mean"], "r.png");
+    assert!(!o.status.success() && stderr(&o).contains("KEY=VALUE"), "{}", stderr(&o));
+}
+
+#[test]
+fn color_channels_fuses_each_rgb_channel_with_the_gray_source() {
+    let dir = Scratch::new("classic_color");
+    let ir = gray(36, 28, 9);
+    let vis = image::RgbImage::from_fn(36, 28, |x, y| image::Rgb([(x * 7) as u8, (y * 9) as u8, ((x + y) * 4) as u8]));
+    ir.save(dir.path("ir.png")).expect("ir");
+    vis.save(dir.path("vis.png")).expect("vis");
+    let o = mmif([
+        "fuse",
+        "-m",
+        "mgff",
+        "--color",
+        "channels",
+        "--ir",
+        &dir.s("ir.png"),
+        "--vis",
+        &dir.s("vis.png"),
+        "-o",
+        &dir.s("f.png"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = image::open(dir.path("f.png")).expect("f").to_rgb8();
+    for c in 0..3 {
+        let ch = Plane::new(36, 28, vis.pixels().map(|p| f32::from(p.0[c])).collect());
+        let want = "mgff".parse::<Method>().unwrap().fuse(&plane(&ir), &ch).unwrap();
+        for (g, w) in f.pixels().zip(&want.data) {
+            assert!((f32::from(g.0[c]) - w.round().clamp(0.0, 255.0)).abs() <= 1.0, "channel {c}");
+        }
+    }
+    let o = mmif([
+        "fuse",
+        "-m",
+        "cddfuse",
+        "--color",
+        "channels",
+        "--ir",
+        &dir.s("ir.png"),
+        "--vis",
+        &dir.s("vis.png"),
+        "-o",
+        &dir.s("g.png"),
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("weight-free"), "{}", stderr(&o));
+}
+
+#[test]
+fn vifb_methods_work_in_folder_mode_and_are_listed() {
+    let dir = Scratch::new("classic_folders");
+    for d in ["ir", "vi"] {
+        std::fs::create_dir_all(dir.path(d)).expect("dir");
+    }
+    for (name, w, h) in [("one", 1, 1), ("two", 3, 2), ("three", 50, 37)] {
+        gray(w, h, 5).save(dir.path(&format!("ir/{name}.png"))).expect("w");
+        gray(w, h, 3).save(dir.path(&format!("vi/{name}.png"))).expect("w");
+    }
+    for m in ["tif", "mgff", "hmsd_gf"] {
+        let out = dir.s(&format!("out_{m}"));
+        let o = mmif(["fuse", "-m", m, "--ir-dir", &dir.s("ir"), "--vis-dir", &dir.s("vi"), "--out-dir", &out]);
+        assert!(o.status.success(), "{m}: {}", stderr(&o));
+        for name in ["one", "two", "three"] {
+            assert!(dir.path(&format!("out_{m}/{name}.png")).is_file(), "{m} {name}");
+        }
+    }
+    let o = mmif(["models"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in ["tif", "mgff", "hmsd_gf", "--param mean=35", "--param lambda=auto", "Bavirisetti", "Zhou"] {
+        assert!(text.contains(needle), "`mmif models` lacks {needle}");
+    }
+}
