@@ -20,7 +20,7 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage> {
         return RgbImage::from_raw(plane.width as u32, plane.height as u32, px)
             .with_context(|| format!("{}: bad image size", path.display()));
     }
-    let img = mmif_io::decode_image(path)?;
+    let img = mmif_io::image_io::decode_image(path)?;
     if img.width() == 0 || img.height() == 0 {
         bail!("{}: empty image", path.display());
     }

@@ -173,7 +173,7 @@ fn bad_inputs_give_errors_and_no_file() {
     };
     let e = run(&["--box", "150,0,20,10"], &files);
     assert!(e.contains("outside the 160x120 image"), "{e}");
-    let e = run(&["--zoom", "20"], &files);
+    let e = run(&["--box", "0,0,100,100"], &files);
     assert!(e.contains("do not fit"), "{e}");
     let mut missing = files.clone();
     missing[4].1 = dir.path("nope.png");
