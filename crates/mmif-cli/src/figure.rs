@@ -173,7 +173,10 @@ pub fn layout(
         let (iw, ih) = (b[2] as i64 * zoom as i64, b[3] as i64 * zoom as i64);
         let x = if right { w as i64 - cursor - iw } else { cursor };
         let y = if bottom { h as i64 - stroke as i64 - ih } else { stroke as i64 };
-        if x < stroke as i64 || x + iw + stroke as i64 > w as i64 || y < stroke as i64 || ih + 2 * stroke as i64 > h as i64
+        if x < stroke as i64
+            || x + iw + stroke as i64 > w as i64
+            || y < stroke as i64
+            || ih + 2 * stroke as i64 > h as i64
         {
             bail!(
                 "the insets ({} box(es) enlarged {zoom}x) do not fit side by side in the {w}x{h} panel: use a smaller \

@@ -41,7 +41,8 @@ pub fn svg(scene: &Scene, ppi: f64) -> Result<String> {
         match e {
             Element::Image { x, y, w, h, img } => {
                 let scaled = (*w, *h) != img.dimensions();
-                let style = if scaled { " style=\"image-rendering:pixelated\" image-rendering=\"optimizeSpeed\"" } else { "" };
+                let style =
+                    if scaled { " style=\"image-rendering:pixelated\" image-rendering=\"optimizeSpeed\"" } else { "" };
                 let _ = writeln!(
                     s,
                     "<image x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" preserveAspectRatio=\"none\"{style} href=\"{}\"/>",

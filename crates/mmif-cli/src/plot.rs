@@ -65,7 +65,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Losses> {
         }
         let v: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", path.display(), i + 1))?;
-        let step = v["global_step"].as_f64().with_context(|| format!("{}:{}: no global_step", path.display(), i + 1))?;
+        let step =
+            v["global_step"].as_f64().with_context(|| format!("{}:{}: no global_step", path.display(), i + 1))?;
         let epoch = v["epoch"].as_u64().with_context(|| format!("{}:{}: no epoch", path.display(), i + 1))?;
         let losses = v["losses"].as_object().with_context(|| format!("{}:{}: no losses", path.display(), i + 1))?;
         for (name, x) in losses {
@@ -244,7 +245,8 @@ mod tests {
         assert!(s.contains("<svg") && s.contains("loss (epoch mean)") && s.contains("ssim (epoch mean)"));
         let img = image::open(&png).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), SIZE);
-        let colored = img.pixels().filter(|p| p[0] == COLORS[0].0 && p[1] == COLORS[0].1 && p[2] == COLORS[0].2).count();
+        let colored =
+            img.pixels().filter(|p| p[0] == COLORS[0].0 && p[1] == COLORS[0].1 && p[2] == COLORS[0].2).count();
         assert!(colored > 100, "the first term's mean line is drawn ({colored} pixels)");
         let dark = img.pixels().filter(|p| p[0] < 80 && p[1] < 80 && p[2] < 80).count();
         assert!(dark > 500, "axis labels and title are drawn ({dark} dark pixels)");

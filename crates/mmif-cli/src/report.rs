@@ -111,8 +111,10 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let pairs: Vec<Value> = items
         .par_iter()
         .map(|it| -> Result<Value> {
-            let paths: Vec<&Path> =
-                [it.a.as_path(), it.b.as_path()].into_iter().chain(it.fused.iter().flatten().map(|p| p.as_path())).collect();
+            let paths: Vec<&Path> = [it.a.as_path(), it.b.as_path()]
+                .into_iter()
+                .chain(it.fused.iter().flatten().map(|p| p.as_path()))
+                .collect();
             let mut images = Vec::new();
             let mut size = None;
             for p in paths {
@@ -120,7 +122,14 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                 match size {
                     None => size = Some(img.dimensions()),
                     Some(s) if s != img.dimensions() => {
-                        bail!("{}: {}x{}, the pair's other images are {}x{}", p.display(), img.width(), img.height(), s.0, s.1)
+                        bail!(
+                            "{}: {}x{}, the pair's other images are {}x{}",
+                            p.display(),
+                            img.width(),
+                            img.height(),
+                            s.0,
+                            s.1
+                        )
                     }
                     Some(_) => {}
                 }

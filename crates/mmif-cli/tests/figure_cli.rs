@@ -59,7 +59,9 @@ fn args(files: &[(String, PathBuf)], out: &Path, extra: &[&str]) -> Vec<String> 
 fn find_inset(fig: &RgbImage, (ox, oy): (u32, u32), src: &RgbImage, b: [u32; 4]) -> Option<(u32, u32)> {
     let (iw, ih) = (b[2] * ZOOM, b[3] * ZOOM);
     (0..=H - ih).flat_map(|y| (0..=W - iw).map(move |x| (x, y))).find(|&(x, y)| {
-        (0..ih).all(|v| (0..iw).all(|u| fig.get_pixel(ox + x + u, oy + y + v) == src.get_pixel(b[0] + u / ZOOM, b[1] + v / ZOOM)))
+        (0..ih).all(|v| {
+            (0..iw).all(|u| fig.get_pixel(ox + x + u, oy + y + v) == src.get_pixel(b[0] + u / ZOOM, b[1] + v / ZOOM))
+        })
     })
 }
 
@@ -79,7 +81,11 @@ fn paper_layout_at_300_dpi_in_png_svg_and_pdf() {
 
     // 4 columns × 2 rows of panels at full size; the first panel sits at the origin
     let fig = image::open(&png_path).unwrap().to_rgb8();
-    assert!(fig.width() >= 4 * W && fig.width() < 5 * W && fig.height() >= 2 * H && fig.height() < 3 * H, "{:?}", fig.dimensions());
+    assert!(
+        fig.width() >= 4 * W && fig.width() < 5 * W && fig.height() >= 2 * H && fig.height() < 3 * H,
+        "{:?}",
+        fig.dimensions()
+    );
     let ir = pattern(0);
     assert_eq!(fig.get_pixel(2, 2), ir.get_pixel(2, 2), "panel 1 is the infrared image at full size");
     // both insets of the first panel: the crops enlarged ZOOM times, in the bottom-right corner,
@@ -87,7 +93,10 @@ fn paper_layout_at_300_dpi_in_png_svg_and_pdf() {
     let mut xs = Vec::new();
     for (k, b) in BOXES.iter().enumerate() {
         let (x, y) = find_inset(&fig, (0, 0), &ir, *b).unwrap_or_else(|| panic!("inset {k} not found"));
-        assert!(x + b[2] * ZOOM > W / 2 && y + b[3] * ZOOM > H * 3 / 4, "inset {k} at ({x}, {y}) is in the bottom-right corner");
+        assert!(
+            x + b[2] * ZOOM > W / 2 && y + b[3] * ZOOM > H * 3 / 4,
+            "inset {k} at ({x}, {y}) is in the bottom-right corner"
+        );
         let frame = fig.get_pixel(x - 1, y);
         assert_eq!(fig.get_pixel(b[0] - 1, b[1]), frame, "box {k} framed in the inset's colour");
         assert_eq!(fig.get_pixel(b[0] + b[2], b[1] + b[3] - 1), frame);
@@ -97,7 +106,8 @@ fn paper_layout_at_300_dpi_in_png_svg_and_pdf() {
     assert!(xs[0].0 > xs[1].0, "the first inset is in the corner, the second beside it");
     assert_ne!(xs[0].1, xs[1].1, "two boxes, two colours");
     // a label band under the first row: white with dark text
-    let band: Vec<&Rgb<u8>> = (H..H + 50).flat_map(|y| (0..W).map(move |x| (x, y))).map(|(x, y)| fig.get_pixel(x, y)).collect();
+    let band: Vec<&Rgb<u8>> =
+        (H..H + 50).flat_map(|y| (0..W).map(move |x| (x, y))).map(|(x, y)| fig.get_pixel(x, y)).collect();
     assert!(band.iter().any(|p| p[0] < 100) && band.iter().filter(|p| p[0] == 255).count() > band.len() / 2);
 
     // SVG: every image at full resolution plus the crops, the physical size at 300 dpi

@@ -29,7 +29,8 @@ fn gray(img: &RgbImage) -> Vec<f32> {
 }
 
 fn save_gray(path: &Path, v: &[f32]) {
-    let img = image::GrayImage::from_fn(W, H, |x, y| image::Luma([v[(y * W + x) as usize].round().clamp(0.0, 255.0) as u8]));
+    let img =
+        image::GrayImage::from_fn(W, H, |x, y| image::Luma([v[(y * W + x) as usize].round().clamp(0.0, 255.0) as u8]));
     img.save(path).unwrap();
 }
 
@@ -116,7 +117,10 @@ fn selftest(page: &Path, profile: &Path) -> (serde_json::Value, String) {
     let log = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "chromium failed: {log}");
     let start = dom.find("<pre id=\"selftest\" data-done=\"1\">").unwrap_or_else(|| {
-        panic!("the page's self-test did not finish; chromium's log:\n{log}\nDOM tail:\n{}", &dom[dom.len().saturating_sub(2000)..])
+        panic!(
+            "the page's self-test did not finish; chromium's log:\n{log}\nDOM tail:\n{}",
+            &dom[dom.len().saturating_sub(2000)..]
+        )
     });
     let body = &dom[start..];
     let body = &body[body.find('>').unwrap() + 1..body.find("</pre>").unwrap()];
@@ -168,7 +172,8 @@ fn selftest_detects_a_broken_image_and_script_errors() {
     assert!(mmif(report_args(&folders, &out)).status.success());
     let html = std::fs::read_to_string(&out).unwrap();
     let i = html.find("data:image/jpeg;base64,").unwrap() + "data:image/jpeg;base64,".len();
-    let broken = format!("{}AAAA{}", &html[..i], &html[i + 40..]).replace("</body>", "<script>undefinedFunction();</script></body>");
+    let broken = format!("{}AAAA{}", &html[..i], &html[i + 40..])
+        .replace("</body>", "<script>undefinedFunction();</script></body>");
     let bad = dir.path("broken.html");
     std::fs::write(&bad, broken).unwrap();
     let (r, log) = selftest(&bad, &dir.path("profile"));
