@@ -3,7 +3,7 @@
 //!
 //! Every loss term is one colour: a thin line per step (averaged over bins when a run has more
 //! than `MAX_POINTS` steps, so the SVG stays small) and a thick line with dots through the
-//! per-epoch means, placed at each epoch's last step. The loss axis is logarithmic when every
+//! per-epoch means, placed at the middle of each epoch's steps. The loss axis is logarithmic when every
 //! value is positive, linear otherwise. `mmif train` redraws both files at each epoch end;
 //! `mmif plot RUN_DIR` redraws them on demand.
 
@@ -44,7 +44,7 @@ pub fn run(args: &PlotArgs) -> Result<ExitCode> {
 }
 
 /// The logged steps of one run: per term, `(global_step, value)` in order, and per term the
-/// per-epoch means at each epoch's last step.
+/// per-epoch means at the middle of the epoch's steps.
 #[derive(Debug, Default, PartialEq)]
 pub struct Losses {
     pub steps: BTreeMap<String, Vec<(f64, f64)>>,
@@ -54,10 +54,10 @@ pub struct Losses {
 /// Reads `loss.jsonl` text.
 pub fn parse(text: &str, path: &Path) -> Result<Losses> {
     let mut out = Losses::default();
-    // per term: (epoch, sum, count, last step) of the epoch being summed
-    let mut acc: BTreeMap<String, (u64, f64, usize, f64)> = BTreeMap::new();
-    let flush = |out: &mut Losses, name: &str, a: (u64, f64, usize, f64)| {
-        out.epoch_means.entry(name.to_string()).or_default().push((a.3, a.1 / a.2 as f64));
+    // per term: (epoch, sum, count, first step, last step) of the epoch being summed
+    let mut acc: BTreeMap<String, (u64, f64, usize, f64, f64)> = BTreeMap::new();
+    let flush = |out: &mut Losses, name: &str, a: (u64, f64, usize, f64, f64)| {
+        out.epoch_means.entry(name.to_string()).or_default().push(((a.3 + a.4) / 2.0, a.1 / a.2 as f64));
     };
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -76,15 +76,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Losses> {
                 Some(a) if a.0 == epoch => {
                     a.1 += x;
                     a.2 += 1;
-                    a.3 = step;
+                    a.4 = step;
                 }
                 Some(a) => {
                     let done = *a;
-                    *a = (epoch, x, 1, step);
+                    *a = (epoch, x, 1, step, step);
                     flush(&mut out, name, done);
                 }
                 None => {
-                    acc.insert(name.clone(), (epoch, x, 1, step));
+                    acc.insert(name.clone(), (epoch, x, 1, step, step));
                 }
             }
         }
@@ -222,8 +222,8 @@ mod tests {
     fn steps_and_epoch_means() {
         let l = parse(LOG, Path::new("loss.jsonl")).unwrap();
         assert_eq!(l.steps["loss"], vec![(1.0, 4.0), (2.0, 2.0), (3.0, 1.0)]);
-        assert_eq!(l.epoch_means["loss"], vec![(2.0, 3.0), (3.0, 1.0)]);
-        assert_eq!(l.epoch_means["ssim"], vec![(2.0, 0.375), (3.0, 0.125)]);
+        assert_eq!(l.epoch_means["loss"], vec![(1.5, 3.0), (3.0, 1.0)]);
+        assert_eq!(l.epoch_means["ssim"], vec![(1.5, 0.375), (3.0, 0.125)]);
         let e = parse("{\"epoch\":0}\n", Path::new("x.jsonl")).unwrap_err();
         assert!(e.to_string().contains("x.jsonl:1: no global_step"), "{e}");
     }
