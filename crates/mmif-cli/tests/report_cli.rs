@@ -210,3 +210,22 @@ fn bad_inputs_give_errors_and_no_file() {
     let o = mmif(["report", "--ir", "a.png", "--vis", "b.png", "--fused-dir", "x", "-o", &dir.s("x.html")]);
     assert!(!o.status.success() && stderr(&o).contains("compares folders"), "{}", stderr(&o));
 }
+
+#[test]
+fn full_resolution_on_request_and_no_silent_overwrite() {
+    let dir = Scratch::new("full");
+    let folders = dataset(&dir, 1);
+    let out = dir.path("r.html");
+    let mut args = report_args(&folders, &out);
+    args.push("--full".into());
+    let o = mmif(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(html.matches("data:image/png;base64,").count(), 2 + 3, "every image as lossless PNG");
+    assert!(!html.contains("data:image/jpeg"));
+    // an existing report is replaced only with --force
+    let o = mmif(&args);
+    assert!(!o.status.success() && stderr(&o).contains("--force"), "{}", stderr(&o));
+    args.push("--force".into());
+    assert!(mmif(&args).status.success());
+}
