@@ -83,7 +83,7 @@ pub enum Format {
     Markdown,
 }
 
-fn parse_metric(s: &str) -> std::result::Result<Metric, String> {
+pub(crate) fn parse_metric(s: &str) -> std::result::Result<Metric, String> {
     s.parse::<Metric>().map_err(|e| e.to_string())
 }
 
@@ -94,18 +94,27 @@ struct Method {
 }
 
 /// One stem to evaluate: its two sources and, per method, the fused image if present.
-struct Item {
-    stem: String,
-    a: PathBuf,
-    b: PathBuf,
-    fused: Vec<Option<PathBuf>>,
+pub(crate) struct Item {
+    pub stem: String,
+    pub a: PathBuf,
+    pub b: PathBuf,
+    pub fused: Vec<Option<PathBuf>>,
 }
 
 /// Scores of one method.
-struct Scores {
-    name: String,
-    per_image: Vec<(String, Vec<f64>)>,
-    mean: Vec<f64>,
+pub(crate) struct Scores {
+    pub name: String,
+    pub per_image: Vec<(String, Vec<f64>)>,
+    pub mean: Vec<f64>,
+}
+
+/// What `mmif eval` computes (also used by `mmif report`): the metrics, the source pairs, every
+/// method's scores and the problems met on the way (unpaired, unreadable or mis-sized files).
+pub(crate) struct Evaluation {
+    pub metrics: Vec<Metric>,
+    pub items: Vec<Item>,
+    pub scores: Vec<Scores>,
+    pub errors: Vec<String>,
 }
 
 /// Metrics and options after resolving `--metrics`, `--preset` and `--ssim-data-range`.
@@ -269,8 +278,8 @@ fn evaluate(items: &[Item], n_methods: usize, metrics: &[Metric], opts: &Options
     out
 }
 
-/// Runs `mmif eval`.
-pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+/// Resolves the metrics, pairs the images and scores every method (in parallel over the pairs).
+pub(crate) fn evaluation(args: &EvalArgs) -> Result<Evaluation> {
     let (metrics, opts) = selection(args)?;
     let mut errors = Vec::new();
     let (items, methods) = plan(args, &mut errors)?;
@@ -299,6 +308,12 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         mean.iter_mut().for_each(|s| *s /= per_image.len() as f64);
         scores.push(Scores { name: method.name.clone(), per_image, mean });
     }
+    Ok(Evaluation { metrics, items, scores, errors })
+}
+
+/// Runs `mmif eval`.
+pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    let Evaluation { metrics, scores, errors, .. } = evaluation(args)?;
     for e in &errors {
         eprintln!("mmif eval: error: {e}");
     }

@@ -5,13 +5,19 @@
 
 mod bench;
 mod convert;
+mod embed;
 mod eval;
+mod figure;
+mod figure_vector;
 mod fuse;
 mod models;
 mod pairs;
+mod plot;
 mod prepare;
 mod progress;
 mod registry;
+mod report;
+mod scene;
 mod sense;
 mod text;
 mod train;
@@ -56,6 +62,12 @@ enum Command {
     Prepare(prepare::PrepareArgs),
     /// Train a network with its official procedure (resumable)
     Train(train::TrainArgs),
+    /// One self-contained HTML page comparing methods: panels with synchronised zoom, tables, charts
+    Report(report::ReportArgs),
+    /// The comparison figure of papers: sources and methods in a grid with zoomed insets (PNG, SVG, PDF)
+    Figure(figure::FigureArgs),
+    /// Redraw the loss plots (loss.svg, loss.png) of a training run folder
+    Plot(plot::PlotArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +89,9 @@ fn main() -> ExitCode {
         Command::Sense(args) => sense::run(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Figure(args) => figure::run(args),
+        Command::Plot(args) => plot::run(args),
     };
     match result {
         Ok(code) => code,

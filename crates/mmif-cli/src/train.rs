@@ -231,7 +231,13 @@ fn train<T: Trainer, M: burn::module::Module>(
             let stage = if log.stage.is_empty() { String::new() } else { format!(" phase {}", log.stage) };
             bar.set_message(format!("epoch {}{stage} loss {:.5}", epoch + 1, log.loss()));
         }
-        Event::Checkpoint { .. } | Event::EpochEnd { .. } => {}
+        Event::EpochEnd { .. } => {
+            // loss.svg / loss.png follow the run; a plot that cannot be drawn never stops training
+            if let Err(e) = crate::plot::write_loss_plots(&args.out) {
+                bar.suspend(|| eprintln!("warning: loss plot not updated: {e:#}"));
+            }
+        }
+        Event::Checkpoint { .. } => {}
     })
     .with_context(|| format!("training in {}", args.out.display()))?;
     bar.finish_and_clear();

@@ -80,9 +80,23 @@ fn cddfuse_prepare_train_resume_and_fuse() {
     let log = loss_lines(&s.path("run/loss.jsonl"));
     assert_eq!(log.len(), 6, "3 steps per epoch, 2 epochs");
     assert_eq!(log[5]["stage"], "II");
-    for f in ["params.json", "log.txt", "model/ckpt_2.safetensors", "pic_fusion/ckpt_2/batch-0.png", "latest.json"] {
+    for f in [
+        "params.json",
+        "log.txt",
+        "model/ckpt_2.safetensors",
+        "pic_fusion/ckpt_2/batch-0.png",
+        "latest.json",
+        "loss.svg",
+        "loss.png",
+    ] {
         assert!(s.path("run").join(f).is_file(), "{f} missing");
     }
+    // the loss plot follows the run: both epochs' means are in it; `mmif plot` redraws it
+    let svg = std::fs::read_to_string(s.path("run/loss.svg")).unwrap();
+    assert!(svg.contains("6 steps, 2 epochs"), "the plot was drawn at the last epoch end");
+    std::fs::remove_file(s.path("run/loss.png")).unwrap();
+    ok(&mmif(["plot", run.as_str()]), "plot");
+    assert!(s.path("run/loss.png").is_file());
     let params: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.path("run/params.json")).unwrap()).unwrap();
     assert!(params["provenance"]["command_line"].as_array().is_some_and(|a| a.len() > 3));
