@@ -39,10 +39,6 @@ impl Plane {
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Plane {
         Plane::new(self.width, self.height, self.data.iter().map(|&v| f(v)).collect())
     }
-
-    pub fn same_size(&self, o: &Plane) -> bool {
-        self.width == o.width && self.height == o.height
-    }
 }
 
 /// MATLAB's `rgb2gray` weights: the first row of `inv([1 0.956 0.621; 1 -0.272 -0.647; 1 -1.106 1.703])`
@@ -74,15 +70,36 @@ pub fn rgb2gray(r: &Plane, g: &Plane, b: &Plane, to_u8: bool) -> Plane {
 }
 
 /// `conv2(x, k, 'same')` for a 3×3 kernel `k` (rows of `k`): true convolution, zero padding.
+///
+/// On integer images (every VIFB/MEFB input) the result is exact in any order. On non-integer
+/// images (`rgb2gray` of a colour source when the fused image is gray) the summation order
+/// decides whether a gradient cancels to exactly 0, which flips Qabf's `Sx == 0` branch; MATLAB's
+/// and Octave's orders are not documented, so such values can differ (measured: 2.7e-3 relative
+/// on the `gray_fused` test case against Octave).
 pub fn conv2_same3(x: &Plane, k: &[[f64; 3]; 3]) -> Plane {
-    // convolution = correlation with the kernel rotated by 180°
-    let mut rot = [[0.0; 3]; 3];
-    for (a, row) in rot.iter_mut().enumerate() {
-        for (b, v) in row.iter_mut().enumerate() {
-            *v = k[2 - a][2 - b];
+    let (w, h) = (x.width, x.height);
+    let mut out = vec![0.0; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let mut s = 0.0f64;
+            // output (r, c) of 'same' = full (r + 1, c + 1); source (r + 1 - a, c + 1 - b)
+            for b in 0..3 {
+                let sc = c as isize + 1 - b as isize;
+                if sc < 0 || sc >= w as isize {
+                    continue;
+                }
+                for (a, row) in k.iter().enumerate() {
+                    let sr = r as isize + 1 - a as isize;
+                    if sr < 0 || sr >= h as isize {
+                        continue;
+                    }
+                    s += row[b] * x.data[sr as usize * w + sc as usize];
+                }
+            }
+            out[r * w + c] = s;
         }
     }
-    filter2_same3(x, &rot)
+    Plane::new(w, h, out)
 }
 
 /// `filter2(k, x, 'same')` for a 3×3 kernel: correlation, zero padding.
