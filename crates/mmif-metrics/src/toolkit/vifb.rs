@@ -383,8 +383,7 @@ pub(crate) fn qcv(im1: &Plane, im2: &Plane, fused: &Plane) -> f64 {
     };
     let (l1, l2) = (saliency(&im1), saliency(&im2));
     let r = radial(w, h, w as f64 / 8.0, h as f64 / 8.0);
-    let theta: Vec<f64> =
-        r.iter().map(|&r| 2.6 * (0.0192 + 0.144 * r) * (-(0.144 * r).powf(1.1)).exp()).collect();
+    let theta: Vec<f64> = r.iter().map(|&r| 2.6 * (0.0192 + 0.144 * r) * (-(0.144 * r).powf(1.1)).exp()).collect();
     let distortion = |s: &Plane| -> Plane {
         let d: Vec<f64> = s.data.iter().zip(&fused.data).map(|(a, b)| a - b).collect();
         let df = Plane::new(w, h, fft::filter_centred(&d, &theta, w, h));
