@@ -32,6 +32,11 @@
 //! [`scd`], [`vif`], [`qabf`], [`ssim`]) and the checked dispatcher [`compute`]. The per-metric
 //! functions panic on mismatched shapes or images below [`Metric::min_side`]; [`compute`] reports
 //! those as [`MetricError`] instead.
+//!
+//! # MATLAB toolkits
+//! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]) on 8-bit
+//! gray or colour [`Image`]s as `imread` returns them, through [`compute_image`]. They are
+//! [`Metric::Vifb`] variants named `vifb.<name>`, distinct from the evaluator's same-named metrics.
 
 mod fmath;
 mod mi;
