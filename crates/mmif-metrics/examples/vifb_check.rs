@@ -21,6 +21,9 @@ use std::time::Instant;
 use mmif_metrics::{Image, Metric, Options, Vifb, compute_image};
 use rayon::prelude::*;
 
+/// One value: the metric, VIFB's value, mmif's, and the seconds mmif took.
+type Checked = (Vifb, f64, f64, f64);
+
 struct Owned {
     w: usize,
     h: usize,
@@ -86,12 +89,12 @@ fn main() -> ExitCode {
     let mut methods: Vec<String> = Vec::new();
     for e in std::fs::read_dir(&single).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(rest) = name.strip_suffix("_Entropy.txt") {
-            if let Some(p) = pairs.iter().find(|p| rest.starts_with(&format!("{p}_"))) {
-                let m = rest[p.len() + 1..].to_string();
-                if !methods.contains(&m) {
-                    methods.push(m);
-                }
+        if let Some(rest) = name.strip_suffix("_Entropy.txt")
+            && let Some(p) = pairs.iter().find(|p| rest.starts_with(&format!("{p}_")))
+        {
+            let m = rest[p.len() + 1..].to_string();
+            if !methods.contains(&m) {
+                methods.push(m);
             }
         }
     }
@@ -117,7 +120,7 @@ fn main() -> ExitCode {
     }
     let start = Instant::now();
     let opts = Options::default();
-    let results: Vec<Result<Vec<(Vifb, f64, f64, f64)>, String>> = jobs
+    let results: Vec<Result<Vec<Checked>, String>> = jobs
         .par_iter()
         .map(|(p, m, f)| {
             let vi = read(&root.join(format!("input/VI/{p}.jpg")))?;
