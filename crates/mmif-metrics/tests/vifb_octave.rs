@@ -83,6 +83,9 @@ fn bad_inputs_give_errors_not_panics() {
     let g = mmif_metrics::Gray::new(2, 2, &f).unwrap();
     let r = mmif_metrics::compute(Metric::Vifb(Vifb::En), g, g, g, &o);
     assert!(matches!(r, Err(MetricError::Matlab { .. })), "{r:?}");
+    // identical images: VIFB's mse is 0, so PSNR is 20·log10(255/0) = Inf, as in MATLAB
+    let p = compute_image(Metric::Vifb(Vifb::Psnr), c12, c12, c12, &o).unwrap();
+    assert_eq!(p, f64::INFINITY);
     // the evaluator's metrics refuse colour images instead of guessing a conversion
     assert_eq!(compute_image(Metric::En, c12, c12, c12, &o), Err(MetricError::NeedsGray(Metric::En)));
 }
