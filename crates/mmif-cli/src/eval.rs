@@ -11,6 +11,11 @@
 //!   `{NAME: {"per_image": …, "mean": …}, …}`. Non-finite values (e.g. PSNR of identical images)
 //!   are written as `null`.
 //!
+//! `--preset vifb` computes VIFB's 13 MATLAB metrics (`vifb.*`) on the images as `imread` reads
+//! them (8-bit gray or colour, VIFB's own colour handling), 4 decimals in tables. `--list-metrics`
+//! prints every metric with its origin, reference and direction; `--rank` adds a `Rank` column
+//! (each method's mean of its per-metric ranks, 1 = best; ties share the better rank).
+//!
 //! Unpaired, unreadable or mismatched files are reported on stderr; the remaining images are
 //! evaluated and the exit code is non-zero.
 
@@ -21,7 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use mmif_metrics::{Gray, Metric, Options, Preset};
+use mmif_metrics::{Gray, Image, Metric, Options, Preset};
 use rayon::prelude::*;
 
 use crate::pairs::{SourceArgs, Sources, list_images, pair_folders};
@@ -38,12 +43,13 @@ pub struct EvalArgs {
     /// to compare methods (one row each)
     #[arg(long = "fused-dir", value_name = "[NAME=]DIR", help_heading = "Fused images")]
     pub fused_dir: Vec<String>,
-    /// Metrics, comma-separated: EN SD SF AG MI MSE CC PSNR SCD VIF (or VIFF) Qabf SSIM
-    /// [default: the cddfuse preset]
+    /// Metrics, comma-separated: EN SD SF AG MI MSE CC PSNR SCD VIF (or VIFF) Qabf SSIM, or a
+    /// toolkit's (vifb.CE, vifb.MI, …; see --list-metrics) [default: the cddfuse preset]
     #[arg(long, value_delimiter = ',', value_parser = parse_metric, value_name = "LIST")]
     pub metrics: Vec<Metric>,
     /// Metric set of a paper: cddfuse = EN SD SF MI SCD VIF Qabf SSIM (SSIM data range 2, as the
-    /// CDDFuse/EMMA tables); film = EN SD SF AG VIF Qabf (SSIM data range 255)
+    /// CDDFuse/EMMA tables); film = EN SD SF AG VIF Qabf (SSIM data range 255); vifb = VIFB's 13
+    /// MATLAB metrics CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv
     #[arg(long, value_enum, value_name = "NAME")]
     pub preset: Option<PresetArg>,
     /// `data_range` of SSIM [default: the preset's; 255 with --metrics alone]
@@ -58,12 +64,19 @@ pub struct EvalArgs {
     /// Write the report to FILE (atomically) instead of standard output
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Add a Rank column: each method's mean of its per-metric ranks (1 = best)
+    #[arg(long)]
+    pub rank: bool,
+    /// Print every metric with its origin, reference and whether higher is better, then exit
+    #[arg(long)]
+    pub list_metrics: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PresetArg {
     Cddfuse,
     Film,
+    Vifb,
 }
 
 impl From<PresetArg> for Preset {
@@ -71,6 +84,7 @@ impl From<PresetArg> for Preset {
         match p {
             PresetArg::Cddfuse => Preset::Cddfuse,
             PresetArg::Film => Preset::Film,
+            PresetArg::Vifb => Preset::Vifb,
         }
     }
 }
@@ -222,13 +236,61 @@ fn gray(p: &mmif_io::Plane) -> Result<Gray<'_>> {
     Ok(Gray::new(p.width, p.height, &p.data)?)
 }
 
-/// Metrics of one fused image against its already-read sources.
-fn score(fused: &Path, a: &mmif_io::Plane, b: &mmif_io::Plane, metrics: &[Metric], opts: &Options) -> Result<Vec<f64>> {
-    let f = mmif_io::read_gray(fused)?;
-    if !f.same_size(a) {
-        bail!("{}: fused image is {}x{}, its sources {}x{}", fused.display(), f.width, f.height, a.width, a.height);
+/// An 8-bit image as MATLAB's `imread` returns it: one channel for a gray file, three for colour.
+struct Pixels {
+    width: usize,
+    height: usize,
+    channels: usize,
+    data: Vec<u8>,
+}
+
+impl Pixels {
+    fn read(path: &Path) -> Result<Self> {
+        let img = mmif_io::image_io::decode_image(path)?;
+        let (width, height) = (img.width() as usize, img.height() as usize);
+        Ok(if img.color().has_color() {
+            Pixels { width, height, channels: 3, data: img.to_rgb8().into_raw() }
+        } else {
+            Pixels { width, height, channels: 1, data: img.to_luma8().into_raw() }
+        })
     }
-    mmif_metrics::compute_all(metrics, gray(&f)?, gray(a)?, gray(b)?, opts)
+
+    fn image(&self) -> Result<Image<'_>> {
+        Ok(Image::new(self.width, self.height, self.channels, &self.data)?)
+    }
+}
+
+/// A source as each kind of metric reads it: the official gray reading and, when a toolkit
+/// metric is selected, the 8-bit pixels.
+struct Source {
+    gray: mmif_io::Plane,
+    pixels: Option<Pixels>,
+}
+
+impl Source {
+    fn read(path: &Path, toolkit: bool) -> Result<Self> {
+        let pixels = if toolkit { Some(Pixels::read(path)?) } else { None };
+        Ok(Source { gray: mmif_io::read_gray(path)?, pixels })
+    }
+}
+
+/// Metrics of one fused image against its already-read sources.
+fn score(fused: &Path, a: &Source, b: &Source, metrics: &[Metric], opts: &Options) -> Result<Vec<f64>> {
+    let toolkit = metrics.iter().any(|m| m.is_toolkit());
+    let f = Source::read(fused, toolkit)?;
+    let (fg, ag) = (&f.gray, &a.gray);
+    if !fg.same_size(ag) {
+        bail!("{}: fused image is {}x{}, its sources {}x{}", fused.display(), fg.width, fg.height, ag.width, ag.height);
+    }
+    metrics
+        .iter()
+        .map(|&m| match (&f.pixels, &a.pixels, &b.pixels) {
+            (Some(fp), Some(ap), Some(bp)) if m.is_toolkit() => {
+                Ok(mmif_metrics::compute_image(m, fp.image()?, ap.image()?, bp.image()?, opts)?)
+            }
+            _ => Ok(mmif_metrics::compute(m, gray(fg)?, gray(ag)?, gray(&b.gray)?, opts)?),
+        })
+        .collect::<Result<Vec<f64>>>()
         .with_context(|| format!("{}", fused.display()))
 }
 
@@ -237,25 +299,26 @@ type Row = Vec<Option<Result<Vec<f64>>>>;
 
 /// Evaluates every item for every method, in parallel over the items.
 fn evaluate(items: &[Item], n_methods: usize, metrics: &[Metric], opts: &Options) -> Vec<Row> {
+    let toolkit = metrics.iter().any(|m| m.is_toolkit());
     let jobs: u64 = items.iter().map(|it| it.fused.iter().flatten().count() as u64).sum();
     let bar = progress::bar(jobs, "evaluating");
     let out = items
         .par_iter()
         .map(|it| {
-            let sources = mmif_io::read_gray(&it.a).and_then(|a| Ok((a, mmif_io::read_gray(&it.b)?)));
-            let sources = sources.map_err(anyhow::Error::from).and_then(|(a, b)| {
-                if a.same_size(&b) {
+            let sources = Source::read(&it.a, toolkit).and_then(|a| Ok((a, Source::read(&it.b, toolkit)?)));
+            let sources = sources.and_then(|(a, b)| {
+                if a.gray.same_size(&b.gray) {
                     Ok((a, b))
                 } else {
                     bail!(
                         "`{}`: sources differ in size: {} is {}x{}, {} is {}x{}",
                         it.stem,
                         it.a.display(),
-                        a.width,
-                        a.height,
+                        a.gray.width,
+                        a.gray.height,
                         it.b.display(),
-                        b.width,
-                        b.height
+                        b.gray.width,
+                        b.gray.height
                     )
                 }
             });
@@ -313,6 +376,10 @@ pub(crate) fn evaluation(args: &EvalArgs) -> Result<Evaluation> {
 
 /// Runs `mmif eval`.
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
+    if args.list_metrics {
+        print!("{}", list_metrics());
+        return Ok(ExitCode::SUCCESS);
+    }
     let Evaluation { metrics, scores, errors, .. } = evaluation(args)?;
     for e in &errors {
         eprintln!("mmif eval: error: {e}");
@@ -322,10 +389,13 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         bail!("no image could be evaluated");
     }
 
+    let ranks = args.rank.then(|| mean_ranks(&scores, &metrics));
+    let decimals = if metrics.iter().any(|m| m.is_toolkit()) { 4 } else { 2 };
+    let layout = Layout { per_image: args.per_image, decimals, ranks: ranks.as_deref() };
     let report = match args.format {
-        Format::Table => table(&scores, &metrics, args.per_image, false),
-        Format::Markdown => table(&scores, &metrics, args.per_image, true),
-        Format::Csv => csv(&scores, &metrics, args.per_image),
+        Format::Table => table(&scores, &metrics, &layout, false),
+        Format::Markdown => table(&scores, &metrics, &layout, true),
+        Format::Csv => csv(&scores, &metrics, args.per_image, ranks.as_deref()),
         Format::Json => json(&scores, &metrics),
     };
     match &args.output {
@@ -335,22 +405,70 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
     Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The official layout (or Markdown): metrics as columns, 2 decimals.
-fn table(scores: &[Scores], metrics: &[Metric], per_image: bool, markdown: bool) -> String {
+/// `--list-metrics`: name, higher/lower is better, origin, reference; one metric per line.
+fn list_metrics() -> String {
+    let mut out = String::new();
+    let w = Metric::ALL.iter().map(|m| m.name().len()).max().unwrap_or(0);
+    let _ = writeln!(out, "{:<w$}  best    origin | reference", "metric");
+    for m in Metric::ALL {
+        let dir = if m.higher_is_better() { "higher" } else { "lower " };
+        let _ = writeln!(out, "{:<w$}  {dir}  {} | {}", m.name(), m.origin(), m.reference());
+    }
+    out
+}
+
+/// Per method, the mean over metrics of its rank among the methods (1 = best, by each metric's
+/// direction; equal values share the better rank; a NaN ranks last).
+fn mean_ranks(scores: &[Scores], metrics: &[Metric]) -> Vec<f64> {
+    let mut total = vec![0.0; scores.len()];
+    for (j, m) in metrics.iter().enumerate() {
+        let key = |s: &Scores| {
+            let v = s.mean[j];
+            if v.is_nan() {
+                f64::NEG_INFINITY
+            } else if m.higher_is_better() {
+                v
+            } else {
+                -v
+            }
+        };
+        for (i, s) in scores.iter().enumerate() {
+            let better = scores.iter().filter(|o| key(o) > key(s)).count();
+            total[i] += (better + 1) as f64;
+        }
+    }
+    total.iter().map(|t| t / metrics.len().max(1) as f64).collect()
+}
+
+/// How a table is laid out.
+struct Layout<'a> {
+    per_image: bool,
+    decimals: usize,
+    /// Mean ranks, one per method (`--rank`).
+    ranks: Option<&'a [f64]>,
+}
+
+/// The official layout (or Markdown): metrics as columns, 2 decimals (4 with toolkit metrics).
+fn table(scores: &[Scores], metrics: &[Metric], layout: &Layout, markdown: bool) -> String {
+    let per_image = layout.per_image;
     let mut rows: Vec<Vec<String>> = Vec::new();
     let head: Vec<String> = std::iter::once("Method".to_string())
         .chain(per_image.then(|| "Image".to_string()))
         .chain(metrics.iter().map(|m| m.name().to_string()))
+        .chain(layout.ranks.map(|_| "Rank".to_string()))
         .collect();
-    let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>();
-    for s in scores {
+    let d = layout.decimals;
+    let fmt = |v: &[f64]| v.iter().map(|x| format!("{x:.d$}")).collect::<Vec<_>>();
+    for (i, s) in scores.iter().enumerate() {
         if per_image {
             for (stem, v) in &s.per_image {
-                rows.push([s.name.clone(), stem.clone()].into_iter().chain(fmt(v)).collect());
+                let blank = layout.ranks.map(|_| String::new());
+                rows.push([s.name.clone(), stem.clone()].into_iter().chain(fmt(v)).chain(blank).collect());
             }
         }
         let label = per_image.then(|| "mean".to_string());
-        rows.push(std::iter::once(s.name.clone()).chain(label).chain(fmt(&s.mean)).collect());
+        let rank = layout.ranks.map(|r| format!("{:.2}", r[i]));
+        rows.push(std::iter::once(s.name.clone()).chain(label).chain(fmt(&s.mean)).chain(rank).collect());
     }
     let widths: Vec<usize> =
         (0..head.len()).map(|c| rows.iter().chain([&head]).map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -380,22 +498,26 @@ fn table(scores: &[Scores], metrics: &[Metric], per_image: bool, markdown: bool)
     out
 }
 
-/// CSV at full precision (shortest representation that reads back to the same `f64`).
-fn csv(scores: &[Scores], metrics: &[Metric], per_image: bool) -> String {
+/// CSV at full precision (shortest representation that reads back to the same `f64`); with
+/// `ranks`, a last `rank` column (empty on per-image rows).
+fn csv(scores: &[Scores], metrics: &[Metric], per_image: bool, ranks: Option<&[f64]>) -> String {
     let quote = |s: &str| {
         if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
     };
     let mut out = String::new();
     let names: Vec<&str> = metrics.iter().map(|m| m.name()).collect();
-    let _ = writeln!(out, "method,image,{}", names.join(","));
+    let rank_head = if ranks.is_some() { ",rank" } else { "" };
+    let _ = writeln!(out, "method,image,{}{rank_head}", names.join(","));
     let values = |v: &[f64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
-    for s in scores {
+    for (i, s) in scores.iter().enumerate() {
         if per_image {
+            let blank = if ranks.is_some() { "," } else { "" };
             for (stem, v) in &s.per_image {
-                let _ = writeln!(out, "{},{},{}", quote(&s.name), quote(stem), values(v));
+                let _ = writeln!(out, "{},{},{}{blank}", quote(&s.name), quote(stem), values(v));
             }
         }
-        let _ = writeln!(out, "{},mean,{}", quote(&s.name), values(&s.mean));
+        let rank = ranks.map_or_else(String::new, |r| format!(",{}", r[i]));
+        let _ = writeln!(out, "{},mean,{}{rank}", quote(&s.name), values(&s.mean));
     }
     out
 }
@@ -440,6 +562,31 @@ mod tests {
     }
 
     #[test]
+    fn ranks_follow_each_metrics_direction() {
+        let m = [Metric::En, Metric::Mse];
+        let mk = |name: &str, en: f64, mse: f64| Scores { name: name.into(), per_image: vec![], mean: vec![en, mse] };
+        // a: best EN, worst MSE; b: worst EN, best MSE; c: tied best EN, middle MSE
+        let s = vec![mk("a", 7.0, 9.0), mk("b", 6.0, 1.0), mk("c", 7.0, 5.0)];
+        let r = mean_ranks(&s, &m);
+        assert_eq!(r, vec![(1.0 + 3.0) / 2.0, (3.0 + 1.0) / 2.0, (1.0 + 2.0) / 2.0]);
+        let t = table(&s, &m, &Layout { per_image: false, decimals: 2, ranks: Some(&r) }, false);
+        assert!(t.lines().next().unwrap().ends_with("Rank"), "{t}");
+        assert!(t.contains("c       7.00  5.00  1.50"), "{t}");
+        let c = csv(&s, &m, false, Some(&r));
+        assert!(c.starts_with("method,image,EN,MSE,rank\na,mean,7,9,2\n"), "{c}");
+    }
+
+    #[test]
+    fn metric_list_names_every_metric_with_its_origin() {
+        let l = list_metrics();
+        for m in Metric::ALL {
+            assert!(l.lines().any(|x| x.starts_with(&format!("{} ", m.name()))), "{} missing:\n{l}", m.name());
+        }
+        assert!(l.contains("vifb.Qcv") && l.contains("metricsQcv.m"));
+        assert!(l.lines().any(|x| x.starts_with("vifb.RMSE") && x.contains("lower")));
+    }
+
+    #[test]
     fn fused_dir_specs() {
         assert_eq!(parse_fused_dir("gff=out/gff"), ("gff".to_string(), PathBuf::from("out/gff")));
         assert_eq!(parse_fused_dir("out/cddfuse"), ("cddfuse".to_string(), PathBuf::from("out/cddfuse")));
@@ -448,11 +595,12 @@ mod tests {
     #[test]
     fn reports() {
         let m = [Metric::En, Metric::Psnr];
-        let t = table(&scores(), &m, false, false);
+        let plain = Layout { per_image: false, decimals: 2, ranks: None };
+        let t = table(&scores(), &m, &plain, false);
         assert_eq!(t, "Method    EN  PSNR\nmean    6.75  0.30\n");
-        let md = table(&scores(), &m, true, true);
+        let md = table(&scores(), &m, &Layout { per_image: true, ..plain }, true);
         assert!(md.starts_with("| Method | Image |   EN | PSNR |\n| ------ | ----- | ---: | ---: |\n"), "{md}");
-        let c = csv(&scores(), &m, true);
+        let c = csv(&scores(), &m, true, None);
         assert_eq!(c, "method,image,EN,PSNR\nmean,01,6.5,0.125\nmean,02,7,inf\nmean,mean,6.75,0.3\n");
         let text = json(&scores(), &m);
         let j: serde_json::Value = serde_json::from_str(&text).unwrap();

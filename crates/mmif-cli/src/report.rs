@@ -71,12 +71,6 @@ pub struct ReportArgs {
     pub force: bool,
 }
 
-/// Whether a larger value of the metric named `name` is better. Error measures (MSE, RMSE, and
-/// cross-entropy CE of VIFB's set) are better when smaller; every other fusion metric when larger.
-pub fn higher_is_better(name: &str) -> bool {
-    !matches!(name.to_ascii_uppercase().as_str(), "MSE" | "RMSE" | "CE")
-}
-
 /// Runs `mmif report`.
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     if args.output.exists() && !args.force {
@@ -98,6 +92,8 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         format: eval::Format::Table,
         per_image: false,
         output: None,
+        rank: false,
+        list_metrics: false,
     };
     let Evaluation { metrics, items, scores, errors } = eval::evaluation(&eval_args)?;
     if !errors.is_empty() {
@@ -162,7 +158,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         "preset": preset,
         "sources": [na.to_uppercase(), nb.to_uppercase()],
         "methods": methods,
-        "metrics": metrics.iter().map(|m| json!({"name": m.name(), "higher": higher_is_better(m.name())})).collect::<Vec<_>>(),
+        "metrics": metrics.iter().map(|m| json!({"name": m.name(), "higher": m.higher_is_better()})).collect::<Vec<_>>(),
         "pairs": pairs,
         "means": scores.iter().map(|s| values(&s.mean)).collect::<Vec<_>>(),
     });
@@ -249,8 +245,6 @@ mod tests {
     #[test]
     fn urls_and_directions() {
         assert_eq!(file_url(Path::new("/a b/c#1.png")), "file:///a%20b/c%231.png");
-        assert!(higher_is_better("SSIM") && higher_is_better("Qabf"));
-        assert!(!higher_is_better("MSE") && !higher_is_better("rmse"));
         assert_eq!(values(&[1.5, f64::NAN]), json!([1.5, null]));
     }
 }

@@ -32,6 +32,11 @@
 //! [`scd`], [`vif`], [`qabf`], [`ssim`]) and the checked dispatcher [`compute`]. The per-metric
 //! functions panic on mismatched shapes or images below [`Metric::min_side`]; [`compute`] reports
 //! those as [`MetricError`] instead.
+//!
+//! # MATLAB toolkits
+//! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]) on 8-bit
+//! gray or colour [`Image`]s as `imread` returns them, through [`compute_image`]. They are
+//! [`Metric::Vifb`] variants named `vifb.<name>`, distinct from the evaluator's same-named metrics.
 
 mod fmath;
 mod mi;
@@ -40,6 +45,7 @@ mod qabf;
 mod simd;
 mod ssim;
 mod stats;
+pub mod toolkit;
 mod vif;
 
 use std::fmt;
@@ -49,6 +55,7 @@ pub use mi::{mi, mutual_info};
 pub use qabf::qabf;
 pub use ssim::{ssim, ssim_pair};
 pub use stats::{ag, cc, en, mse, psnr, scd, sd, sf};
+pub use toolkit::{Image, ToolkitError, Vifb};
 pub use vif::{vif, vif_pair};
 
 /// A borrowed single-channel image: `height` rows of `width` `f32` values, row-major,
@@ -128,6 +135,12 @@ pub enum MetricError {
     UnknownMetric(String),
     /// A preset name that [`Preset::from_str`] does not know.
     UnknownPreset(String),
+    /// An [`Image`] with a channel count other than 1 or 3.
+    BadChannels(usize),
+    /// The toolkit's MATLAB code raises an error on this input (see [`ToolkitError`]).
+    Matlab { metric: Metric, error: ToolkitError },
+    /// A metric of the Python evaluator given a colour [`Image`]: it reads gray images.
+    NeedsGray(Metric),
 }
 
 impl fmt::Display for MetricError {
@@ -149,15 +162,19 @@ impl fmt::Display for MetricError {
                 write!(f, "unknown metric '{name}' (known: {})", Metric::ALL.map(Metric::name).join(", "))
             }
             Self::UnknownPreset(name) => {
-                write!(f, "unknown preset '{name}' (known: cddfuse, film)")
+                write!(f, "unknown preset '{name}' (known: cddfuse, film, vifb)")
             }
+            Self::BadChannels(c) => write!(f, "images must have 1 or 3 channels, got {c}"),
+            Self::Matlab { metric, error } => write!(f, "{metric}: {error}"),
+            Self::NeedsGray(metric) => write!(f, "{metric} is computed on gray images; convert the colour image first"),
         }
     }
 }
 
 impl std::error::Error for MetricError {}
 
-/// The metrics of the official evaluator.
+/// A metric: one of the official (Python) evaluator's, or one of a MATLAB toolkit's
+/// (named `<toolkit>.<name>`, e.g. `vifb.MI`, so that same-named variants stay distinct).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     /// Entropy (bits) of the rounded 8-bit histogram of the fused image.
@@ -184,11 +201,13 @@ pub enum Metric {
     Qabf,
     /// Structural similarity (scikit-image defaults), summed over both sources.
     Ssim,
+    /// A metric of the VIFB toolkit's MATLAB code.
+    Vifb(Vifb),
 }
 
 impl Metric {
-    /// Every metric, in the official evaluator's order.
-    pub const ALL: [Metric; 12] = [
+    /// The Python evaluator's metrics, in its order.
+    pub const EVALUATOR: [Metric; 12] = [
         Metric::En,
         Metric::Sd,
         Metric::Sf,
@@ -201,6 +220,35 @@ impl Metric {
         Metric::Vif,
         Metric::Qabf,
         Metric::Ssim,
+    ];
+
+    /// Every metric: the evaluator's, then VIFB's.
+    pub const ALL: [Metric; 25] = [
+        Metric::En,
+        Metric::Sd,
+        Metric::Sf,
+        Metric::Ag,
+        Metric::Mi,
+        Metric::Mse,
+        Metric::Cc,
+        Metric::Psnr,
+        Metric::Scd,
+        Metric::Vif,
+        Metric::Qabf,
+        Metric::Ssim,
+        Metric::Vifb(Vifb::Ce),
+        Metric::Vifb(Vifb::En),
+        Metric::Vifb(Vifb::Mi),
+        Metric::Vifb(Vifb::Psnr),
+        Metric::Vifb(Vifb::Ag),
+        Metric::Vifb(Vifb::Ei),
+        Metric::Vifb(Vifb::Qabf),
+        Metric::Vifb(Vifb::Sd),
+        Metric::Vifb(Vifb::Sf),
+        Metric::Vifb(Vifb::Rmse),
+        Metric::Vifb(Vifb::Ssim),
+        Metric::Vifb(Vifb::Qcb),
+        Metric::Vifb(Vifb::Qcv),
     ];
 
     /// Canonical name, as printed in tables: `EN SD SF AG MI MSE CC PSNR SCD VIF Qabf SSIM`.
@@ -218,12 +266,61 @@ impl Metric {
             Metric::Vif => "VIF",
             Metric::Qabf => "Qabf",
             Metric::Ssim => "SSIM",
+            Metric::Vifb(v) => v.name(),
         }
     }
 
     /// True if the metric only looks at the fused image.
     pub fn fused_only(self) -> bool {
-        matches!(self, Metric::En | Metric::Sd | Metric::Sf | Metric::Ag)
+        match self {
+            Metric::Vifb(v) => v.fused_only(),
+            m => matches!(m, Metric::En | Metric::Sd | Metric::Sf | Metric::Ag),
+        }
+    }
+
+    /// True for the MATLAB toolkits' metrics, which read 8-bit gray or colour [`Image`]s.
+    pub fn is_toolkit(self) -> bool {
+        matches!(self, Metric::Vifb(_))
+    }
+
+    /// False where lower values are better (MSE; VIFB's CE, RMSE and Qcv).
+    pub fn higher_is_better(self) -> bool {
+        match self {
+            Metric::Mse => false,
+            Metric::Vifb(v) => v.higher_is_better(),
+            _ => true,
+        }
+    }
+
+    /// Where the definition comes from (the code this crate reproduces).
+    pub fn origin(self) -> &'static str {
+        match self {
+            Metric::Ssim => "scikit-image structural_similarity (CDDFuse Evaluator.py)",
+            Metric::Vifb(v) => v.origin(),
+            _ => "CDDFuse utils/Evaluator.py (numpy/scipy/scikit-learn)",
+        }
+    }
+
+    /// The formula's literature reference.
+    pub fn reference(self) -> &'static str {
+        match self {
+            Metric::En | Metric::Vifb(Vifb::En) => "Roberts et al., J. Appl. Remote Sens. 2008",
+            Metric::Sd | Metric::Vifb(Vifb::Sd) => "Rao, Measurement 1997",
+            Metric::Sf | Metric::Vifb(Vifb::Sf) => "Eskicioglu & Fisher, IEEE TCOM 1995",
+            Metric::Ag | Metric::Vifb(Vifb::Ag) => "Cui et al., Opt. Commun. 2015",
+            Metric::Mi | Metric::Vifb(Vifb::Mi) => "Qu et al., Electron. Lett. 2002",
+            Metric::Mse | Metric::Vifb(Vifb::Rmse) => "Jagalingam & Hegde, Aquatic Procedia 2015",
+            Metric::Cc => "Deshmukh & Bhosale, IJIP 2010",
+            Metric::Psnr | Metric::Vifb(Vifb::Psnr) => "Jagalingam & Hegde, Aquatic Procedia 2015",
+            Metric::Scd => "Aslantas & Bendes, AEU 2015",
+            Metric::Vif => "Han et al., Inf. Fusion 2013 (VIFF)",
+            Metric::Qabf | Metric::Vifb(Vifb::Qabf) => "Xydeas & Petrovic, Electron. Lett. 2000",
+            Metric::Ssim | Metric::Vifb(Vifb::Ssim) => "Wang et al., IEEE TIP 2004",
+            Metric::Vifb(Vifb::Ce) => "Bulanon et al., Biosyst. Eng. 2009",
+            Metric::Vifb(Vifb::Ei) => "Rajalingam & Priya, IJERA 2018",
+            Metric::Vifb(Vifb::Qcb) => "Chen & Blum, Image Vis. Comput. 2009",
+            Metric::Vifb(Vifb::Qcv) => "Chen & Varshney, Inf. Fusion 2007",
+        }
     }
 
     /// Smallest width and height the metric accepts (where the official code would raise):
@@ -274,13 +371,15 @@ impl Default for Options {
     }
 }
 
-/// Metric sets used by the papers' tables.
+/// Metric sets used by the papers' tables and the benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
     /// CDDFuse/EMMA: EN SD SF MI SCD VIF Qabf SSIM, SSIM with `data_range = 2`.
     Cddfuse,
     /// FILM: EN SD SF AG VIF Qabf (SSIM, if requested, with `data_range = 255`).
     Film,
+    /// VIFB's 13 metrics in its order: CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv.
+    Vifb,
 }
 
 impl Preset {
@@ -290,13 +389,14 @@ impl Preset {
                 &[Metric::En, Metric::Sd, Metric::Sf, Metric::Mi, Metric::Scd, Metric::Vif, Metric::Qabf, Metric::Ssim]
             }
             Preset::Film => &[Metric::En, Metric::Sd, Metric::Sf, Metric::Ag, Metric::Vif, Metric::Qabf],
+            Preset::Vifb => &VIFB_PRESET,
         }
     }
 
     pub fn options(self) -> Options {
         match self {
             Preset::Cddfuse => Options { ssim_data_range: 2.0 },
-            Preset::Film => Options { ssim_data_range: 255.0 },
+            Preset::Film | Preset::Vifb => Options { ssim_data_range: 255.0 },
         }
     }
 
@@ -304,6 +404,7 @@ impl Preset {
         match self {
             Preset::Cddfuse => "cddfuse",
             Preset::Film => "film",
+            Preset::Vifb => "vifb",
         }
     }
 }
@@ -315,10 +416,21 @@ impl FromStr for Preset {
         match s.trim().to_ascii_lowercase().as_str() {
             "cddfuse" | "emma" => Ok(Preset::Cddfuse),
             "film" => Ok(Preset::Film),
+            "vifb" => Ok(Preset::Vifb),
             _ => Err(MetricError::UnknownPreset(s.to_owned())),
         }
     }
 }
+
+const VIFB_PRESET: [Metric; 13] = {
+    let mut out = [Metric::En; 13];
+    let mut i = 0;
+    while i < 13 {
+        out[i] = Metric::Vifb(Vifb::ALL[i]);
+        i += 1;
+    }
+    out
+};
 
 /// Checks shapes and sizes, then computes `metric` for the fused image and its two sources
 /// (`a` = infrared / MRI / over-exposed / near-focus, `b` = visible / functional / under / far).
@@ -337,7 +449,52 @@ pub fn compute(metric: Metric, fused: Gray, a: Gray, b: Gray, opts: &Options) ->
         Metric::Vif => vif(fused, a, b),
         Metric::Qabf => qabf(fused, a, b),
         Metric::Ssim => ssim(fused, a, b, opts.ssim_data_range),
+        Metric::Vifb(_) => {
+            let (f8, a8, b8) = (gray_u8(metric, fused)?, gray_u8(metric, a)?, gray_u8(metric, b)?);
+            let f8 = Image::new(fused.width, fused.height, 1, &f8)?;
+            let a8 = Image::new(a.width, a.height, 1, &a8)?;
+            let b8 = Image::new(b.width, b.height, 1, &b8)?;
+            return compute_image(metric, f8, a8, b8, opts);
+        }
     })
+}
+
+/// A gray image as 8-bit levels, if every value is an integer in 0..=255.
+fn gray_u8(metric: Metric, g: Gray) -> Result<Vec<u8>, MetricError> {
+    g.data()
+        .iter()
+        .map(|&v| {
+            if (0.0..=255.0).contains(&v) && v.fract() == 0.0 {
+                Ok(v as u8)
+            } else {
+                Err(MetricError::Matlab { metric, error: ToolkitError::NotEightBit(v.into()) })
+            }
+        })
+        .collect()
+}
+
+/// Computes `metric` on 8-bit images as `imread` gives them (gray or RGB): the toolkit metrics
+/// with their own colour handling; the evaluator's metrics only on gray images (else
+/// [`MetricError::NeedsGray`]). `a` is infrared / MRI / over-exposed / near-focus, `b` visible /
+/// functional / under-exposed / far-focus (VIFB's `img2` and `img1`).
+pub fn compute_image(metric: Metric, fused: Image, a: Image, b: Image, opts: &Options) -> Result<f64, MetricError> {
+    if !metric.fused_only() && (a.dims() != fused.dims() || b.dims() != fused.dims()) {
+        return Err(MetricError::ShapeMismatch { fused: fused.dims(), a: a.dims(), b: b.dims() });
+    }
+    match metric {
+        Metric::Vifb(v) => v.compute(&b, &a, &fused).map_err(|error| MetricError::Matlab { metric, error }),
+        _ => {
+            if fused.channels() != 1 || a.channels() != 1 || b.channels() != 1 {
+                return Err(MetricError::NeedsGray(metric));
+            }
+            let as_f32 = |i: &Image| i.data().iter().map(|&v| f32::from(v)).collect::<Vec<f32>>();
+            let (f, x, y) = (as_f32(&fused), as_f32(&a), as_f32(&b));
+            let gf = Gray::new(fused.width(), fused.height(), &f)?;
+            let ga = Gray::new(a.width(), a.height(), &x)?;
+            let gb = Gray::new(b.width(), b.height(), &y)?;
+            compute(metric, gf, ga, gb, opts)
+        }
+    }
 }
 
 /// [`compute`] for several metrics on the same triple, in the order given.

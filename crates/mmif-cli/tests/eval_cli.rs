@@ -1,0 +1,162 @@
+//! End-to-end tests of `mmif eval --preset vifb`, `--list-metrics` and `--rank` through the binary,
+//! on the Octave-checked inputs of `crates/mmif-metrics/tests/data/vifb` (converted to PNG here).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Scratch, mmif, stderr};
+
+fn vifb_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mmif-metrics/tests/data/vifb")
+}
+
+/// Reads a binary PGM/PPM and writes it as PNG (gray or RGB, as the PNM is).
+fn pnm_to_png(src: &Path, dst: &Path) {
+    let bytes = std::fs::read(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
+    let fields: Vec<&str> = text.split_ascii_whitespace().take(4).collect();
+    let (w, h): (u32, u32) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let header_len = {
+        // the four fields and their separators
+        let mut pos = 0;
+        let mut seen = 0;
+        while seen < 4 {
+            while bytes[pos].is_ascii_whitespace() {
+                pos += 1;
+            }
+            while !bytes[pos].is_ascii_whitespace() {
+                pos += 1;
+            }
+            seen += 1;
+        }
+        pos + 1
+    };
+    let data = bytes[header_len..].to_vec();
+    match fields[0] {
+        "P5" => image::GrayImage::from_raw(w, h, data).unwrap().save(dst).unwrap(),
+        "P6" => image::RgbImage::from_raw(w, h, data).unwrap().save(dst).unwrap(),
+        m => panic!("{m}"),
+    }
+}
+
+/// `values.csv` rows of one case: (VIFB file name, value).
+fn octave_values(case: &str) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(vifb_data().join("values.csv")).expect("values.csv");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0] == case).then(|| (f[1].to_string(), f[2].parse::<f64>().expect("a number")))
+        })
+        .collect()
+}
+
+/// Short name (`vifb.CE`) of a VIFB `.m` file name (`Cross_entropy`).
+fn name_of(file_name: &str) -> String {
+    mmif_metrics::Vifb::ALL
+        .into_iter()
+        .find(|v| v.file_name() == file_name)
+        .map(|v| v.name().to_string())
+        .unwrap_or_else(|| panic!("unknown {file_name}"))
+}
+
+#[test]
+fn preset_vifb_reproduces_octave_on_colour_images() {
+    for case in ["colour_gray_ir", "colour_colour_ir"] {
+        let dir = Scratch::new(case);
+        for (part, to) in [("vi", "vis.png"), ("ir", "ir.png"), ("fused", "fused.png")] {
+            pnm_to_png(&vifb_data().join(format!("{case}_{part}.pnm")), &dir.path(to));
+        }
+        let o = mmif([
+            "eval",
+            "--preset",
+            "vifb",
+            "--ir",
+            &dir.s("ir.png"),
+            "--vis",
+            &dir.s("vis.png"),
+            "--fused",
+            &dir.s("fused.png"),
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+        let want = octave_values(case);
+        assert_eq!(want.len(), 13);
+        // the metrics come in VIFB's order
+        let keys: Vec<String> = j["mean"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), 13);
+        for (file_name, w) in want {
+            let name = name_of(&file_name);
+            let g = j["mean"][&name].as_f64().unwrap_or_else(|| panic!("{case}: {name} missing"));
+            assert!((g - w).abs() <= 1e-9 * w.abs().max(1e-300), "{case} {name}: Octave {w}, mmif {g}");
+        }
+    }
+}
+
+#[test]
+fn table_rank_and_metric_list() {
+    let case = "colour_gray_ir";
+    let dir = Scratch::new("rank");
+    for sub in ["ir", "vi", "a", "b"] {
+        std::fs::create_dir_all(dir.path(sub)).unwrap();
+    }
+    pnm_to_png(&vifb_data().join(format!("{case}_ir.pnm")), &dir.path("ir/x.png"));
+    pnm_to_png(&vifb_data().join(format!("{case}_vi.pnm")), &dir.path("vi/x.png"));
+    pnm_to_png(&vifb_data().join(format!("{case}_fused.pnm")), &dir.path("a/x.png"));
+    // method b: the visible image itself as "fused" image
+    pnm_to_png(&vifb_data().join(format!("{case}_vi.pnm")), &dir.path("b/x.png"));
+    let o = mmif([
+        "eval",
+        "--preset",
+        "vifb",
+        "--ir-dir",
+        &dir.s("ir"),
+        "--vis-dir",
+        &dir.s("vi"),
+        "--fused-dir",
+        &format!("A={}", dir.s("a")),
+        "--fused-dir",
+        &format!("B={}", dir.s("b")),
+        "--rank",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let head = out.lines().next().unwrap();
+    assert!(head.starts_with("Method") && head.contains("vifb.CE") && head.ends_with("Rank"), "{out}");
+    let ranks: Vec<f64> = out.lines().skip(1).map(|l| l.split_whitespace().last().unwrap().parse().unwrap()).collect();
+    assert_eq!(ranks.len(), 2);
+    // two methods: each metric gives ranks 1 and 2 (or 1 and 1 on a tie), so the means sum to ≤ 3
+    assert!(ranks.iter().all(|r| (1.0..=2.0).contains(r)) && ranks[0] + ranks[1] <= 3.0 + 1e-12, "{out}");
+
+    let l = mmif(["eval", "--list-metrics"]);
+    assert!(l.status.success(), "{}", stderr(&l));
+    let text = String::from_utf8_lossy(&l.stdout);
+    assert!(text.lines().any(|x| x.starts_with("vifb.MI") && x.contains("metricsMutinf.m")), "{text}");
+    assert!(text.lines().any(|x| x.starts_with("MI ") && x.contains("Evaluator.py")), "{text}");
+}
+
+#[test]
+fn vifb_preset_reports_mismatched_sizes() {
+    let dir = Scratch::new("sizes");
+    pnm_to_png(&vifb_data().join("colour_gray_ir_ir.pnm"), &dir.path("ir.png"));
+    pnm_to_png(&vifb_data().join("colour_gray_ir_vi.pnm"), &dir.path("vis.png"));
+    pnm_to_png(&vifb_data().join("tiny_fused.pnm"), &dir.path("fused.png"));
+    let o = mmif([
+        "eval",
+        "--preset",
+        "vifb",
+        "--ir",
+        &dir.s("ir.png"),
+        "--vis",
+        &dir.s("vis.png"),
+        "--fused",
+        &dir.s("fused.png"),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("fused image is 9x8"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}

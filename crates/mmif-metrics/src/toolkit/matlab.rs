@@ -1,0 +1,307 @@
+//! The MATLAB building blocks the toolkits' `.m` files use, with MATLAB's semantics:
+//! `rgb2gray`, `round`, `gradient`, `conv2`/`filter2` (zero padding), `imfilter(…, 'replicate')`,
+//! `fspecial('gaussian')`, `blkproc` and the toolkits' own `normalize1`.
+//!
+//! Images here are single-channel `f64` [`Plane`]s, row-major. MATLAB is column-major; the only
+//! visible consequence is the summation order of reductions (differences of a few ulp).
+
+/// A single-channel `f64` image, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f64>,
+}
+
+impl Plane {
+    pub fn new(width: usize, height: usize, data: Vec<f64>) -> Self {
+        debug_assert_eq!(data.len(), width * height);
+        Self { width, height, data }
+    }
+
+    /// The value at row `r`, column `c`.
+    #[inline]
+    pub fn at(&self, r: usize, c: usize) -> f64 {
+        self.data[r * self.width + c]
+    }
+
+    /// The value at (`r`, `c`) or 0 outside the image (MATLAB's zero padding).
+    #[inline]
+    fn at_or_zero(&self, r: isize, c: isize) -> f64 {
+        if r < 0 || c < 0 || r >= self.height as isize || c >= self.width as isize {
+            0.0
+        } else {
+            self.data[r as usize * self.width + c as usize]
+        }
+    }
+
+    /// Element-wise map.
+    pub fn map(&self, f: impl Fn(f64) -> f64) -> Plane {
+        Plane::new(self.width, self.height, self.data.iter().map(|&v| f(v)).collect())
+    }
+}
+
+/// MATLAB's `rgb2gray` weights: the first row of `inv([1 0.956 0.621; 1 -0.272 -0.647; 1 -1.106 1.703])`
+/// (the NTSC YIQ matrix), as MATLAB computes them. Octave 7's `rgb2gray` uses these rounded to six
+/// decimals (0.298936, 0.587043, 0.114021), so its results differ by up to ~1e-6 relative and,
+/// on `uint8` images, by one grey level on rare pixels.
+pub const RGB2GRAY: [f64; 3] = [0.298_936_021_293_775_4, 0.587_043_074_451_121_4, 0.114_020_904_255_103_25];
+
+/// MATLAB's `round`: half away from zero.
+#[inline]
+pub fn round(v: f64) -> f64 {
+    v.round()
+}
+
+/// `rgb2gray` of three planes: `uint8` input (`to_u8`) gives the weighted sum rounded to an
+/// integer and saturated to 0..=255 (MATLAB's cast), `double` input gives the weighted sum as is.
+pub fn rgb2gray(r: &Plane, g: &Plane, b: &Plane, to_u8: bool) -> Plane {
+    let data = r
+        .data
+        .iter()
+        .zip(&g.data)
+        .zip(&b.data)
+        .map(|((&r, &g), &b)| {
+            let y = RGB2GRAY[0] * r + RGB2GRAY[1] * g + RGB2GRAY[2] * b;
+            if to_u8 { round(y).clamp(0.0, 255.0) } else { y }
+        })
+        .collect();
+    Plane::new(r.width, r.height, data)
+}
+
+/// `conv2(x, k, 'same')` for a 3×3 kernel `k` (rows of `k`): true convolution, zero padding.
+///
+/// On integer images (every VIFB/MEFB input) the result is exact in any order. On non-integer
+/// images (`rgb2gray` of a colour source when the fused image is gray) the summation order
+/// decides whether a gradient cancels to exactly 0, which flips Qabf's `Sx == 0` branch; MATLAB's
+/// and Octave's orders are not documented, so such values can differ (measured: 2.7e-3 relative
+/// on the `gray_fused` test case against Octave).
+pub fn conv2_same3(x: &Plane, k: &[[f64; 3]; 3]) -> Plane {
+    let (w, h) = (x.width, x.height);
+    let mut out = vec![0.0; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let mut s = 0.0f64;
+            // output (r, c) of 'same' = full (r + 1, c + 1); source (r + 1 - a, c + 1 - b)
+            for b in 0..3 {
+                let sc = c as isize + 1 - b as isize;
+                if sc < 0 || sc >= w as isize {
+                    continue;
+                }
+                for (a, row) in k.iter().enumerate() {
+                    let sr = r as isize + 1 - a as isize;
+                    if sr < 0 || sr >= h as isize {
+                        continue;
+                    }
+                    s += row[b] * x.data[sr as usize * w + sc as usize];
+                }
+            }
+            out[r * w + c] = s;
+        }
+    }
+    Plane::new(w, h, out)
+}
+
+/// `filter2(k, x, 'same')` for a 3×3 kernel: correlation, zero padding.
+pub fn filter2_same3(x: &Plane, k: &[[f64; 3]; 3]) -> Plane {
+    let (w, h) = (x.width, x.height);
+    let mut out = vec![0.0; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let mut s = 0.0;
+            for (a, row) in k.iter().enumerate() {
+                for (b, &kv) in row.iter().enumerate() {
+                    s += kv * x.at_or_zero(r as isize + a as isize - 1, c as isize + b as isize - 1);
+                }
+            }
+            out[r * w + c] = s;
+        }
+    }
+    Plane::new(w, h, out)
+}
+
+/// `imfilter(x, k, 'replicate')` for a 3×3 kernel: correlation, borders replicated.
+pub fn imfilter_replicate3(x: &Plane, k: &[[f64; 3]; 3]) -> Plane {
+    let (w, h) = (x.width, x.height);
+    let clamp = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
+    let mut out = vec![0.0; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let mut s = 0.0;
+            for (a, row) in k.iter().enumerate() {
+                for (b, &kv) in row.iter().enumerate() {
+                    s += kv * x.at(clamp(r as isize + a as isize - 1, h), clamp(c as isize + b as isize - 1, w));
+                }
+            }
+            out[r * w + c] = s;
+        }
+    }
+    Plane::new(w, h, out)
+}
+
+/// `filter2(g * g', x, shape)` for a separable symmetric kernel with 1-D taps `g` (odd length):
+/// `valid` (`same = false`, empty when the image is smaller than the kernel) or `same`
+/// (zero padding). Separable evaluation changes the rounding by a few ulp only.
+pub fn filter2_separable(x: &Plane, g: &[f64], same: bool) -> Plane {
+    let n = g.len();
+    let half = n / 2;
+    let (w, h) = (x.width, x.height);
+    let (ow, oh) = if same { (w, h) } else { (w.saturating_sub(n - 1), h.saturating_sub(n - 1)) };
+    if !same && (w < n || h < n) {
+        return Plane::new(0, 0, Vec::new());
+    }
+    // horizontal pass: oh_rows_in = h rows, ow columns
+    let off = if same { -(half as isize) } else { 0 };
+    let mut tmp = vec![0.0; ow * h];
+    for r in 0..h {
+        for c in 0..ow {
+            let mut s = 0.0;
+            for (t, &gv) in g.iter().enumerate() {
+                let cc = c as isize + t as isize + off;
+                if cc >= 0 && (cc as usize) < w {
+                    s += gv * x.data[r * w + cc as usize];
+                }
+            }
+            tmp[r * ow + c] = s;
+        }
+    }
+    let mut out = vec![0.0; ow * oh];
+    for r in 0..oh {
+        for c in 0..ow {
+            let mut s = 0.0;
+            for (t, &gv) in g.iter().enumerate() {
+                let rr = r as isize + t as isize + off;
+                if rr >= 0 && (rr as usize) < h {
+                    s += gv * tmp[rr as usize * ow + c];
+                }
+            }
+            out[r * ow + c] = s;
+        }
+    }
+    Plane::new(ow, oh, out)
+}
+
+/// The 1-D factor of `fspecial('gaussian', n, sigma)`: `exp(-x²/2σ²)` over `x = -(n-1)/2..(n-1)/2`,
+/// normalised so that the outer product sums to one.
+pub fn gaussian_taps(n: usize, sigma: f64) -> Vec<f64> {
+    let half = (n as f64 - 1.0) / 2.0;
+    let g: Vec<f64> = (0..n).map(|i| (-((i as f64 - half).powi(2)) / (2.0 * sigma * sigma)).exp()).collect();
+    let s: f64 = g.iter().sum();
+    g.into_iter().map(|v| v / s).collect()
+}
+
+/// MATLAB's `gradient(x)` (unit spacing): central differences inside, one-sided at the borders,
+/// zero along a dimension of length 1. Returns `(d/dx along columns, d/dy along rows)`.
+pub fn gradient(x: &Plane) -> (Plane, Plane) {
+    let (w, h) = (x.width, x.height);
+    let mut gx = vec![0.0; w * h];
+    let mut gy = vec![0.0; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            if w > 1 {
+                gx[r * w + c] = if c == 0 {
+                    x.at(r, 1) - x.at(r, 0)
+                } else if c == w - 1 {
+                    x.at(r, w - 1) - x.at(r, w - 2)
+                } else {
+                    (x.at(r, c + 1) - x.at(r, c - 1)) / 2.0
+                };
+            }
+            if h > 1 {
+                gy[r * w + c] = if r == 0 {
+                    x.at(1, c) - x.at(0, c)
+                } else if r == h - 1 {
+                    x.at(h - 1, c) - x.at(h - 2, c)
+                } else {
+                    (x.at(r + 1, c) - x.at(r - 1, c)) / 2.0
+                };
+            }
+        }
+    }
+    (Plane::new(w, h, gx), Plane::new(w, h, gy))
+}
+
+/// The toolkits' `normalize1`: unchanged if the image's maximum and minimum are both 0, else
+/// `round((x - min) / (max - min) * 255)` (all `NaN` for another constant image, as in MATLAB).
+pub fn normalize1(x: &Plane) -> Plane {
+    let (lo, hi) = min_max(&x.data);
+    if hi == 0.0 && lo == 0.0 {
+        return x.clone();
+    }
+    x.map(|v| round((v - lo) / (hi - lo) * 255.0))
+}
+
+/// MATLAB's `min(x(:))`, `max(x(:))` (`NaN`s ignored).
+pub fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter().fold((f64::NAN, f64::NAN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// `blkproc(x, [b b], [0 0], f)`: `f` of each `b`×`b` block of `x` zero-padded to a multiple of
+/// `b`, as a grid (row-major) of `ceil(h/b)`×`ceil(w/b)` values. `f` gets the block's values.
+pub fn blkproc(x: &Plane, b: usize, f: impl Fn(&[f64]) -> f64) -> Plane {
+    let (bw, bh) = (x.width.div_ceil(b), x.height.div_ceil(b));
+    let mut out = Vec::with_capacity(bw * bh);
+    let mut block = vec![0.0; b * b];
+    for br in 0..bh {
+        for bc in 0..bw {
+            for i in 0..b {
+                for j in 0..b {
+                    let (r, c) = (br * b + i, bc * b + j);
+                    block[i * b + j] = if r < x.height && c < x.width { x.at(r, c) } else { 0.0 };
+                }
+            }
+            out.push(f(&block));
+        }
+    }
+    Plane::new(bw, bh, out)
+}
+
+/// MATLAB's `freqspace(n)`: `((0:n-1) - floor(n/2)) * (2/n)`.
+pub fn freqspace(n: usize) -> Vec<f64> {
+    let step = 2.0 / n as f64;
+    (0..n).map(|k| (k as f64 - (n / 2) as f64) * step).collect()
+}
+
+/// `mean2`: the mean of all values (`NaN` for an empty image, as MATLAB's 0/0).
+pub fn mean2(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_matches_matlab_definition() {
+        let x = Plane::new(3, 2, vec![1.0, 4.0, 9.0, 2.0, 2.0, 2.0]);
+        let (gx, gy) = gradient(&x);
+        assert_eq!(gx.data, vec![3.0, 4.0, 5.0, 0.0, 0.0, 0.0]);
+        assert_eq!(gy.data, vec![1.0, -2.0, -7.0, 1.0, -2.0, -7.0]);
+        let one = Plane::new(1, 1, vec![5.0]);
+        assert_eq!(gradient(&one).0.data, vec![0.0]);
+    }
+
+    #[test]
+    fn convolution_flips_the_kernel() {
+        let x = Plane::new(3, 3, vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        let k = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+        // an impulse convolved gives the kernel, correlated gives it rotated
+        assert_eq!(conv2_same3(&x, &k).data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(filter2_same3(&x, &k).data, vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
+    }
+
+    #[test]
+    fn blocks_are_zero_padded() {
+        let x = Plane::new(3, 1, vec![1.0, 2.0, 3.0]);
+        let b = blkproc(&x, 2, |v| v.iter().sum::<f64>() / v.len() as f64);
+        assert_eq!((b.width, b.height), (2, 1));
+        assert_eq!(b.data, vec![0.75, 0.75]);
+    }
+
+    #[test]
+    fn freqspace_even_and_odd() {
+        assert_eq!(freqspace(4), vec![-1.0, -0.5, 0.0, 0.5]);
+        let f = freqspace(3);
+        assert!((f[0] + 2.0 / 3.0).abs() < 1e-15 && f[1] == 0.0);
+    }
+}

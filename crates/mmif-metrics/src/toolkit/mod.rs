@@ -1,0 +1,200 @@
+//! The metrics of the MATLAB benchmark toolkits, each written from its `.m` file:
+//! VIFB (xingchenzhang/VIFB, `metrics/metrics*.m`, visible–infrared) — see [`vifb`](self::vifb).
+//!
+//! They take 8-bit [`Image`]s as MATLAB's `imread` returns them (gray or RGB) and reproduce each
+//! file's own colour handling, borders, histograms, log bases and quirks; see [`Vifb`] for the list
+//! and where each departs from the same-named metric of the Python evaluator.
+
+mod fft;
+mod image;
+mod matlab;
+mod vifb;
+
+use std::fmt;
+
+pub use image::Image;
+pub use matlab::RGB2GRAY;
+
+/// Why MATLAB's code gives no value for an input (it raises an error there).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolkitError {
+    /// Qcb and Qcv index a colour source as a 2-D image when the fused image is gray.
+    ColourSourceGrayFused,
+    /// A colour fused image with a gray visible (first) source: `img1(:,:,2)` does not exist.
+    GraySourceColourFused,
+    /// A histogram index outside 1..256 (a value that is not an integer in 0..=255).
+    NotEightBit(f64),
+}
+
+impl fmt::Display for ToolkitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ColourSourceGrayFused => {
+                write!(f, "the MATLAB code fails on a colour source with a gray fused image")
+            }
+            Self::GraySourceColourFused => {
+                write!(f, "the MATLAB code fails on a colour fused image with a gray first (visible) source")
+            }
+            Self::NotEightBit(v) => write!(f, "value {v} is not an 8-bit level (0..=255)"),
+        }
+    }
+}
+
+/// The VIFB metrics (`metrics/metrics<Name>.m`), named `vifb.<short name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Vifb {
+    /// `Cross_entropy`: mean over both sources of the histogram cross entropy (bits).
+    Ce,
+    /// `Entropy`: entropy (bits) of the 256-bin histogram of the fused image.
+    En,
+    /// `Mutinf`: mutual information (nats) of min-max-requantised images, summed over sources.
+    Mi,
+    /// `Psnr`: 20·log10(255/sqrt(m)) with VIFB's m = mean over sources of sqrt(Σd²)/(MN).
+    Psnr,
+    /// `Avg_gradient`: mean of sqrt((gx²+gy²)/2) over (M-1)(N-1), MATLAB `gradient`.
+    Ag,
+    /// `Edge_intensity`: mean Sobel magnitude, replicated borders.
+    Ei,
+    /// `Qabf`: Xydeas–Petrović gradient preservation (conv2, zero borders).
+    Qabf,
+    /// `Variance`: population standard deviation of the fused image (named SD in the VIFB paper).
+    Sd,
+    /// `Spatial_frequency`: sqrt(RF + CF), a colour image read as its channels side by side.
+    Sf,
+    /// `Rmse`: mean over sources of VIFB's sqrt(Σd²)/(MN).
+    Rmse,
+    /// `Ssim`: Wang et al. SSIM, 11×11 Gaussian window, valid borders, summed over sources.
+    Ssim,
+    /// `Qcb`: Chen–Blum human-perception metric.
+    Qcb,
+    /// `Qcv`: Chen–Varshney metric (lower is better).
+    Qcv,
+}
+
+impl Vifb {
+    /// In VIFB's table order (`util/configMetrics.m`).
+    pub const ALL: [Vifb; 13] = [
+        Vifb::Ce,
+        Vifb::En,
+        Vifb::Mi,
+        Vifb::Psnr,
+        Vifb::Ag,
+        Vifb::Ei,
+        Vifb::Qabf,
+        Vifb::Sd,
+        Vifb::Sf,
+        Vifb::Rmse,
+        Vifb::Ssim,
+        Vifb::Qcb,
+        Vifb::Qcv,
+    ];
+
+    /// `vifb.<short name>`, e.g. `vifb.MI`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Vifb::Ce => "vifb.CE",
+            Vifb::En => "vifb.EN",
+            Vifb::Mi => "vifb.MI",
+            Vifb::Psnr => "vifb.PSNR",
+            Vifb::Ag => "vifb.AG",
+            Vifb::Ei => "vifb.EI",
+            Vifb::Qabf => "vifb.Qabf",
+            Vifb::Sd => "vifb.SD",
+            Vifb::Sf => "vifb.SF",
+            Vifb::Rmse => "vifb.RMSE",
+            Vifb::Ssim => "vifb.SSIM",
+            Vifb::Qcb => "vifb.Qcb",
+            Vifb::Qcv => "vifb.Qcv",
+        }
+    }
+
+    /// The `.m` file this metric reproduces.
+    pub fn origin(self) -> &'static str {
+        match self {
+            Vifb::Ce => "VIFB metrics/metricsCross_entropy.m",
+            Vifb::En => "VIFB metrics/metricsEntropy.m",
+            Vifb::Mi => "VIFB metrics/metricsMutinf.m",
+            Vifb::Psnr => "VIFB metrics/metricsPsnr.m",
+            Vifb::Ag => "VIFB metrics/metricsAvg_gradient.m",
+            Vifb::Ei => "VIFB metrics/metricsEdge_intensity.m",
+            Vifb::Qabf => "VIFB metrics/metricsQabf.m",
+            Vifb::Sd => "VIFB metrics/metricsVariance.m",
+            Vifb::Sf => "VIFB metrics/metricsSpatial_frequency.m",
+            Vifb::Rmse => "VIFB metrics/metricsRmse.m",
+            Vifb::Ssim => "VIFB metrics/metricsSsim.m",
+            Vifb::Qcb => "VIFB metrics/metricsQcb.m",
+            Vifb::Qcv => "VIFB metrics/metricsQcv.m",
+        }
+    }
+
+    /// Name without the `vifb.` prefix, as in the VIFB paper's tables.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Vifb::Ce => "CE",
+            Vifb::En => "EN",
+            Vifb::Mi => "MI",
+            Vifb::Psnr => "PSNR",
+            Vifb::Ag => "AG",
+            Vifb::Ei => "EI",
+            Vifb::Qabf => "Qabf",
+            Vifb::Sd => "SD",
+            Vifb::Sf => "SF",
+            Vifb::Rmse => "RMSE",
+            Vifb::Ssim => "SSIM",
+            Vifb::Qcb => "Qcb",
+            Vifb::Qcv => "Qcv",
+        }
+    }
+
+    /// The `.m` file's metric name (`metrics<file_name>.m`; also the suffix of VIFB's
+    /// `evaluation_metrics_single/<pair>_<method>_<file_name>.txt`).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Vifb::Ce => "Cross_entropy",
+            Vifb::En => "Entropy",
+            Vifb::Mi => "Mutinf",
+            Vifb::Psnr => "Psnr",
+            Vifb::Ag => "Avg_gradient",
+            Vifb::Ei => "Edge_intensity",
+            Vifb::Qabf => "Qabf",
+            Vifb::Sd => "Variance",
+            Vifb::Sf => "Spatial_frequency",
+            Vifb::Rmse => "Rmse",
+            Vifb::Ssim => "Ssim",
+            Vifb::Qcb => "Qcb",
+            Vifb::Qcv => "Qcv",
+        }
+    }
+
+    /// False for the metrics where lower is better (CE, RMSE, Qcv).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Vifb::Ce | Vifb::Rmse | Vifb::Qcv)
+    }
+
+    /// True if only the fused image is read.
+    pub fn fused_only(self) -> bool {
+        matches!(self, Vifb::En | Vifb::Ag | Vifb::Ei | Vifb::Sd | Vifb::Sf)
+    }
+
+    /// The value of VIFB's `metrics<Name>(vis, ir, fused)`. The sizes must agree (checked by
+    /// [`crate::compute_image`]).
+    pub fn compute(self, vis: &Image, ir: &Image, fused: &Image) -> Result<f64, ToolkitError> {
+        use vifb::GrayRule::{Double, Fails, U8};
+        use vifb::*;
+        match self {
+            Vifb::Ce => wrap(vis, ir, fused, U8, cross_entropy),
+            Vifb::En => wrap(vis, ir, fused, U8, |_, _, f| entropy(f)),
+            Vifb::Mi => wrap(vis, ir, fused, U8, |a, b, f| Ok(mutinf(a, f) + mutinf(b, f))),
+            Vifb::Psnr => wrap(vis, ir, fused, Double, |a, b, f| Ok(psnr(a, b, f))),
+            Vifb::Ag => Ok(avg_gradient(fused)),
+            Vifb::Ei => Ok(edge_intensity(fused)),
+            Vifb::Qabf => wrap(vis, ir, fused, Double, |a, b, f| Ok(qabf(a, b, f))),
+            Vifb::Sd => wrap(vis, ir, fused, U8, |_, _, f| Ok(sd(f))),
+            Vifb::Sf => Ok(spatial_frequency_vifb(fused)),
+            Vifb::Rmse => wrap(vis, ir, fused, Double, |a, b, f| Ok(rmse(a, b, f))),
+            Vifb::Ssim => wrap(vis, ir, fused, U8, |a, b, f| Ok(ssim_one(a, f) + ssim_one(b, f))),
+            Vifb::Qcb => wrap(vis, ir, fused, Fails, |a, b, f| Ok(qcb(a, b, f))),
+            Vifb::Qcv => wrap(vis, ir, fused, Fails, |a, b, f| Ok(qcv(a, b, f))),
+        }
+    }
+}
