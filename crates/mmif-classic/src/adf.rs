@@ -17,8 +17,10 @@
 
 use crate::grid::{Grid, for_each_row};
 use crate::kl::kl_weights;
-use crate::params::{ParamInfo, Params, bad, info, parse_positive, parse_usize, unknown_key};
-use crate::{Error, Result, check_pair};
+use crate::params::{
+    ParamInfo, Params, bad, info, parse_positive, parse_usize, require_at_most, require_positive, unknown_key,
+};
+use crate::{Result, check_pair};
 use mmif_io::Plane;
 
 /// Edge-stopping (conduction) function of the diffusion.
@@ -51,17 +53,8 @@ impl Default for AdfParams {
 
 impl AdfParams {
     fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidParameter { method: "adf", msg });
-        if !(self.delta_t.is_finite() && self.delta_t > 0.0) {
-            return bad(format!("delta_t must be finite and > 0, got {}", self.delta_t));
-        }
-        if !(self.kappa.is_finite() && self.kappa > 0.0) {
-            return bad(format!("kappa must be finite and > 0, got {}", self.kappa));
-        }
-        if self.iterations > 10_000 {
-            return bad(format!("iterations must be <= 10000, got {}", self.iterations));
-        }
-        Ok(())
+        require_positive("adf", &[("delta_t", self.delta_t), ("kappa", self.kappa)])?;
+        require_at_most("adf", "iterations", self.iterations, 10_000)
     }
 }
 
@@ -191,6 +184,6 @@ mod tests {
     fn rejects_bad_parameters() {
         let a = Plane::new(2, 2, vec![0.0; 4]);
         let prm = AdfParams { kappa: 0.0, ..AdfParams::default() };
-        assert!(matches!(adf_with(&a, &a, &prm), Err(Error::InvalidParameter { method: "adf", .. })));
+        assert!(matches!(adf_with(&a, &a, &prm), Err(crate::Error::InvalidParameter { method: "adf", .. })));
     }
 }

@@ -19,8 +19,8 @@
 //! (σ_r depends on it).
 
 use crate::grid::{Grid, for_each_row};
-use crate::params::{ParamInfo, Params, info, parse_odd, parse_positive, unknown_key};
-use crate::{Error, Result, check_pair};
+use crate::params::{ParamInfo, Params, bad, info, parse_odd, parse_positive, require_positive, unknown_key};
+use crate::{Result, check_pair};
 use mmif_io::Plane;
 
 /// Parameters of [`cbf_with`]; [`Default`] is VIFB's `run_CBF.m`.
@@ -44,12 +44,8 @@ impl Default for CbfParams {
 
 impl CbfParams {
     fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidParameter { method: "cbf", msg });
-        for (name, v) in [("sigma_s", self.sigma_s), ("sigma_r", self.sigma_r)] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be finite and > 0, got {v}"));
-            }
-        }
+        require_positive("cbf", &[("sigma_s", self.sigma_s), ("sigma_r", self.sigma_r)])?;
+        let bad = |msg: String| Err(bad("cbf", msg));
         for (name, v) in [("ksize", self.ksize), ("cov_wsize", self.cov_wsize)] {
             if v % 2 == 0 || v > 101 {
                 return bad(format!("{name} must be odd and <= 101, got {v}"));
@@ -69,8 +65,8 @@ impl Params for CbfParams {
         match key {
             "sigma_s" => next.sigma_s = parse_positive("cbf", key, value)?,
             "sigma_r" => next.sigma_r = parse_positive("cbf", key, value)?,
-            "ksize" => next.ksize = parse_odd("cbf", key, value, 1, 99)?,
-            "cov_wsize" => next.cov_wsize = parse_odd("cbf", key, value, 1, 99)?,
+            "ksize" => next.ksize = parse_odd("cbf", key, value, 1, 101)?,
+            "cov_wsize" => next.cov_wsize = parse_odd("cbf", key, value, 3, 101)?,
             _ => return Err(unknown_key("cbf", key, &self.list())),
         }
         next.validate()?;
@@ -246,6 +242,6 @@ mod tests {
     fn rejects_bad_parameters() {
         let a = Plane::new(2, 2, vec![0.0; 4]);
         let prm = CbfParams { ksize: 4, ..CbfParams::default() };
-        assert!(matches!(cbf_with(&a, &a, &prm), Err(Error::InvalidParameter { method: "cbf", .. })));
+        assert!(matches!(cbf_with(&a, &a, &prm), Err(crate::Error::InvalidParameter { method: "cbf", .. })));
     }
 }

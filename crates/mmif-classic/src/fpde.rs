@@ -18,8 +18,10 @@
 
 use crate::grid::{Grid, for_each_row};
 use crate::kl::kl_weights;
-use crate::params::{ParamInfo, Params, info, parse_positive, parse_usize, unknown_key};
-use crate::{Error, Result, check_pair};
+use crate::params::{
+    ParamInfo, Params, info, parse_positive, parse_usize, require_at_most, require_positive, unknown_key,
+};
+use crate::{Result, check_pair};
 use mmif_io::Plane;
 
 /// Parameters of [`fpde_with`]; [`Default`] is VIFB's `fpdepyou.m` (the `n`, `dt`, `k` that
@@ -42,17 +44,8 @@ impl Default for FpdeParams {
 
 impl FpdeParams {
     fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidParameter { method: "fpde", msg });
-        if !(self.delta_t.is_finite() && self.delta_t > 0.0) {
-            return bad(format!("delta_t must be finite and > 0, got {}", self.delta_t));
-        }
-        if !(self.k.is_finite() && self.k > 0.0) {
-            return bad(format!("k must be finite and > 0, got {}", self.k));
-        }
-        if self.iterations > 10_000 {
-            return bad(format!("iterations must be <= 10000, got {}", self.iterations));
-        }
-        Ok(())
+        require_positive("fpde", &[("delta_t", self.delta_t), ("k", self.k)])?;
+        require_at_most("fpde", "iterations", self.iterations, 10_000)
     }
 }
 
@@ -190,6 +183,6 @@ mod tests {
     fn rejects_bad_parameters() {
         let a = Plane::new(2, 2, vec![0.0; 4]);
         let prm = FpdeParams { k: f64::NAN, ..FpdeParams::default() };
-        assert!(matches!(fpde_with(&a, &a, &prm), Err(Error::InvalidParameter { method: "fpde", .. })));
+        assert!(matches!(fpde_with(&a, &a, &prm), Err(crate::Error::InvalidParameter { method: "fpde", .. })));
     }
 }

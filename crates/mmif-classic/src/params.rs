@@ -57,6 +57,19 @@ pub(crate) fn parse_positive(method: &'static str, key: &str, value: &str) -> Re
     }
 }
 
+/// Checks that each named value is finite and `> 0` (the parameter structs' `validate`).
+pub(crate) fn require_positive(method: &'static str, values: &[(&str, f64)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+        Some((name, v)) => Err(bad(method, format!("{name} must be finite and > 0, got {v}"))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that an iteration count is at most `max` (bounded work per call).
+pub(crate) fn require_at_most(method: &'static str, name: &str, value: usize, max: usize) -> Result<()> {
+    if value > max { Err(bad(method, format!("{name} must be <= {max}, got {value}"))) } else { Ok(()) }
+}
+
 /// Shorthand for building a [`ParamInfo`].
 pub(crate) fn info(key: &'static str, value: impl ToString, help: &'static str) -> ParamInfo {
     ParamInfo { key, value: value.to_string(), help }

@@ -24,8 +24,10 @@
 
 use crate::gff::guided_filter;
 use crate::grid::{BoxBorder, Grid, box_mean, correlate_separable_replicate, for_each_row, gaussian_kernel};
-use crate::params::{ParamInfo, Params, info, parse_positive, parse_usize, unknown_key};
-use crate::{Error, Result, check_pair};
+use crate::params::{
+    ParamInfo, Params, info, parse_positive, parse_usize, require_at_most, require_positive, unknown_key,
+};
+use crate::{Result, check_pair};
 use mmif_io::Plane;
 
 /// Parameters of [`vsmwls_with`]; [`Default`] is VIFB's `WLS_Fusion.m`.
@@ -47,16 +49,8 @@ impl Default for VsmwlsParams {
 
 impl VsmwlsParams {
     fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::InvalidParameter { method: "vsmwls", msg });
-        for (name, v) in [("sigma_r", self.sigma_r), ("lambda", self.lambda)] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be finite and > 0, got {v}"));
-            }
-        }
-        if self.iterations > 1000 {
-            return bad(format!("iterations must be <= 1000, got {}", self.iterations));
-        }
-        Ok(())
+        require_positive("vsmwls", &[("sigma_r", self.sigma_r), ("lambda", self.lambda)])?;
+        require_at_most("vsmwls", "iterations", self.iterations, 1000)
     }
 }
 
@@ -220,6 +214,6 @@ mod tests {
     fn rejects_bad_parameters() {
         let a = Plane::new(2, 2, vec![0.0; 4]);
         let prm = VsmwlsParams { lambda: -1.0, ..VsmwlsParams::default() };
-        assert!(matches!(vsmwls_with(&a, &a, &prm), Err(Error::InvalidParameter { method: "vsmwls", .. })));
+        assert!(matches!(vsmwls_with(&a, &a, &prm), Err(crate::Error::InvalidParameter { method: "vsmwls", .. })));
     }
 }

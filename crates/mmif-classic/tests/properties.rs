@@ -55,7 +55,7 @@ const NOT_IDEMPOTENT: [&str; 4] = ["fpde", "ifevip", "gfce", "adf"];
 
 fn max_diff(a: &Plane, b: &Plane) -> f32 {
     assert_eq!((a.width, a.height), (b.width, b.height));
-    a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    mmif_testkit::compare::max_abs_diff(&a.data, &b.data)
 }
 
 #[test]

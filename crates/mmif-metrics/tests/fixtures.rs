@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 
 const REL_TOL: f64 = 1e-6;
 
+/// The shared fixture folder (`$MMIF_FIXTURES`, located by the test kit), which must hold `metrics/`.
 fn fixtures_dir() -> PathBuf {
-    let dir = match std::env::var_os("MMIF_FIXTURES") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    };
+    let dir = mmif_testkit::fixtures::dir();
     assert!(
         dir.join("metrics").is_dir(),
         "metric fixtures not found at {} (set MMIF_FIXTURES to the shared fixtures folder)",
