@@ -3,12 +3,14 @@
 % Documentation only: the tests read the generated files, never this script.
 %   octave-cli gen_vifb.m VIFB_DIR OUT_DIR
 % VIFB_DIR is a checkout of xingchenzhang/VIFB (its metrics/ folder is put on the path);
-% this folder's shims provide freqspace and blkproc (absent from Octave) and MATLAB's rgb2gray.
+% the shims in tools/octave_shims provide freqspace and blkproc (absent from Octave) and MATLAB's
+% rgb2gray; run from the repository root.
 pkg load image
 args = argv();
 vifb = args{1}; out = args{2};
 addpath(fullfile(vifb, 'metrics'));
-addpath(fileparts(mfilename('fullpath')));   % shims last added = first on the path
+addpath(fileparts(mfilename('fullpath')));   % write_pnm
+addpath(fullfile(pwd, 'tools', 'octave_shims'));   % shims last added = first on the path
 rd = @(p) imread(fullfile(vifb, p));
 vi = rd('input/VI/carLight.jpg'); ir = rd('input/IR/carLight.jpg'); fu = rd('output/fused_images/carLight_ADF.jpg');
 vi2 = rd('input/VI/fight.jpg'); ir2 = rd('input/IR/fight.jpg'); fu2 = rd('output/fused_images/fight_CBF.jpg');

@@ -3,12 +3,12 @@
 % would save, as lossless PNG, to ../<method>/<pair>.png.
 % Usage (from the repository root, VIFB checked out at $VIFB_DIR; octave-image loaded):
 %   METHODS="ADF FPDE" octave-cli crates/mmif-classic/tests/data/vifb/gen/make_refs.m
-% GFCE needs the two MATLAB-compatibility shims in gen/shims (Octave's blockproc passes the block
+% GFCE needs the two MATLAB-compatibility shims in tools/octave_shims (Octave's blockproc passes the block
 % itself, not MATLAB's block struct, and Octave has no freqspace): SHIMS=1 puts them first.
 pkg load image
 root = pwd;
 if ~isempty(getenv('SHIMS'))
-  addpath(fullfile(root, 'crates/mmif-classic/tests/data/vifb/gen/shims'));
+  addpath(fullfile(root, 'tools/octave_shims'));
 end
 vifb = getenv('VIFB_DIR');
 data = fullfile(root, 'crates/mmif-classic/tests/data/vifb');
