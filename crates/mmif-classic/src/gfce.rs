@@ -27,8 +27,8 @@ use std::f64::consts::PI;
 
 use crate::gff::guided_filter;
 use crate::grid::{BoxBorder, Grid, box_mean, gaussian_kernel};
+use crate::matlab::correlate_separable_symmetric;
 use crate::params::{ParamInfo, Params, info, parse_positive, parse_usize, unknown_key};
-use crate::vsmwls::correlate_separable_symmetric;
 use crate::{Error, Result, check_pair};
 use mmif_io::Plane;
 
@@ -127,7 +127,7 @@ fn resize_bilinear_up(g: &Grid, w: usize, h: usize) -> Grid {
                 let dz = zi - idx;
                 let tri = |d: f64| if d.abs() <= 1.0 { 1.0 - d.abs() } else { 0.0 };
                 let i = idx as i64 - 1;
-                let sym = |i: i64| crate::vsmwls::symmetric_index(i as isize, n_in);
+                let sym = |i: i64| crate::matlab::symmetric_index(i as isize, n_in);
                 [(sym(i), tri(-dz)), (sym(i + 1), tri(1.0 - dz))]
             })
             .collect()

@@ -177,18 +177,21 @@ pub(crate) fn box_mean(src: &Grid, r: usize, border: BoxBorder) -> Grid {
     out
 }
 
-/// Separable correlation with an odd-length kernel `k` (applied along x, then y), replicated borders.
-pub(crate) fn correlate_separable_replicate(src: &Grid, k: &[f64]) -> Grid {
+/// Separable correlation with an odd-length kernel `k` (along x, then y); `index(i, n)` maps an
+/// index outside `0..n` to the border pixel it reads (the border rule).
+pub(crate) fn correlate_separable(src: &Grid, k: &[f64], index: fn(isize, usize) -> usize) -> Grid {
     debug_assert!(k.len() % 2 == 1);
     let (w, h) = (src.w, src.h);
-    let r = (k.len() / 2) as isize;
+    let r = k.len() / 2;
     let mut tmp = Grid::zeros(w, h);
     for_each_row(&mut tmp.data, w, |y, o| {
         let s = src.row(y);
+        // the row with its border extension, then plain dot products
+        let padded: Vec<f64> = (0..w + 2 * r).map(|i| s[index(i as isize - r as isize, w)]).collect();
         for (x, ov) in o.iter_mut().enumerate() {
             let mut acc = 0.0;
-            for (j, &kv) in k.iter().enumerate() {
-                acc += kv * s[clamp_index(x as isize + j as isize - r, w)];
+            for (kv, pv) in k.iter().zip(&padded[x..x + k.len()]) {
+                acc += kv * pv;
             }
             *ov = acc;
         }
@@ -196,13 +199,18 @@ pub(crate) fn correlate_separable_replicate(src: &Grid, k: &[f64]) -> Grid {
     let mut out = Grid::zeros(w, h);
     for_each_row(&mut out.data, w, |y, o| {
         for (j, &kv) in k.iter().enumerate() {
-            let s = tmp.row(clamp_index(y as isize + j as isize - r, h));
+            let s = tmp.row(index(y as isize + j as isize - r as isize, h));
             for (ov, &sv) in o.iter_mut().zip(s) {
                 *ov += kv * sv;
             }
         }
     });
     out
+}
+
+/// Separable correlation with an odd-length kernel `k` (applied along x, then y), replicated borders.
+pub(crate) fn correlate_separable_replicate(src: &Grid, k: &[f64]) -> Grid {
+    correlate_separable(src, k, clamp_index)
 }
 
 /// The normalised sampled Gaussian of radius `r` (MATLAB `fspecial('gaussian', 2r+1, sigma)` is its
@@ -233,7 +241,7 @@ pub(crate) fn laplacian3(src: &Grid) -> Grid {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn brute_box(src: &Grid, r: usize, border: BoxBorder) -> Grid {
@@ -265,7 +273,7 @@ mod tests {
         out
     }
 
-    fn pseudo_random(w: usize, h: usize, seed: u64) -> Grid {
+    pub(crate) fn pseudo_random(w: usize, h: usize, seed: u64) -> Grid {
         let mut s = seed;
         let data = (0..w * h)
             .map(|_| {

@@ -164,28 +164,7 @@ pub(crate) fn symmetric_index(i: isize, n: usize) -> usize {
 
 /// `imfilter(I, k'*k, 'symmetric')` for an odd-length 1-D kernel `k` (correlation along x, then y).
 pub(crate) fn correlate_separable_symmetric(src: &Grid, k: &[f64]) -> Grid {
-    debug_assert!(k.len() % 2 == 1);
-    let (w, h) = (src.w, src.h);
-    let r = k.len() / 2;
-    let mut tmp = Grid::zeros(w, h);
-    for_each_row(&mut tmp.data, w, |y, o| {
-        let s = src.row(y);
-        // the row with its symmetric extension, then plain dot products
-        let padded: Vec<f64> = (0..w + 2 * r).map(|i| s[symmetric_index(i as isize - r as isize, w)]).collect();
-        for (x, ov) in o.iter_mut().enumerate() {
-            *ov = k.iter().zip(&padded[x..x + k.len()]).map(|(a, b)| a * b).sum();
-        }
-    });
-    let mut out = Grid::zeros(w, h);
-    for_each_row(&mut out.data, w, |y, o| {
-        for (j, &kv) in k.iter().enumerate() {
-            let s = tmp.row(symmetric_index(y as isize + j as isize - r as isize, h));
-            for (ov, &sv) in o.iter_mut().zip(s) {
-                *ov += kv * sv;
-            }
-        }
-    });
-    out
+    crate::grid::correlate_separable(src, k, symmetric_index)
 }
 
 /// The normalised 1-D factor `g` of `fspecial('gaussian', [2r+1 2r+1], sigma) = g' * g`.
@@ -197,15 +176,13 @@ pub(crate) fn fspecial_gaussian(r: usize, sigma: f64) -> Vec<f64> {
 mod tests {
     use super::*;
 
-    fn grid(w: usize, h: usize, seed: u64) -> Grid {
-        let mut s = seed;
-        let data = (0..w * h)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 33) % 256) as f64
-            })
-            .collect();
-        Grid { w, h, data }
+    use crate::grid::tests::pseudo_random as grid;
+
+    #[test]
+    fn symmetric_index_mirrors_with_the_edge_pixel() {
+        let got: Vec<usize> = (-4..7).map(|i| symmetric_index(i, 3)).collect();
+        assert_eq!(got, vec![2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0]);
+        assert_eq!(symmetric_index(-1, 1), 0);
     }
 
     #[test]

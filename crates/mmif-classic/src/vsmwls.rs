@@ -23,7 +23,8 @@
 //! use the window part inside the image, so every size works.
 
 use crate::gff::guided_filter;
-use crate::grid::{BoxBorder, Grid, box_mean, correlate_separable_replicate, for_each_row, gaussian_kernel};
+use crate::grid::{BoxBorder, Grid, box_mean, correlate_separable_replicate, gaussian_kernel};
+use crate::matlab::correlate_separable_symmetric;
 use crate::params::{
     ParamInfo, Params, info, parse_positive, parse_usize, require_at_most, require_positive, unknown_key,
 };
@@ -76,37 +77,6 @@ impl Params for VsmwlsParams {
             info("lambda", self.lambda, "weight of the WLS detail term"),
         ]
     }
-}
-
-/// Half-sample symmetric index (MATLAB `padarray`/`imfilter` 'symmetric': `… b a | a b … z | z y …`).
-#[inline]
-pub(crate) fn symmetric_index(i: isize, n: usize) -> usize {
-    let p = 2 * n as isize;
-    let k = i.rem_euclid(p);
-    (if k < n as isize { k } else { p - 1 - k }) as usize
-}
-
-/// Separable correlation with an odd kernel and half-sample symmetric borders.
-pub(crate) fn correlate_separable_symmetric(src: &Grid, k: &[f64]) -> Grid {
-    let (w, h) = (src.w, src.h);
-    let r = (k.len() / 2) as isize;
-    let mut tmp = Grid::zeros(w, h);
-    for_each_row(&mut tmp.data, w, |y, o| {
-        let s = src.row(y);
-        for (x, ov) in o.iter_mut().enumerate() {
-            *ov = k.iter().enumerate().map(|(j, &kv)| kv * s[symmetric_index(x as isize + j as isize - r, w)]).sum();
-        }
-    });
-    let mut out = Grid::zeros(w, h);
-    for_each_row(&mut out.data, w, |y, o| {
-        for (j, &kv) in k.iter().enumerate() {
-            let s = tmp.row(symmetric_index(y as isize + j as isize - r, h));
-            for (ov, &sv) in o.iter_mut().zip(s) {
-                *ov += kv * sv;
-            }
-        }
-    });
-    out
 }
 
 /// The reference's `gaussFilter`: `fspecial('gaussian', 2·uint8(3σ)+1, σ)`, replicated borders.
@@ -193,13 +163,6 @@ pub fn vsmwls_with(a: &Plane, b: &Plane, prm: &VsmwlsParams) -> Result<Plane> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn symmetric_index_mirrors_with_the_edge_pixel() {
-        let got: Vec<usize> = (-4..7).map(|i| symmetric_index(i, 3)).collect();
-        assert_eq!(got, vec![2, 2, 1, 0, 0, 1, 2, 2, 1, 0, 0]);
-        assert_eq!(symmetric_index(-1, 1), 0);
-    }
 
     #[test]
     fn visual_weight_map_of_two_levels() {
