@@ -34,9 +34,10 @@
 //! those as [`MetricError`] instead.
 //!
 //! # MATLAB toolkits
-//! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]) on 8-bit
-//! gray or colour [`Image`]s as `imread` returns them, through [`compute_image`]. They are
-//! [`Metric::Vifb`] variants named `vifb.<name>`, distinct from the evaluator's same-named metrics.
+//! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]; MEFB's,
+//! but FMI and Qp: [`Mefb`]) on 8-bit gray or colour [`Image`]s as `imread` returns them, through
+//! [`compute_image`]. They are [`Metric::Vifb`] and [`Metric::Mefb`] variants named
+//! `vifb.<name>` and `mefb.<name>`, distinct from the evaluator's same-named metrics.
 
 mod fmath;
 mod mi;
@@ -55,7 +56,7 @@ pub use mi::{mi, mutual_info};
 pub use qabf::qabf;
 pub use ssim::{ssim, ssim_pair};
 pub use stats::{ag, cc, en, mse, psnr, scd, sd, sf};
-pub use toolkit::{Image, ToolkitError, Vifb};
+pub use toolkit::{Image, Mefb, ToolkitError, Vifb};
 pub use vif::{vif, vif_pair};
 
 /// A borrowed single-channel image: `height` rows of `width` `f32` values, row-major,
@@ -162,7 +163,7 @@ impl fmt::Display for MetricError {
                 write!(f, "unknown metric '{name}' (known: {})", Metric::ALL.map(Metric::name).join(", "))
             }
             Self::UnknownPreset(name) => {
-                write!(f, "unknown preset '{name}' (known: cddfuse, film, vifb)")
+                write!(f, "unknown preset '{name}' (known: cddfuse, film, vifb, mefb)")
             }
             Self::BadChannels(c) => write!(f, "images must have 1 or 3 channels, got {c}"),
             Self::Matlab { metric, error } => write!(f, "{metric}: {error}"),
@@ -203,6 +204,8 @@ pub enum Metric {
     Ssim,
     /// A metric of the VIFB toolkit's MATLAB code.
     Vifb(Vifb),
+    /// A metric of the MEFB toolkit's MATLAB code.
+    Mefb(Mefb),
 }
 
 impl Metric {
@@ -222,8 +225,8 @@ impl Metric {
         Metric::Ssim,
     ];
 
-    /// Every metric: the evaluator's, then VIFB's.
-    pub const ALL: [Metric; 25] = [
+    /// Every metric: the evaluator's, then VIFB's, then MEFB's.
+    pub const ALL: [Metric; 43] = [
         Metric::En,
         Metric::Sd,
         Metric::Sf,
@@ -249,6 +252,24 @@ impl Metric {
         Metric::Vifb(Vifb::Ssim),
         Metric::Vifb(Vifb::Qcb),
         Metric::Vifb(Vifb::Qcv),
+        Metric::Mefb(Mefb::Ce),
+        Metric::Mefb(Mefb::En),
+        Metric::Mefb(Mefb::Nmi),
+        Metric::Mefb(Mefb::Psnr),
+        Metric::Mefb(Mefb::Qncie),
+        Metric::Mefb(Mefb::Te),
+        Metric::Mefb(Mefb::Ag),
+        Metric::Mefb(Mefb::Ei),
+        Metric::Mefb(Mefb::Qabf),
+        Metric::Mefb(Mefb::Sd),
+        Metric::Mefb(Mefb::Sf),
+        Metric::Mefb(Mefb::Qc),
+        Metric::Mefb(Mefb::Qw),
+        Metric::Mefb(Mefb::Qy),
+        Metric::Mefb(Mefb::MefSsim),
+        Metric::Mefb(Mefb::Qcb),
+        Metric::Mefb(Mefb::Qcv),
+        Metric::Mefb(Mefb::Vif),
     ];
 
     /// Canonical name, as printed in tables: `EN SD SF AG MI MSE CC PSNR SCD VIF Qabf SSIM`.
@@ -267,6 +288,7 @@ impl Metric {
             Metric::Qabf => "Qabf",
             Metric::Ssim => "SSIM",
             Metric::Vifb(v) => v.name(),
+            Metric::Mefb(v) => v.name(),
         }
     }
 
@@ -274,13 +296,14 @@ impl Metric {
     pub fn fused_only(self) -> bool {
         match self {
             Metric::Vifb(v) => v.fused_only(),
+            Metric::Mefb(v) => v.fused_only(),
             m => matches!(m, Metric::En | Metric::Sd | Metric::Sf | Metric::Ag),
         }
     }
 
     /// True for the MATLAB toolkits' metrics, which read 8-bit gray or colour [`Image`]s.
     pub fn is_toolkit(self) -> bool {
-        matches!(self, Metric::Vifb(_))
+        matches!(self, Metric::Vifb(_) | Metric::Mefb(_))
     }
 
     /// False where lower values are better (MSE; VIFB's CE, RMSE and Qcv).
@@ -288,6 +311,7 @@ impl Metric {
         match self {
             Metric::Mse => false,
             Metric::Vifb(v) => v.higher_is_better(),
+            Metric::Mefb(v) => v.higher_is_better(),
             _ => true,
         }
     }
@@ -297,6 +321,7 @@ impl Metric {
         match self {
             Metric::Ssim => "scikit-image structural_similarity (CDDFuse Evaluator.py)",
             Metric::Vifb(v) => v.origin(),
+            Metric::Mefb(v) => v.origin(),
             _ => "CDDFuse utils/Evaluator.py (numpy/scipy/scikit-learn)",
         }
     }
@@ -304,22 +329,35 @@ impl Metric {
     /// The formula's literature reference.
     pub fn reference(self) -> &'static str {
         match self {
-            Metric::En | Metric::Vifb(Vifb::En) => "Roberts et al., J. Appl. Remote Sens. 2008",
-            Metric::Sd | Metric::Vifb(Vifb::Sd) => "Rao, Measurement 1997",
-            Metric::Sf | Metric::Vifb(Vifb::Sf) => "Eskicioglu & Fisher, IEEE TCOM 1995",
-            Metric::Ag | Metric::Vifb(Vifb::Ag) => "Cui et al., Opt. Commun. 2015",
+            Metric::En | Metric::Vifb(Vifb::En) | Metric::Mefb(Mefb::En) => {
+                "Roberts et al., J. Appl. Remote Sens. 2008"
+            }
+            Metric::Sd | Metric::Vifb(Vifb::Sd) | Metric::Mefb(Mefb::Sd) => "Rao, Measurement 1997",
+            Metric::Sf | Metric::Vifb(Vifb::Sf) | Metric::Mefb(Mefb::Sf) => "Eskicioglu & Fisher, IEEE TCOM 1995",
+            Metric::Ag | Metric::Vifb(Vifb::Ag) | Metric::Mefb(Mefb::Ag) => "Cui et al., Opt. Commun. 2015",
             Metric::Mi | Metric::Vifb(Vifb::Mi) => "Qu et al., Electron. Lett. 2002",
             Metric::Mse | Metric::Vifb(Vifb::Rmse) => "Jagalingam & Hegde, Aquatic Procedia 2015",
             Metric::Cc => "Deshmukh & Bhosale, IJIP 2010",
-            Metric::Psnr | Metric::Vifb(Vifb::Psnr) => "Jagalingam & Hegde, Aquatic Procedia 2015",
+            Metric::Psnr | Metric::Vifb(Vifb::Psnr) | Metric::Mefb(Mefb::Psnr) => {
+                "Jagalingam & Hegde, Aquatic Procedia 2015"
+            }
             Metric::Scd => "Aslantas & Bendes, AEU 2015",
-            Metric::Vif => "Han et al., Inf. Fusion 2013 (VIFF)",
-            Metric::Qabf | Metric::Vifb(Vifb::Qabf) => "Xydeas & Petrovic, Electron. Lett. 2000",
+            Metric::Vif | Metric::Mefb(Mefb::Vif) => "Han et al., Inf. Fusion 2013 (VIFF)",
+            Metric::Qabf | Metric::Vifb(Vifb::Qabf) | Metric::Mefb(Mefb::Qabf) => {
+                "Xydeas & Petrovic, Electron. Lett. 2000"
+            }
             Metric::Ssim | Metric::Vifb(Vifb::Ssim) => "Wang et al., IEEE TIP 2004",
-            Metric::Vifb(Vifb::Ce) => "Bulanon et al., Biosyst. Eng. 2009",
-            Metric::Vifb(Vifb::Ei) => "Rajalingam & Priya, IJERA 2018",
-            Metric::Vifb(Vifb::Qcb) => "Chen & Blum, Image Vis. Comput. 2009",
-            Metric::Vifb(Vifb::Qcv) => "Chen & Varshney, Inf. Fusion 2007",
+            Metric::Vifb(Vifb::Ce) | Metric::Mefb(Mefb::Ce) => "Bulanon et al., Biosyst. Eng. 2009",
+            Metric::Vifb(Vifb::Ei) | Metric::Mefb(Mefb::Ei) => "Rajalingam & Priya, IJERA 2018",
+            Metric::Vifb(Vifb::Qcb) | Metric::Mefb(Mefb::Qcb) => "Chen & Blum, Image Vis. Comput. 2009",
+            Metric::Vifb(Vifb::Qcv) | Metric::Mefb(Mefb::Qcv) => "Chen & Varshney, Inf. Fusion 2007",
+            Metric::Mefb(Mefb::Nmi) => "Hossny et al., Electron. Lett. 2008",
+            Metric::Mefb(Mefb::Te) => "Cvejic et al., Electron. Lett. 2006",
+            Metric::Mefb(Mefb::Qncie) => "Wang et al., Physica D 2005",
+            Metric::Mefb(Mefb::Qc) => "Cvejic et al., Int. J. Signal Process. 2005",
+            Metric::Mefb(Mefb::Qw) => "Piella & Heijmans, ICIP 2003",
+            Metric::Mefb(Mefb::Qy) => "Yang et al., Inf. Fusion 2008",
+            Metric::Mefb(Mefb::MefSsim) => "Ma et al., IEEE TIP 2015",
         }
     }
 
@@ -380,6 +418,9 @@ pub enum Preset {
     Film,
     /// VIFB's 13 metrics in its order: CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv.
     Vifb,
+    /// MEFB's metrics in its order, without FMI and Qp: CE EN NMI PSNR QNCIE TE AG EI Qabf SD SF
+    /// Qc Qw Qy MEF-SSIM Qcb Qcv VIF.
+    Mefb,
 }
 
 impl Preset {
@@ -390,13 +431,14 @@ impl Preset {
             }
             Preset::Film => &[Metric::En, Metric::Sd, Metric::Sf, Metric::Ag, Metric::Vif, Metric::Qabf],
             Preset::Vifb => &VIFB_PRESET,
+            Preset::Mefb => &MEFB_PRESET,
         }
     }
 
     pub fn options(self) -> Options {
         match self {
             Preset::Cddfuse => Options { ssim_data_range: 2.0 },
-            Preset::Film | Preset::Vifb => Options { ssim_data_range: 255.0 },
+            Preset::Film | Preset::Vifb | Preset::Mefb => Options { ssim_data_range: 255.0 },
         }
     }
 
@@ -405,6 +447,7 @@ impl Preset {
             Preset::Cddfuse => "cddfuse",
             Preset::Film => "film",
             Preset::Vifb => "vifb",
+            Preset::Mefb => "mefb",
         }
     }
 }
@@ -417,6 +460,7 @@ impl FromStr for Preset {
             "cddfuse" | "emma" => Ok(Preset::Cddfuse),
             "film" => Ok(Preset::Film),
             "vifb" => Ok(Preset::Vifb),
+            "mefb" => Ok(Preset::Mefb),
             _ => Err(MetricError::UnknownPreset(s.to_owned())),
         }
     }
@@ -427,6 +471,16 @@ const VIFB_PRESET: [Metric; 13] = {
     let mut i = 0;
     while i < 13 {
         out[i] = Metric::Vifb(Vifb::ALL[i]);
+        i += 1;
+    }
+    out
+};
+
+const MEFB_PRESET: [Metric; 18] = {
+    let mut out = [Metric::En; 18];
+    let mut i = 0;
+    while i < 18 {
+        out[i] = Metric::Mefb(Mefb::ALL[i]);
         i += 1;
     }
     out
@@ -449,7 +503,7 @@ pub fn compute(metric: Metric, fused: Gray, a: Gray, b: Gray, opts: &Options) ->
         Metric::Vif => vif(fused, a, b),
         Metric::Qabf => qabf(fused, a, b),
         Metric::Ssim => ssim(fused, a, b, opts.ssim_data_range),
-        Metric::Vifb(_) => {
+        Metric::Vifb(_) | Metric::Mefb(_) => {
             let (f8, a8, b8) = (gray_u8(metric, fused)?, gray_u8(metric, a)?, gray_u8(metric, b)?);
             let f8 = Image::new(fused.width, fused.height, 1, &f8)?;
             let a8 = Image::new(a.width, a.height, 1, &a8)?;
@@ -483,6 +537,7 @@ pub fn compute_image(metric: Metric, fused: Image, a: Image, b: Image, opts: &Op
     }
     match metric {
         Metric::Vifb(v) => v.compute(&b, &a, &fused).map_err(|error| MetricError::Matlab { metric, error }),
+        Metric::Mefb(v) => v.compute(&b, &a, &fused).map_err(|error| MetricError::Matlab { metric, error }),
         _ => {
             if fused.channels() != 1 || a.channels() != 1 || b.channels() != 1 {
                 return Err(MetricError::NeedsGray(metric));

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Expected, data_dir, read_pnm, read_values, rel_diff};
+use common::check_octave_values;
 use mmif_metrics::{Metric, MetricError, Options, Vifb, compute_image};
 
 /// FFT-based Qcb/Qcv differ from FFTW in the last bits; everything else agrees to ~1e-15.
@@ -21,33 +21,16 @@ fn tolerance(case: &str, metric: Vifb) -> f64 {
 
 #[test]
 fn vifb_metrics_equal_octave_on_the_committed_cases() {
-    let values = read_values("vifb");
-    assert!(values.len() >= 13 * 9, "values.csv has {} rows", values.len());
-    let dir = data_dir("vifb");
-    let mut checked = 0;
-    let mut bad = Vec::new();
-    for (case, file_name, want) in &values {
-        let metric = Vifb::ALL
-            .into_iter()
-            .find(|v| v.file_name() == file_name)
-            .unwrap_or_else(|| panic!("unknown metric {file_name}"));
-        let vi = read_pnm(&dir.join(format!("{case}_vi.pnm")));
-        let ir = read_pnm(&dir.join(format!("{case}_ir.pnm")));
-        let fu = read_pnm(&dir.join(format!("{case}_fused.pnm")));
-        let got = compute_image(Metric::Vifb(metric), fu.image(), ir.image(), vi.image(), &Options::default());
-        match (want, got) {
-            (Expected::Value(w), Ok(g)) => {
-                let d = rel_diff(g, *w);
-                if d > tolerance(case, metric) {
-                    bad.push(format!("{case} {}: Octave {w}, mmif {g} (rel {d:.2e})", metric.name()));
-                }
-            }
-            (Expected::Error, Err(MetricError::Matlab { .. })) => {}
-            (w, g) => bad.push(format!("{case} {}: Octave {w:?}, mmif {g:?}", metric.name())),
-        }
-        checked += 1;
-    }
-    assert!(bad.is_empty(), "{} of {checked} differ:\n{}", bad.len(), bad.join("\n"));
+    let metric_of = |file_name: &str| {
+        let v = Vifb::ALL.into_iter().find(|v| v.file_name() == file_name);
+        Metric::Vifb(v.unwrap_or_else(|| panic!("unknown metric {file_name}")))
+    };
+    let tolerance = |case: &str, m: Metric| match m {
+        Metric::Vifb(v) => tolerance(case, v),
+        _ => unreachable!(),
+    };
+    let checked = check_octave_values("vifb", "vi", "ir", metric_of, tolerance);
+    assert!(checked >= 13 * 9, "values.csv has {checked} rows");
 }
 
 #[test]

@@ -190,6 +190,67 @@ pub fn gaussian_taps(n: usize, sigma: f64) -> Vec<f64> {
     g.into_iter().map(|v| v / s).collect()
 }
 
+/// `fspecial('gaussian', n, sigma)` as an `n`×`n` row-major kernel: `exp(-(x²+y²)/2σ²)`, values
+/// below `eps·max` set to 0, normalised to sum one.
+pub fn fspecial_gaussian(n: usize, sigma: f64) -> Vec<f64> {
+    let half = (n as f64 - 1.0) / 2.0;
+    let mut k = Vec::with_capacity(n * n);
+    for i in 0..n {
+        for j in 0..n {
+            let (y, x) = (i as f64 - half, j as f64 - half);
+            k.push((-(x * x + y * y) / (2.0 * sigma * sigma)).exp());
+        }
+    }
+    let max = k.iter().cloned().fold(0.0, f64::max);
+    for v in &mut k {
+        if *v < f64::EPSILON * max {
+            *v = 0.0;
+        }
+    }
+    let s: f64 = k.iter().sum();
+    k.into_iter().map(|v| v / s).collect()
+}
+
+/// `filter2(k, x, 'valid')` for an `n`×`n` row-major kernel `k`: correlation over the positions
+/// where the kernel fits (an empty plane, as MATLAB's empty matrix, when it does not).
+///
+/// The sum runs in GNU Octave's order (`conv2` → liboctave's `dconv2i`: kernel columns, then rows,
+/// both last to first, each term added by BLAS `daxpy`, i.e. a fused multiply-add with OpenBLAS),
+/// so that where the result is pure rounding noise (a variance over a flat patch) it is Octave's
+/// noise too. MATLAB's order is not documented; there such values differ (see docs/metrics.md).
+pub fn filter2_valid(x: &Plane, k: &[f64], n: usize) -> Plane {
+    let (w, h) = (x.width, x.height);
+    if w < n || h < n {
+        return Plane::new(0, 0, Vec::new());
+    }
+    let (ow, oh) = (w - n + 1, h - n + 1);
+    let mut out = vec![0.0; ow * oh];
+    for r in 0..oh {
+        for c in 0..ow {
+            let mut s = 0.0f64;
+            for q in (0..n).rev() {
+                for p in (0..n).rev() {
+                    s = k[p * n + q].mul_add(x.data[(r + p) * w + c + q], s);
+                }
+            }
+            out[r * ow + c] = s;
+        }
+    }
+    Plane::new(ow, oh, out)
+}
+
+/// `x(1:2:end, 1:2:end)`: every other row and column, starting with the first.
+pub fn subsample2(x: &Plane) -> Plane {
+    let (ow, oh) = (x.width.div_ceil(2), x.height.div_ceil(2));
+    let mut out = Vec::with_capacity(ow * oh);
+    for r in (0..x.height).step_by(2) {
+        for c in (0..x.width).step_by(2) {
+            out.push(x.at(r, c));
+        }
+    }
+    Plane::new(ow, oh, out)
+}
+
 /// MATLAB's `gradient(x)` (unit spacing): central differences inside, one-sided at the borders,
 /// zero along a dimension of length 1. Returns `(d/dx along columns, d/dy along rows)`.
 pub fn gradient(x: &Plane) -> (Plane, Plane) {

@@ -1,5 +1,6 @@
 //! The metrics of the MATLAB benchmark toolkits, each written from its `.m` file:
-//! VIFB (xingchenzhang/VIFB, `metrics/metrics*.m`, visible–infrared) — see [`vifb`](self::vifb).
+//! VIFB (xingchenzhang/VIFB, `metrics/metrics*.m`, visible–infrared) — see [`vifb`](self::vifb) —
+//! and MEFB (xingchenzhang/MEFB, `metrics/metrics*.m`, multi-exposure) — see [`mefb`](self::mefb).
 //!
 //! They take 8-bit [`Image`]s as MATLAB's `imread` returns them (gray or RGB) and reproduce each
 //! file's own colour handling, borders, histograms, log bases and quirks; see [`Vifb`] for the list
@@ -8,6 +9,7 @@
 mod fft;
 mod image;
 mod matlab;
+mod mefb;
 mod vifb;
 
 use std::fmt;
@@ -22,8 +24,13 @@ pub enum ToolkitError {
     ColourSourceGrayFused,
     /// A colour fused image with a gray visible (first) source: `img1(:,:,2)` does not exist.
     GraySourceColourFused,
-    /// A histogram index outside 1..256 (a value that is not an integer in 0..=255).
+    /// A histogram index outside 1..256 (a value that is not an integer in 0..=255; `NaN` is what
+    /// `normalize1` makes of a constant non-zero image).
     NotEightBit(f64),
+    /// MEFB's SSIM-based metrics (Qc, Qy, Qw) leave their outputs unassigned below this side.
+    TooSmall(usize),
+    /// MEFB's MEF-SSIM calls `rgb2gray` on every image.
+    NeedsColour,
 }
 
 impl fmt::Display for ToolkitError {
@@ -36,6 +43,8 @@ impl fmt::Display for ToolkitError {
                 write!(f, "the MATLAB code fails on a colour fused image with a gray first (visible) source")
             }
             Self::NotEightBit(v) => write!(f, "value {v} is not an 8-bit level (0..=255)"),
+            Self::TooSmall(n) => write!(f, "the MATLAB code fails on images smaller than {n}x{n}"),
+            Self::NeedsColour => write!(f, "the MATLAB code calls rgb2gray: it needs colour (RGB) images"),
         }
     }
 }
@@ -195,6 +204,187 @@ impl Vifb {
             Vifb::Ssim => wrap(vis, ir, fused, U8, |a, b, f| Ok(ssim_one(a, f) + ssim_one(b, f))),
             Vifb::Qcb => wrap(vis, ir, fused, Fails, |a, b, f| Ok(qcb(a, b, f))),
             Vifb::Qcv => wrap(vis, ir, fused, Fails, |a, b, f| Ok(qcv(a, b, f))),
+        }
+    }
+}
+
+/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`. FMI and Qp, the two
+/// of MEFB's 20 not reproduced yet, are absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mefb {
+    /// `Cross_entropy`: VIFB's core, MEFB's colour wrapper.
+    Ce,
+    /// `Entropy`: VIFB's core, MEFB's colour wrapper.
+    En,
+    /// `NMI`: Hossny's normalised mutual information (bits) of `normalize1`d images.
+    Nmi,
+    /// `Psnr`: VIFB's core, MEFB's colour wrapper.
+    Psnr,
+    /// `Qncie`: nonlinear correlation information entropy.
+    Qncie,
+    /// `TE`: Tsallis entropy (q = 1.85) of the code's joint histograms.
+    Te,
+    /// `Avg_gradient`: VIFB's, but `rgb2gray` of a colour fused image with gray sources.
+    Ag,
+    /// `Edge_intensity`: VIFB's, but the first channel of a colour fused image with gray sources.
+    Ei,
+    /// `Qabf`: VIFB's core, MEFB's colour wrapper.
+    Qabf,
+    /// `SD` (file `metricsSD.m`, function `metricsVariance`): population standard deviation.
+    Sd,
+    /// `Spatial_frequency`: per-channel SF (not VIFB's channels side by side).
+    Sf,
+    /// `Qc`: Cvejic's SSIM-based metric.
+    Qc,
+    /// `Qw`: Piella's edge-dependent weighted SSIM metric.
+    Qw,
+    /// `Qy`: Yang's SSIM-based metric.
+    Qy,
+    /// `MEF_SSIM`: Ma et al.'s multi-scale MEF-SSIM on gray conversions.
+    MefSsim,
+    /// `Qcb`: VIFB's core on `im2double` images, MEFB's colour wrapper.
+    Qcb,
+    /// `Qcv`: VIFB's core, MEFB's colour wrapper (lower is better).
+    Qcv,
+    /// `VIF`: VIFF (Han et al.) as MEFB's code computes it.
+    Vif,
+}
+
+impl Mefb {
+    /// In MEFB's table order (`util/configMetrics.m`, without FMI and Qp).
+    pub const ALL: [Mefb; 18] = [
+        Mefb::Ce,
+        Mefb::En,
+        Mefb::Nmi,
+        Mefb::Psnr,
+        Mefb::Qncie,
+        Mefb::Te,
+        Mefb::Ag,
+        Mefb::Ei,
+        Mefb::Qabf,
+        Mefb::Sd,
+        Mefb::Sf,
+        Mefb::Qc,
+        Mefb::Qw,
+        Mefb::Qy,
+        Mefb::MefSsim,
+        Mefb::Qcb,
+        Mefb::Qcv,
+        Mefb::Vif,
+    ];
+
+    /// `mefb.<short name>`, e.g. `mefb.NMI`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mefb::Ce => "mefb.CE",
+            Mefb::En => "mefb.EN",
+            Mefb::Nmi => "mefb.NMI",
+            Mefb::Psnr => "mefb.PSNR",
+            Mefb::Qncie => "mefb.QNCIE",
+            Mefb::Te => "mefb.TE",
+            Mefb::Ag => "mefb.AG",
+            Mefb::Ei => "mefb.EI",
+            Mefb::Qabf => "mefb.Qabf",
+            Mefb::Sd => "mefb.SD",
+            Mefb::Sf => "mefb.SF",
+            Mefb::Qc => "mefb.Qc",
+            Mefb::Qw => "mefb.Qw",
+            Mefb::Qy => "mefb.Qy",
+            Mefb::MefSsim => "mefb.MEF-SSIM",
+            Mefb::Qcb => "mefb.Qcb",
+            Mefb::Qcv => "mefb.Qcv",
+            Mefb::Vif => "mefb.VIF",
+        }
+    }
+
+    /// Name without the `mefb.` prefix.
+    pub fn short_name(self) -> &'static str {
+        &self.name()[5..]
+    }
+
+    /// The `.m` file's metric name (`metrics<file_name>.m`).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Mefb::Ce => "Cross_entropy",
+            Mefb::En => "Entropy",
+            Mefb::Nmi => "NMI",
+            Mefb::Psnr => "Psnr",
+            Mefb::Qncie => "Qncie",
+            Mefb::Te => "TE",
+            Mefb::Ag => "Avg_gradient",
+            Mefb::Ei => "Edge_intensity",
+            Mefb::Qabf => "Qabf",
+            Mefb::Sd => "SD",
+            Mefb::Sf => "Spatial_frequency",
+            Mefb::Qc => "Qc",
+            Mefb::Qw => "Qw",
+            Mefb::Qy => "Qy",
+            Mefb::MefSsim => "MEF_SSIM",
+            Mefb::Qcb => "Qcb",
+            Mefb::Qcv => "Qcv",
+            Mefb::Vif => "VIF",
+        }
+    }
+
+    /// The `.m` file this metric reproduces.
+    pub fn origin(self) -> &'static str {
+        match self {
+            Mefb::Ce => "MEFB metrics/metricsCross_entropy.m",
+            Mefb::En => "MEFB metrics/metricsEntropy.m",
+            Mefb::Nmi => "MEFB metrics/metricsNMI.m",
+            Mefb::Psnr => "MEFB metrics/metricsPsnr.m",
+            Mefb::Qncie => "MEFB metrics/metricsQncie.m",
+            Mefb::Te => "MEFB metrics/metricsTE.m",
+            Mefb::Ag => "MEFB metrics/metricsAvg_gradient.m",
+            Mefb::Ei => "MEFB metrics/metricsEdge_intensity.m",
+            Mefb::Qabf => "MEFB metrics/metricsQabf.m",
+            Mefb::Sd => "MEFB metrics/metricsSD.m",
+            Mefb::Sf => "MEFB metrics/metricsSpatial_frequency.m",
+            Mefb::Qc => "MEFB metrics/metricsQc.m",
+            Mefb::Qw => "MEFB metrics/metricsQw.m",
+            Mefb::Qy => "MEFB metrics/metricsQy.m",
+            Mefb::MefSsim => "MEFB metrics/metricsMEF_SSIM.m (mef_ms_ssim.m, mef_ssim.m)",
+            Mefb::Qcb => "MEFB metrics/metricsQcb.m",
+            Mefb::Qcv => "MEFB metrics/metricsQcv.m",
+            Mefb::Vif => "MEFB metrics/metricsVIF.m",
+        }
+    }
+
+    /// False for the metrics where lower is better (CE, Qcv).
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Mefb::Ce | Mefb::Qcv)
+    }
+
+    /// True if only the fused image's values are read (the sources' channel counts still
+    /// choose the colour path).
+    pub fn fused_only(self) -> bool {
+        matches!(self, Mefb::En | Mefb::Ag | Mefb::Ei | Mefb::Sd | Mefb::Sf)
+    }
+
+    /// The value of MEFB's `metrics<Name>(img1, img2, fused)`. The sizes must agree (checked by
+    /// [`crate::compute_image`]).
+    pub fn compute(self, img1: &Image, img2: &Image, fused: &Image) -> Result<f64, ToolkitError> {
+        use mefb::wrap;
+        use vifb::GrayRule::{Double, Fails, U8};
+        match self {
+            Mefb::Ce => wrap(img1, img2, fused, U8, vifb::cross_entropy),
+            Mefb::En => wrap(img1, img2, fused, U8, |_, _, f| vifb::entropy(f)),
+            Mefb::Nmi => wrap(img1, img2, fused, Fails, mefb::nmi),
+            Mefb::Psnr => wrap(img1, img2, fused, Double, |a, b, f| Ok(vifb::psnr(a, b, f))),
+            Mefb::Qncie => wrap(img1, img2, fused, Fails, mefb::qncie),
+            Mefb::Te => wrap(img1, img2, fused, Fails, mefb::te),
+            Mefb::Ag => Ok(mefb::avg_gradient(img1, img2, fused)),
+            Mefb::Ei => Ok(mefb::edge_intensity(img1, img2, fused)),
+            Mefb::Qabf => wrap(img1, img2, fused, Double, |a, b, f| Ok(vifb::qabf(a, b, f))),
+            Mefb::Sd => wrap(img1, img2, fused, U8, |_, _, f| Ok(vifb::sd(f))),
+            Mefb::Sf => wrap(img1, img2, fused, U8, |_, _, f| Ok(vifb::spatial_frequency_plane(f))),
+            Mefb::Qc => wrap(img1, img2, fused, U8, mefb::qc),
+            Mefb::Qw => wrap(img1, img2, fused, U8, mefb::qw),
+            Mefb::Qy => wrap(img1, img2, fused, U8, mefb::qy),
+            Mefb::MefSsim => mefb::mef_ssim(img1, img2, fused),
+            Mefb::Qcb => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::qcb(a, b, f))),
+            Mefb::Qcv => wrap(img1, img2, fused, Fails, |a, b, f| Ok(vifb::qcv(a, b, f))),
+            Mefb::Vif => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::vif(a, b, f))),
         }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) enum GrayRule {
     Fails,
 }
 
-fn to_gray(img: &Image, rule: GrayRule) -> Result<Plane, ToolkitError> {
+pub(crate) fn to_gray(img: &Image, rule: GrayRule) -> Result<Plane, ToolkitError> {
     if img.channels() == 1 {
         return Ok(img.plane(0));
     }
@@ -173,33 +173,33 @@ pub(crate) fn sd(fused: &Plane) -> f64 {
 /// Average gradient: per channel `Σ sqrt((gx² + gy²)/2) / ((r-1)(c-1))` with MATLAB's `gradient`,
 /// then the mean over channels. `Inf`/`NaN` for an image one pixel high or wide (MATLAB's value).
 pub(crate) fn avg_gradient(fused: &Image) -> f64 {
-    let (r, c) = (fused.height() as f64, fused.width() as f64);
-    let planes = fused.planes();
-    let g: Vec<f64> = planes
-        .iter()
-        .map(|p| {
-            let (gx, gy) = gradient(p);
-            let s: f64 = gx.data.iter().zip(&gy.data).map(|(x, y)| ((x * x + y * y) / 2.0).sqrt()).sum();
-            s / ((r - 1.0) * (c - 1.0))
-        })
-        .collect();
+    let g: Vec<f64> = fused.planes().iter().map(avg_gradient_plane).collect();
     g.iter().sum::<f64>() / g.len() as f64
+}
+
+/// The average gradient of one channel (see [`avg_gradient`]).
+pub(crate) fn avg_gradient_plane(p: &Plane) -> f64 {
+    let (r, c) = (p.height as f64, p.width as f64);
+    let (gx, gy) = gradient(p);
+    let s: f64 = gx.data.iter().zip(&gy.data).map(|(x, y)| ((x * x + y * y) / 2.0).sqrt()).sum();
+    s / ((r - 1.0) * (c - 1.0))
 }
 
 /// Edge intensity: the mean Sobel magnitude (`imfilter(…, fspecial('sobel'), 'replicate')`)
 /// over every pixel and channel.
 pub(crate) fn edge_intensity(fused: &Image) -> f64 {
+    let planes = fused.planes();
+    let s: f64 = planes.iter().map(edge_magnitude_sum).sum();
+    s / planes.iter().map(|p| p.data.len()).sum::<usize>() as f64
+}
+
+/// The sum over one channel of the Sobel magnitude of [`edge_intensity`].
+pub(crate) fn edge_magnitude_sum(p: &Plane) -> f64 {
     let w = [[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]];
     let wt = [[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]];
-    let mut s = 0.0;
-    let mut n = 0usize;
-    for p in fused.planes() {
-        let gx = imfilter_replicate3(&p, &w);
-        let gy = imfilter_replicate3(&p, &wt);
-        s += gx.data.iter().zip(&gy.data).map(|(x, y)| (x * x + y * y).sqrt()).sum::<f64>();
-        n += p.data.len();
-    }
-    s / n as f64
+    let gx = imfilter_replicate3(p, &w);
+    let gy = imfilter_replicate3(p, &wt);
+    gx.data.iter().zip(&gy.data).map(|(x, y)| (x * x + y * y).sqrt()).sum::<f64>()
 }
 
 /// Spatial frequency of a plane: `sqrt(RF + CF)`, the sums of squared horizontal and vertical

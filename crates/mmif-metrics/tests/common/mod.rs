@@ -86,3 +86,42 @@ pub fn rel_diff(got: f64, want: f64) -> f64 {
     }
     (got - want).abs() / got.abs().max(want.abs())
 }
+
+/// Checks every row of `tests/data/<toolkit>/values.csv` against mmif: the case's images are
+/// `<case>_<img1>.pnm`, `<case>_<img2>.pnm` (MATLAB's `img1`, `img2`) and `<case>_fused.pnm`;
+/// `metric_of` maps the `.m` file's metric name to the metric, `tolerance` gives the relative
+/// tolerance of a (case, metric). An `error` row must be a [`MetricError::Matlab`]. Returns the
+/// number of rows checked; panics listing every row that differs.
+pub fn check_octave_values(
+    toolkit: &str,
+    img1: &str,
+    img2: &str,
+    metric_of: impl Fn(&str) -> mmif_metrics::Metric,
+    tolerance: impl Fn(&str, mmif_metrics::Metric) -> f64,
+) -> usize {
+    use mmif_metrics::{MetricError, Options, compute_image};
+    let dir = data_dir(toolkit);
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for (case, file_name, want) in &read_values(toolkit) {
+        let metric = metric_of(file_name);
+        let i1 = read_pnm(&dir.join(format!("{case}_{img1}.pnm")));
+        let i2 = read_pnm(&dir.join(format!("{case}_{img2}.pnm")));
+        let fu = read_pnm(&dir.join(format!("{case}_fused.pnm")));
+        // compute_image's `a` is MATLAB's img2, its `b` MATLAB's img1
+        let got = compute_image(metric, fu.image(), i2.image(), i1.image(), &Options::default());
+        match (want, got) {
+            (Expected::Value(w), Ok(g)) => {
+                let d = rel_diff(g, *w);
+                if d > tolerance(case, metric) {
+                    bad.push(format!("{case} {metric}: Octave {w}, mmif {g} (rel {d:.2e})"));
+                }
+            }
+            (Expected::Error, Err(MetricError::Matlab { .. })) => {}
+            (w, g) => bad.push(format!("{case} {metric}: Octave {w:?}, mmif {g:?}")),
+        }
+        checked += 1;
+    }
+    assert!(bad.is_empty(), "{} of {checked} differ:\n{}", bad.len(), bad.join("\n"));
+    checked
+}
