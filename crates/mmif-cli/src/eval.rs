@@ -12,7 +12,9 @@
 //!   are written as `null`.
 //!
 //! `--preset vifb` computes VIFB's 13 MATLAB metrics (`vifb.*`) on the images as `imread` reads
-//! them (8-bit gray or colour, VIFB's own colour handling), 4 decimals in tables. `--list-metrics`
+//! them (8-bit gray or colour, VIFB's own colour handling), 4 decimals in tables; `--preset mefb`
+//! MEFB's (`mefb.*`, all but FMI and Qp) the same way, with MEFB's colour handling (MATLAB's
+//! `img1` is the second source: `--under`, `--vis`, `--b`). `--list-metrics`
 //! prints every metric with its origin, reference and direction; `--rank` adds a `Rank` column
 //! (each method's mean of its per-metric ranks, 1 = best; ties share the better rank).
 //!
@@ -44,12 +46,13 @@ pub struct EvalArgs {
     #[arg(long = "fused-dir", value_name = "[NAME=]DIR", help_heading = "Fused images")]
     pub fused_dir: Vec<String>,
     /// Metrics, comma-separated: EN SD SF AG MI MSE CC PSNR SCD VIF (or VIFF) Qabf SSIM, or a
-    /// toolkit's (vifb.CE, vifb.MI, …; see --list-metrics) [default: the cddfuse preset]
+    /// toolkit's (vifb.CE, vifb.MI, mefb.NMI, …; see --list-metrics) [default: the cddfuse preset]
     #[arg(long, value_delimiter = ',', value_parser = parse_metric, value_name = "LIST")]
     pub metrics: Vec<Metric>,
     /// Metric set of a paper: cddfuse = EN SD SF MI SCD VIF Qabf SSIM (SSIM data range 2, as the
     /// CDDFuse/EMMA tables); film = EN SD SF AG VIF Qabf (SSIM data range 255); vifb = VIFB's 13
-    /// MATLAB metrics CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv
+    /// MATLAB metrics CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv; mefb = MEFB's MATLAB
+    /// metrics CE EN NMI PSNR QNCIE TE AG EI Qabf SD SF Qc Qw Qy MEF-SSIM Qcb Qcv VIF
     #[arg(long, value_enum, value_name = "NAME")]
     pub preset: Option<PresetArg>,
     /// `data_range` of SSIM [default: the preset's; 255 with --metrics alone]
@@ -77,6 +80,7 @@ pub enum PresetArg {
     Cddfuse,
     Film,
     Vifb,
+    Mefb,
 }
 
 impl From<PresetArg> for Preset {
@@ -85,6 +89,7 @@ impl From<PresetArg> for Preset {
             PresetArg::Cddfuse => Preset::Cddfuse,
             PresetArg::Film => Preset::Film,
             PresetArg::Vifb => Preset::Vifb,
+            PresetArg::Mefb => Preset::Mefb,
         }
     }
 }
@@ -584,6 +589,8 @@ mod tests {
         }
         assert!(l.contains("vifb.Qcv") && l.contains("metricsQcv.m"));
         assert!(l.lines().any(|x| x.starts_with("vifb.RMSE") && x.contains("lower")));
+        assert!(l.lines().any(|x| x.starts_with("mefb.Qcv") && x.contains("lower") && x.contains("MEFB")));
+        assert!(l.lines().any(|x| x.starts_with("mefb.NMI ") && x.contains("higher") && x.contains("Hossny")));
     }
 
     #[test]

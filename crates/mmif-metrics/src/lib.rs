@@ -56,7 +56,7 @@ pub use mi::{mi, mutual_info};
 pub use qabf::qabf;
 pub use ssim::{ssim, ssim_pair};
 pub use stats::{ag, cc, en, mse, psnr, scd, sd, sf};
-pub use toolkit::{Image, Mefb, ToolkitError, Vifb};
+pub use toolkit::{Extra, Image, Mefb, ToolkitError, Vifb};
 pub use vif::{vif, vif_pair};
 
 /// A borrowed single-channel image: `height` rows of `width` `f32` values, row-major,
@@ -206,6 +206,8 @@ pub enum Metric {
     Vifb(Vifb),
     /// A metric of the MEFB toolkit's MATLAB code.
     Mefb(Mefb),
+    /// N_abf or MS-SSIM from the MATLAB code papers use.
+    Extra(Extra),
 }
 
 impl Metric {
@@ -226,7 +228,7 @@ impl Metric {
     ];
 
     /// Every metric: the evaluator's, then VIFB's, then MEFB's.
-    pub const ALL: [Metric; 43] = [
+    pub const ALL: [Metric; 45] = [
         Metric::En,
         Metric::Sd,
         Metric::Sf,
@@ -270,6 +272,8 @@ impl Metric {
         Metric::Mefb(Mefb::Qcb),
         Metric::Mefb(Mefb::Qcv),
         Metric::Mefb(Mefb::Vif),
+        Metric::Extra(Extra::Nabf),
+        Metric::Extra(Extra::MsSsim),
     ];
 
     /// Canonical name, as printed in tables: `EN SD SF AG MI MSE CC PSNR SCD VIF Qabf SSIM`.
@@ -289,6 +293,7 @@ impl Metric {
             Metric::Ssim => "SSIM",
             Metric::Vifb(v) => v.name(),
             Metric::Mefb(v) => v.name(),
+            Metric::Extra(v) => v.name(),
         }
     }
 
@@ -303,7 +308,7 @@ impl Metric {
 
     /// True for the MATLAB toolkits' metrics, which read 8-bit gray or colour [`Image`]s.
     pub fn is_toolkit(self) -> bool {
-        matches!(self, Metric::Vifb(_) | Metric::Mefb(_))
+        matches!(self, Metric::Vifb(_) | Metric::Mefb(_) | Metric::Extra(_))
     }
 
     /// False where lower values are better (MSE; VIFB's CE, RMSE and Qcv).
@@ -312,6 +317,7 @@ impl Metric {
             Metric::Mse => false,
             Metric::Vifb(v) => v.higher_is_better(),
             Metric::Mefb(v) => v.higher_is_better(),
+            Metric::Extra(v) => v.higher_is_better(),
             _ => true,
         }
     }
@@ -322,6 +328,7 @@ impl Metric {
             Metric::Ssim => "scikit-image structural_similarity (CDDFuse Evaluator.py)",
             Metric::Vifb(v) => v.origin(),
             Metric::Mefb(v) => v.origin(),
+            Metric::Extra(v) => v.origin(),
             _ => "CDDFuse utils/Evaluator.py (numpy/scipy/scikit-learn)",
         }
     }
@@ -358,6 +365,8 @@ impl Metric {
             Metric::Mefb(Mefb::Qw) => "Piella & Heijmans, ICIP 2003",
             Metric::Mefb(Mefb::Qy) => "Yang et al., Inf. Fusion 2008",
             Metric::Mefb(Mefb::MefSsim) => "Ma et al., IEEE TIP 2015",
+            Metric::Extra(Extra::Nabf) => "Shreyamsha Kumar, Signal Image Video Process. 2015",
+            Metric::Extra(Extra::MsSsim) => "Wang, Simoncelli & Bovik, Asilomar 2003",
         }
     }
 
@@ -503,7 +512,7 @@ pub fn compute(metric: Metric, fused: Gray, a: Gray, b: Gray, opts: &Options) ->
         Metric::Vif => vif(fused, a, b),
         Metric::Qabf => qabf(fused, a, b),
         Metric::Ssim => ssim(fused, a, b, opts.ssim_data_range),
-        Metric::Vifb(_) | Metric::Mefb(_) => {
+        Metric::Vifb(_) | Metric::Mefb(_) | Metric::Extra(_) => {
             let (f8, a8, b8) = (gray_u8(metric, fused)?, gray_u8(metric, a)?, gray_u8(metric, b)?);
             let f8 = Image::new(fused.width, fused.height, 1, &f8)?;
             let a8 = Image::new(a.width, a.height, 1, &a8)?;
@@ -538,6 +547,7 @@ pub fn compute_image(metric: Metric, fused: Image, a: Image, b: Image, opts: &Op
     match metric {
         Metric::Vifb(v) => v.compute(&b, &a, &fused).map_err(|error| MetricError::Matlab { metric, error }),
         Metric::Mefb(v) => v.compute(&b, &a, &fused).map_err(|error| MetricError::Matlab { metric, error }),
+        Metric::Extra(v) => v.compute(&a, &b, &fused).map_err(|error| MetricError::Matlab { metric, error }),
         _ => {
             if fused.channels() != 1 || a.channels() != 1 || b.channels() != 1 {
                 return Err(MetricError::NeedsGray(metric));

@@ -239,6 +239,21 @@ pub fn filter2_valid(x: &Plane, k: &[f64], n: usize) -> Plane {
     Plane::new(ow, oh, out)
 }
 
+/// `imfilter(x, ones(2)/4, 'symmetric', 'same')` followed by `(1:2:end, 1:2:end)`, the
+/// downsampling of Wang's `msssim.m` and Ma's `mef_ms_ssim.m`: each kept pixel is the mean of
+/// itself and its right, lower and lower-right neighbours, mirrored past the last row and column.
+pub fn halve(x: &Plane) -> Plane {
+    let (w, h) = (x.width, x.height);
+    let at = |r: usize, c: usize| x.at(r.min(h - 1), c.min(w - 1));
+    let mut out = Vec::with_capacity(w.div_ceil(2) * h.div_ceil(2));
+    for r in (0..h).step_by(2) {
+        for c in (0..w).step_by(2) {
+            out.push(0.25 * at(r, c) + 0.25 * at(r + 1, c) + 0.25 * at(r, c + 1) + 0.25 * at(r + 1, c + 1));
+        }
+    }
+    Plane::new(w.div_ceil(2), h.div_ceil(2), out)
+}
+
 /// `x(1:2:end, 1:2:end)`: every other row and column, starting with the first.
 pub fn subsample2(x: &Plane) -> Plane {
     let (ow, oh) = (x.width.div_ceil(2), x.height.div_ceil(2));

@@ -17,7 +17,9 @@
 
 use super::ToolkitError;
 use super::image::Image;
-use super::matlab::{Plane, filter2_same3, filter2_valid, fspecial_gaussian, mean2, normalize1, rgb2gray, subsample2};
+use super::matlab::{
+    Plane, filter2_same3, filter2_valid, fspecial_gaussian, halve, mean2, normalize1, rgb2gray, subsample2,
+};
 use super::vifb::{self, GrayRule};
 
 /// MEFB's colour wrapper (see the module documentation).
@@ -188,14 +190,14 @@ pub(crate) fn qncie(im1: &Plane, im2: &Plane, fused: &Plane) -> Result<f64, Tool
 
 /// The local statistics of the SSIM code MEFB's Qc, Qy and Qw call: `valid` filtering by a
 /// Gaussian window, `(ssim_map, σ₁², σ₂², σ₁₂)`.
-struct LocalSsim {
-    map: Vec<f64>,
-    s1: Vec<f64>,
-    s2: Vec<f64>,
-    s12: Vec<f64>,
+pub(crate) struct LocalSsim {
+    pub map: Vec<f64>,
+    pub s1: Vec<f64>,
+    pub s2: Vec<f64>,
+    pub s12: Vec<f64>,
 }
 
-fn local_ssim(a: &Plane, b: &Plane, window: &[f64], n: usize, c1: f64, c2: f64) -> LocalSsim {
+pub(crate) fn local_ssim(a: &Plane, b: &Plane, window: &[f64], n: usize, c1: f64, c2: f64) -> LocalSsim {
     let f = |p: &Plane| filter2_valid(p, window, n).data;
     let prod =
         |x: &Plane, y: &Plane| Plane::new(x.width, x.height, x.data.iter().zip(&y.data).map(|(u, v)| u * v).collect());
@@ -213,7 +215,7 @@ fn local_ssim(a: &Plane, b: &Plane, window: &[f64], n: usize, c1: f64, c2: f64) 
 }
 
 /// `window/sum(sum(window))` of `fspecial('gaussian', n, 1.5)` (the SSIM codes renormalise).
-fn ssim_window(n: usize) -> Vec<f64> {
+pub(crate) fn ssim_window(n: usize) -> Vec<f64> {
     let w = fspecial_gaussian(n, 1.5);
     let s: f64 = w.iter().sum();
     w.into_iter().map(|v| v / s).collect()
@@ -391,21 +393,6 @@ pub(crate) fn vif(im1: &Plane, im2: &Plane, fused: &Plane) -> f64 {
     total
 }
 
-/// The 2×2 mean filter of `mef_ms_ssim` (`imfilter(x, ones(2)/4, 'symmetric', 'same')`: the pixel,
-/// its right, lower and lower-right neighbours, mirrored past the last row and column) followed
-/// by `(1:2:end, 1:2:end)`.
-fn downsample(x: &Plane) -> Plane {
-    let (w, h) = (x.width, x.height);
-    let at = |r: usize, c: usize| x.at(r.min(h - 1), c.min(w - 1));
-    let mut out = Vec::with_capacity(w.div_ceil(2) * h.div_ceil(2));
-    for r in (0..h).step_by(2) {
-        for c in (0..w).step_by(2) {
-            out.push(0.25 * at(r, c) + 0.25 * at(r + 1, c) + 0.25 * at(r, c + 1) + 0.25 * at(r + 1, c + 1));
-        }
-    }
-    Plane::new(w.div_ceil(2), h.div_ceil(2), out)
-}
-
 /// MEFB's Qcb: VIFB's core, but on `im2double` of the `uint8` images (values / 255, which
 /// `normalize1` then rescales; the rounding of its exact halves can differ from VIFB's).
 pub(crate) fn qcb(im1: &Plane, im2: &Plane, fused: &Plane) -> f64 {
@@ -511,15 +498,19 @@ pub(crate) fn mef_ssim(img1: &Image, img2: &Image, fused: &Image) -> Result<f64,
     let (mut magnitude, mut angle) = (1.0, 0.0);
     for (l, w) in weights.iter().enumerate() {
         if l > 0 {
-            seq = seq.iter().map(downsample).collect();
-            f = downsample(&f);
+            seq = seq.iter().map(halve).collect();
+            f = halve(&f);
         }
         let q = mef_ssim_scale(&seq, &f);
         let e = w / wsum;
-        magnitude *= q.abs().powf(e);
-        if q < 0.0 {
-            angle += std::f64::consts::PI * e;
-        }
+        (magnitude, angle) = real_power_product(magnitude, angle, q, e);
     }
     Ok(magnitude * angle.cos())
+}
+
+/// One factor of MATLAB's `prod(q.^w)` in polar form: a negative `q` to a fractional power is
+/// complex (`|q|^w · e^{iπw}`); the caller keeps the real part of the product.
+pub(crate) fn real_power_product(magnitude: f64, angle: f64, q: f64, w: f64) -> (f64, f64) {
+    let angle = if q < 0.0 { angle + std::f64::consts::PI * w } else { angle };
+    (magnitude * q.abs().powf(w), angle)
 }

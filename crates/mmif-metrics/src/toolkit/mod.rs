@@ -6,6 +6,7 @@
 //! file's own colour handling, borders, histograms, log bases and quirks; see [`Vifb`] for the list
 //! and where each departs from the same-named metric of the Python evaluator.
 
+mod extra;
 mod fft;
 mod image;
 mod matlab;
@@ -385,6 +386,48 @@ impl Mefb {
             Mefb::Qcb => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::qcb(a, b, f))),
             Mefb::Qcv => wrap(img1, img2, fused, Fails, |a, b, f| Ok(vifb::qcv(a, b, f))),
             Mefb::Vif => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::vif(a, b, f))),
+        }
+    }
+}
+
+/// Metrics papers add to the benchmarks' sets, each from the MATLAB code most of them use
+/// (see [`extra`](self::extra)), named `<author>.<short name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Extra {
+    /// N_abf, Shreyamsha Kumar's fusion artefacts measure (lower is better).
+    Nabf,
+    /// MS-SSIM (Wang et al.), the mean over both sources.
+    MsSsim,
+}
+
+impl Extra {
+    pub const ALL: [Extra; 2] = [Extra::Nabf, Extra::MsSsim];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Extra::Nabf => "kumar.Nabf",
+            Extra::MsSsim => "wang.MS-SSIM",
+        }
+    }
+
+    /// The `.m` files this metric reproduces (and where they were read).
+    pub fn origin(self) -> &'static str {
+        match self {
+            Extra::Nabf => {
+                "Shreyamsha Kumar's objective_fusion_perform_fn.m (NABF), sobel_fn.m, per_extn_im_fn.m (VIFB methods/CBF)"
+            }
+            Extra::MsSsim => "Wang's msssim.m + ssim_index_new.m, mean of (A,F) and (B,F)",
+        }
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Extra::MsSsim)
+    }
+
+    pub fn compute(self, a: &Image, b: &Image, fused: &Image) -> Result<f64, ToolkitError> {
+        match self {
+            Extra::Nabf => Ok(extra::nabf(a, b, fused)),
+            Extra::MsSsim => extra::ms_ssim(a, b, fused),
         }
     }
 }
