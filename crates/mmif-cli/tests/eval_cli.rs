@@ -1,5 +1,6 @@
-//! End-to-end tests of `mmif eval --preset vifb`, `--list-metrics` and `--rank` through the binary,
-//! on the Octave-checked inputs of `crates/mmif-metrics/tests/data/vifb` (converted to PNG here).
+//! End-to-end tests of `mmif eval --preset vifb`/`mefb`, `--list-metrics` and `--rank` through the
+//! binary, on the Octave-checked inputs of `crates/mmif-metrics/tests/data/{vifb,mefb}` (converted
+//! to PNG here).
 
 mod common;
 
@@ -7,8 +8,12 @@ use std::path::{Path, PathBuf};
 
 use common::{Scratch, mmif, stderr};
 
+fn toolkit_data(toolkit: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mmif-metrics/tests/data").join(toolkit)
+}
+
 fn vifb_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../mmif-metrics/tests/data/vifb")
+    toolkit_data("vifb")
 }
 
 /// Reads a binary PGM/PPM and writes it as PNG (gray or RGB, as the PNM is).
@@ -40,9 +45,9 @@ fn pnm_to_png(src: &Path, dst: &Path) {
     }
 }
 
-/// `values.csv` rows of one case: (VIFB file name, value).
-fn octave_values(case: &str) -> Vec<(String, f64)> {
-    let text = std::fs::read_to_string(vifb_data().join("values.csv")).expect("values.csv");
+/// `values.csv` rows of one case: (the toolkit's `.m` file name, value).
+fn octave_values(toolkit: &str, case: &str) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(toolkit_data(toolkit).join("values.csv")).expect("values.csv");
     text.lines()
         .skip(1)
         .filter_map(|l| {
@@ -83,7 +88,7 @@ fn preset_vifb_reproduces_octave_on_colour_images() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
-        let want = octave_values(case);
+        let want = octave_values("vifb", case);
         assert_eq!(want.len(), 13);
         // the metrics come in VIFB's order
         let keys: Vec<String> = j["mean"].as_object().unwrap().keys().cloned().collect();
@@ -159,4 +164,37 @@ fn vifb_preset_reports_mismatched_sizes() {
     let e = stderr(&o);
     assert!(e.contains("fused image is 9x8"), "{e}");
     assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn preset_mefb_reproduces_octave_on_a_multi_exposure_pair() {
+    let case = "colour_knossos6";
+    let dir = Scratch::new(case);
+    // MATLAB's img1 is mmif's second source (--under), img2 its first (--over)
+    for (part, to) in [("img1", "under.png"), ("img2", "over.png"), ("fused", "fused.png")] {
+        pnm_to_png(&toolkit_data("mefb").join(format!("{case}_{part}.pnm")), &dir.path(to));
+    }
+    let o = mmif([
+        "eval",
+        "--preset",
+        "mefb",
+        "--over",
+        &dir.s("over.png"),
+        "--under",
+        &dir.s("under.png"),
+        "--fused",
+        &dir.s("fused.png"),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let want = octave_values("mefb", case);
+    assert_eq!(want.len(), mmif_metrics::Mefb::ALL.len());
+    assert_eq!(j["mean"].as_object().unwrap().len(), want.len());
+    for (file_name, w) in want {
+        let m = mmif_metrics::Mefb::ALL.into_iter().find(|m| m.file_name() == file_name).expect("a MEFB metric");
+        let g = j["mean"][m.name()].as_f64().unwrap_or_else(|| panic!("{} missing", m.name()));
+        assert!((g - w).abs() <= 1e-6 * w.abs(), "{}: Octave {w}, mmif {g}", m.name());
+    }
 }
