@@ -66,38 +66,42 @@ fn name_of(file_name: &str) -> String {
         .unwrap_or_else(|| panic!("unknown {file_name}"))
 }
 
+/// Runs `mmif eval --preset <toolkit> --format json` on one committed case (`sources`: the
+/// case's image part and the mmif flag it goes to) and checks every metric against Octave's value
+/// (`name_of` maps the `.m` file name to mmif's metric name), in the preset's order.
+fn preset_matches_octave(
+    toolkit: &str,
+    case: &str,
+    sources: [(&str, &str); 2],
+    name_of: impl Fn(&str) -> String,
+    tol: f64,
+) {
+    let dir = Scratch::new(case);
+    for (part, flag) in sources.into_iter().chain([("fused", "fused")]) {
+        pnm_to_png(&toolkit_data(toolkit).join(format!("{case}_{part}.pnm")), &dir.path(&format!("{flag}.png")));
+    }
+    let mut args = vec!["eval".to_string(), "--preset".into(), toolkit.into(), "--format".into(), "json".into()];
+    for (_, flag) in sources.into_iter().chain([("fused", "fused")]) {
+        args.extend([format!("--{flag}"), dir.s(&format!("{flag}.png"))]);
+    }
+    let o = mmif(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let want = octave_values(toolkit, case);
+    let keys: Vec<String> = j["mean"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys.len(), want.len(), "{keys:?}");
+    for (file_name, w) in want {
+        let name = name_of(&file_name);
+        let g = j["mean"][&name].as_f64().unwrap_or_else(|| panic!("{case}: {name} missing"));
+        assert!((g - w).abs() <= tol * w.abs().max(1e-300), "{case} {name}: Octave {w}, mmif {g}");
+    }
+}
+
 #[test]
 fn preset_vifb_reproduces_octave_on_colour_images() {
     for case in ["colour_gray_ir", "colour_colour_ir"] {
-        let dir = Scratch::new(case);
-        for (part, to) in [("vi", "vis.png"), ("ir", "ir.png"), ("fused", "fused.png")] {
-            pnm_to_png(&vifb_data().join(format!("{case}_{part}.pnm")), &dir.path(to));
-        }
-        let o = mmif([
-            "eval",
-            "--preset",
-            "vifb",
-            "--ir",
-            &dir.s("ir.png"),
-            "--vis",
-            &dir.s("vis.png"),
-            "--fused",
-            &dir.s("fused.png"),
-            "--format",
-            "json",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
-        let want = octave_values("vifb", case);
-        assert_eq!(want.len(), 13);
-        // the metrics come in VIFB's order
-        let keys: Vec<String> = j["mean"].as_object().unwrap().keys().cloned().collect();
-        assert_eq!(keys.len(), 13);
-        for (file_name, w) in want {
-            let name = name_of(&file_name);
-            let g = j["mean"][&name].as_f64().unwrap_or_else(|| panic!("{case}: {name} missing"));
-            assert!((g - w).abs() <= 1e-9 * w.abs().max(1e-300), "{case} {name}: Octave {w}, mmif {g}");
-        }
+        assert_eq!(octave_values("vifb", case).len(), 13);
+        preset_matches_octave("vifb", case, [("ir", "ir"), ("vi", "vis")], name_of, 1e-9);
     }
 }
 
@@ -169,32 +173,11 @@ fn vifb_preset_reports_mismatched_sizes() {
 #[test]
 fn preset_mefb_reproduces_octave_on_a_multi_exposure_pair() {
     let case = "colour_knossos6";
-    let dir = Scratch::new(case);
+    assert_eq!(octave_values("mefb", case).len(), mmif_metrics::Mefb::ALL.len());
+    let name_of = |file_name: &str| {
+        let m = mmif_metrics::Mefb::ALL.into_iter().find(|m| m.file_name() == file_name);
+        m.expect("a MEFB metric").name().to_string()
+    };
     // MATLAB's img1 is mmif's second source (--under), img2 its first (--over)
-    for (part, to) in [("img1", "under.png"), ("img2", "over.png"), ("fused", "fused.png")] {
-        pnm_to_png(&toolkit_data("mefb").join(format!("{case}_{part}.pnm")), &dir.path(to));
-    }
-    let o = mmif([
-        "eval",
-        "--preset",
-        "mefb",
-        "--over",
-        &dir.s("over.png"),
-        "--under",
-        &dir.s("under.png"),
-        "--fused",
-        &dir.s("fused.png"),
-        "--format",
-        "json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON report");
-    let want = octave_values("mefb", case);
-    assert_eq!(want.len(), mmif_metrics::Mefb::ALL.len());
-    assert_eq!(j["mean"].as_object().unwrap().len(), want.len());
-    for (file_name, w) in want {
-        let m = mmif_metrics::Mefb::ALL.into_iter().find(|m| m.file_name() == file_name).expect("a MEFB metric");
-        let g = j["mean"][m.name()].as_f64().unwrap_or_else(|| panic!("{} missing", m.name()));
-        assert!((g - w).abs() <= 1e-6 * w.abs(), "{}: Octave {w}, mmif {g}", m.name());
-    }
+    preset_matches_octave("mefb", case, [("img2", "over"), ("img1", "under")], name_of, 1e-6);
 }

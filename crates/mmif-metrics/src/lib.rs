@@ -475,25 +475,21 @@ impl FromStr for Preset {
     }
 }
 
-const VIFB_PRESET: [Metric; 13] = {
-    let mut out = [Metric::En; 13];
-    let mut i = 0;
-    while i < 13 {
-        out[i] = Metric::Vifb(Vifb::ALL[i]);
-        i += 1;
-    }
-    out
-};
+/// A toolkit's whole metric list, in its order, as a preset: `toolkit_preset!(Variant, Enum, N)`.
+macro_rules! toolkit_preset {
+    ($variant:ident, $list:ident, $n:expr) => {{
+        let mut out = [Metric::En; $n];
+        let mut i = 0;
+        while i < $n {
+            out[i] = Metric::$variant($list::ALL[i]);
+            i += 1;
+        }
+        out
+    }};
+}
 
-const MEFB_PRESET: [Metric; 18] = {
-    let mut out = [Metric::En; 18];
-    let mut i = 0;
-    while i < 18 {
-        out[i] = Metric::Mefb(Mefb::ALL[i]);
-        i += 1;
-    }
-    out
-};
+const VIFB_PRESET: [Metric; 13] = toolkit_preset!(Vifb, Vifb, 13);
+const MEFB_PRESET: [Metric; 18] = toolkit_preset!(Mefb, Mefb, 18);
 
 /// Checks shapes and sizes, then computes `metric` for the fused image and its two sources
 /// (`a` = infrared / MRI / over-exposed / near-focus, `b` = visible / functional / under / far).

@@ -219,21 +219,40 @@ pub fn fspecial_gaussian(n: usize, sigma: f64) -> Vec<f64> {
 /// so that where the result is pure rounding noise (a variance over a flat patch) it is Octave's
 /// noise too. MATLAB's order is not documented; there such values differ (see docs/metrics.md).
 pub fn filter2_valid(x: &Plane, k: &[f64], n: usize) -> Plane {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn with_fma(x: &Plane, k: &[f64], n: usize) -> Plane {
+            filter2_valid_axpy(x, k, n)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
+            return unsafe { with_fma(x, k, n) };
+        }
+    }
+    filter2_valid_axpy(x, k, n)
+}
+
+/// [`filter2_valid`] as `dconv2i` runs it: one `axpy` (`out = k·x + out`, fused) per kernel
+/// tap, taps in Octave's order. `mul_add` is exactly rounded on every target (a hardware FMA
+/// where enabled, else libm's), so each copy gives the same bits.
+#[inline(always)]
+fn filter2_valid_axpy(x: &Plane, k: &[f64], n: usize) -> Plane {
     let (w, h) = (x.width, x.height);
     if w < n || h < n {
         return Plane::new(0, 0, Vec::new());
     }
     let (ow, oh) = (w - n + 1, h - n + 1);
     let mut out = vec![0.0; ow * oh];
-    for r in 0..oh {
-        for c in 0..ow {
-            let mut s = 0.0f64;
-            for q in (0..n).rev() {
-                for p in (0..n).rev() {
-                    s = k[p * n + q].mul_add(x.data[(r + p) * w + c + q], s);
+    for q in (0..n).rev() {
+        for p in (0..n).rev() {
+            let kv = k[p * n + q];
+            for r in 0..oh {
+                let src = &x.data[(r + p) * w + q..(r + p) * w + q + ow];
+                for (d, s) in out[r * ow..(r + 1) * ow].iter_mut().zip(src) {
+                    *d = kv.mul_add(*s, *d);
                 }
             }
-            out[r * ow + c] = s;
         }
     }
     Plane::new(ow, oh, out)

@@ -24,7 +24,7 @@ end
 args = argv();
 mefb = args{1}; out = args{2};
 addpath(fullfile(mefb, 'metrics'));
-addpath(fileparts(mfilename('fullpath')));   % write_pnm
+addpath(fileparts(mfilename('fullpath')));   % write_pnm, write_cases
 addpath(fullfile(pwd, 'tools', 'octave_shims'));   % shims last added = first on the path
 rd = @(s, x) imread(fullfile(mefb, 'input', s, [s '_' x '.tif']));
 crop = @(X, r, c, h, w) X(r:r+h-1, c:c+w-1, :);
@@ -80,22 +80,4 @@ cases{end+1} = {'tiny', crop(a, 1, 1, 8, 9), crop(b, 1, 1, 8, 9), crop(f, 1, 1, 
 cases{end+1} = {'one_pixel', a(5,5,:), b(5,5,:), f(5,5,:)};
 names = {'Cross_entropy','Entropy','NMI','Psnr','Qncie','TE','Avg_gradient','Edge_intensity', ...
          'Qabf','SD','Spatial_frequency','Qc','Qw','Qy','MEF_SSIM','Qcb','Qcv','VIF'};
-fid = fopen(fullfile(out, 'values.csv'), 'w');
-fprintf(fid, 'case,metric,value\n');
-for i = 1:numel(cases)
-  c = cases{i}; name = c{1};
-  write_pnm(fullfile(out, [name '_img1.pnm']), c{2});
-  write_pnm(fullfile(out, [name '_img2.pnm']), c{3});
-  write_pnm(fullfile(out, [name '_fused.pnm']), c{4});
-  for k = 1:numel(names)
-    try
-      r = feval(['metrics' names{k}], c{2}, c{3}, c{4});
-      if ~isscalar(r), error('not a scalar'); end
-      fprintf(fid, '%s,%s,%.17g\n', name, names{k}, real(r));
-    catch err
-      fprintf(fid, '%s,%s,error\n', name, names{k});
-      fprintf(stderr, '%s %s: %s\n', name, names{k}, err.message);
-    end
-  end
-end
-fclose(fid);
+write_cases(out, cases, names, {'img1', 'img2'});

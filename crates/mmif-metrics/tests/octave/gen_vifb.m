@@ -9,7 +9,7 @@ pkg load image
 args = argv();
 vifb = args{1}; out = args{2};
 addpath(fullfile(vifb, 'metrics'));
-addpath(fileparts(mfilename('fullpath')));   % write_pnm
+addpath(fileparts(mfilename('fullpath')));   % write_pnm, write_cases
 addpath(fullfile(pwd, 'tools', 'octave_shims'));   % shims last added = first on the path
 rd = @(p) imread(fullfile(vifb, p));
 vi = rd('input/VI/carLight.jpg'); ir = rd('input/IR/carLight.jpg'); fu = rd('output/fused_images/carLight_ADF.jpg');
@@ -35,21 +35,4 @@ cases{end+1} = {'const_source', uint8(7 * ones(20, 24)), g2, crop(fu,10,10,20,24
 cases{end+1} = {'tiny', crop(vi,300,300,8,9), crop(ir,300,300,8,9), crop(fu,300,300,8,9)};
 cases{end+1} = {'one_pixel', vi(5,5,1), ir(5,5), fu(5,5,1)};
 names = {'Cross_entropy','Entropy','Mutinf','Psnr','Avg_gradient','Edge_intensity','Qabf','Variance','Spatial_frequency','Rmse','Ssim','Qcb','Qcv'};
-fid = fopen(fullfile(out, 'values.csv'), 'w');
-fprintf(fid, 'case,metric,value\n');
-for i = 1:numel(cases)
-  c = cases{i}; name = c{1};
-  write_pnm(fullfile(out, [name '_vi.pnm']), c{2});
-  write_pnm(fullfile(out, [name '_ir.pnm']), c{3});
-  write_pnm(fullfile(out, [name '_fused.pnm']), c{4});
-  for k = 1:numel(names)
-    try
-      r = feval(['metrics' names{k}], c{2}, c{3}, c{4});
-      if ~isscalar(r), error('not a scalar'); end
-      fprintf(fid, '%s,%s,%.17g\n', name, names{k}, real(r));
-    catch
-      fprintf(fid, '%s,%s,error\n', name, names{k});
-    end
-  end
-end
-fclose(fid);
+write_cases(out, cases, names, {'vi', 'ir'});
