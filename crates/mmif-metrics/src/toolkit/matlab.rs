@@ -399,4 +399,35 @@ mod tests {
         let f = freqspace(3);
         assert!((f[0] + 2.0 / 3.0).abs() < 1e-15 && f[1] == 0.0);
     }
+
+    #[test]
+    fn filter2_valid_is_a_correlation_over_the_fitting_positions() {
+        // 4x5 image, 3x3 kernel: 2x3 outputs, each the plain sum of products (to rounding)
+        let x = Plane::new(5, 4, (0..20).map(|v| f64::from(v * v % 7) + 0.25).collect());
+        let k: Vec<f64> = (1..=9).map(f64::from).collect();
+        let y = filter2_valid(&x, &k, 3);
+        assert_eq!((y.width, y.height), (3, 2));
+        for r in 0..2 {
+            for c in 0..3 {
+                let want: f64 = (0..9).map(|t| k[t] * x.at(r + t / 3, c + t % 3)).sum();
+                assert!((y.at(r, c) - want).abs() <= 1e-12 * want.abs(), "{r},{c}");
+            }
+        }
+        assert_eq!(filter2_valid(&x, &k[..1], 1).data, x.data);
+        assert!(filter2_valid(&Plane::new(2, 2, vec![1.0; 4]), &k, 3).data.is_empty());
+    }
+
+    #[test]
+    fn gaussian_kernel_and_halving() {
+        let g = fspecial_gaussian(7, 1.5);
+        assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        assert_eq!(g[0], g[6]);
+        assert_eq!(g[3 * 7 + 3], g.iter().cloned().fold(0.0, f64::max));
+        // 3x3: kept pixels (0,0), (0,2), (2,0), (2,2); past the edge the last row/column repeats
+        let x = Plane::new(3, 3, vec![0.0, 4.0, 8.0, 4.0, 8.0, 12.0, 8.0, 12.0, 16.0]);
+        let h = halve(&x);
+        assert_eq!((h.width, h.height), (2, 2));
+        assert_eq!(h.data, vec![4.0, 10.0, 10.0, 16.0]);
+        assert_eq!(subsample2(&x).data, vec![0.0, 8.0, 8.0, 16.0]);
+    }
 }

@@ -514,3 +514,31 @@ pub(crate) fn real_power_product(magnitude: f64, angle: f64, q: f64, w: f64) -> 
     let angle = if q < 0.0 { angle + std::f64::consts::PI * w } else { angle };
     (magnitude * q.abs().powf(w), angle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symmetric_eigenvalues() {
+        // [[2,1,0],[1,2,0],[0,0,5]]: eigenvalues 1, 3, 5
+        let mut r = eig_sym3([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 5.0]]);
+        r.sort_by(f64::total_cmp);
+        for (got, want) in r.iter().zip([1.0, 3.0, 5.0]) {
+            assert!((got - want).abs() < 1e-14, "{r:?}");
+        }
+        // a correlation matrix: the eigenvalues sum to its trace, 3
+        let r = eig_sym3([[1.0, 0.3, 0.7], [0.3, 1.0, 0.2], [0.7, 0.2, 1.0]]);
+        assert!((r.iter().sum::<f64>() - 3.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn negative_factors_make_the_product_complex() {
+        // (-1)^0.5 = i: real part 0; (-1)^1 = -1
+        let (m, a) = real_power_product(1.0, 0.0, -1.0, 0.5);
+        assert!((m * a.cos()).abs() < 1e-15);
+        let (m, a) = real_power_product(1.0, 0.0, -1.0, 1.0);
+        assert!((m * a.cos() + 1.0).abs() < 1e-15);
+        assert_eq!(real_power_product(2.0, 0.0, 4.0, 0.5), (4.0, 0.0));
+    }
+}
