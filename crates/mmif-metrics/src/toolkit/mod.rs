@@ -23,7 +23,8 @@ pub use matlab::RGB2GRAY;
 pub enum ToolkitError {
     /// Qcb and Qcv index a colour source as a 2-D image when the fused image is gray.
     ColourSourceGrayFused,
-    /// A colour fused image with a gray visible (first) source: `img1(:,:,2)` does not exist.
+    /// A colour fused image with a gray source the code indexes per channel (VIFB: the visible,
+    /// first one; MEFB: either): `img(:,:,2)` does not exist.
     GraySourceColourFused,
     /// A histogram index outside 1..256 (a value that is not an integer in 0..=255; `NaN` is what
     /// `normalize1` makes of a constant non-zero image).
@@ -41,7 +42,10 @@ impl fmt::Display for ToolkitError {
                 write!(f, "the MATLAB code fails on a colour source with a gray fused image")
             }
             Self::GraySourceColourFused => {
-                write!(f, "the MATLAB code fails on a colour fused image with a gray first (visible) source")
+                write!(
+                    f,
+                    "the MATLAB code fails on a colour fused image with this gray source (img(:,:,2) does not exist)"
+                )
             }
             Self::NotEightBit(v) => write!(f, "value {v} is not an 8-bit level (0..=255)"),
             Self::TooSmall(n) => write!(f, "the MATLAB code fails on images smaller than {n}x{n}"),
