@@ -23,7 +23,9 @@ rm -rf "$wheels"
 "$venv/bin/pip" install -q "$wheels"/mmif_fusion-*.whl
 
 echo "== python: the mmif binary"
-cargo build --release --locked -p mmif-cli
+# with mmif-py selected too, the dependencies' features are the workspace's (a no-op after
+# `cargo test --release --workspace`; `-p mmif-cli` alone would rebuild the proc macros and burn)
+cargo build --release --locked -p mmif-cli -p mmif-py
 
 echo "== python: pytest"
 export MMIF_BIN="$PWD/target/release/mmif"

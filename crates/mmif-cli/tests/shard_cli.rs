@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{Scratch, mmif, stderr};
-use mmif_testkit::rng::Rng;
+use mmif_testkit::Rng;
 
 /// Five pairs of small random gray PNGs (48×44, above VIF's minimum side) (stems p0..p4) in `ir/` and `vis/`.
 fn pairs(dir: &Scratch) {

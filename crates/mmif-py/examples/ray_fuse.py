@@ -60,9 +60,12 @@ class FuseAndScore:
         return {"stem": np.array(rows["stem"]), "scores": np.array(rows["scores"])}
 
 
-def run(a_dir, b_dir, out_dir, *, model=None, weights=None, task="ivf", preset="cddfuse", actors=2, batch_size=4):
+def run(a_dir, b_dir, out_dir, *, model=None, weights=None, task="ivf", preset="cddfuse", actors=2, batch_size=4,
+        actor_cpus=1.0):
     """Fuses and scores every pair; returns ``{"per_image": {stem: scores}, "mean": scores}`` with
-    the images in stem order and the means summed in that order, as ``mmif eval --format json``."""
+    the images in stem order and the means summed in that order, as ``mmif eval --format json``.
+    Each actor reserves ``actor_cpus`` CPUs: leave some to ``read_images``'s tasks (with every CPU
+    held by an actor, the reads never run)."""
     import ray
 
     os.makedirs(out_dir, exist_ok=True)
@@ -75,6 +78,7 @@ def run(a_dir, b_dir, out_dir, *, model=None, weights=None, task="ivf", preset="
         batch_size=batch_size,
         batch_format="numpy",
         concurrency=actors,
+        num_cpus=actor_cpus,
     )
     per_image = {row["stem"]: json.loads(row["scores"]) for row in ds.iter_rows()}
     per_image = dict(sorted(per_image.items()))
@@ -98,6 +102,7 @@ def main():
     ap.add_argument("--task", default="ivf", choices=["ivf", "mif", "mef", "mff", "generic"])
     ap.add_argument("--preset", default="cddfuse", choices=["cddfuse", "film", "vifb"])
     ap.add_argument("--actors", type=int, default=2, help="actors, each holding one loaded model")
+    ap.add_argument("--actor-cpus", type=float, default=1.0, help="CPUs each actor reserves")
     ap.add_argument("--json", default=None, help="write the scores here (mmif eval --format json layout)")
     args = ap.parse_args()
 
@@ -105,7 +110,7 @@ def main():
 
     ray.init(address="auto" if os.environ.get("RAY_ADDRESS") else None)
     result = run(args.a_dir, args.b_dir, args.out, model=args.model, weights=args.weights, task=args.task,
-                 preset=args.preset, actors=args.actors)
+                 preset=args.preset, actors=args.actors, actor_cpus=args.actor_cpus)
     text = json.dumps(result, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n")

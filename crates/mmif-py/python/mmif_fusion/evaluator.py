@@ -15,54 +15,42 @@ from ._mmif_fusion import metric as _metric
 __all__ = ["Evaluator"]
 
 
+def _of_fused(name):
+    """A metric of the fused image alone, as ``Evaluator.<name>(img)``."""
+
+    def metric(img):
+        return _metric(name, img, img, img)
+
+    metric.__name__ = metric.__qualname__ = name
+    return staticmethod(metric)
+
+
+def _of_triple(name, metric_name=None):
+    """A metric of the fused image against both sources, as ``Evaluator.<name>(image_F, image_A, image_B)``."""
+
+    def metric(image_F, image_A, image_B):
+        return _metric(metric_name or name, image_F, image_A, image_B)
+
+    metric.__name__ = metric.__qualname__ = name
+    return staticmethod(metric)
+
+
 class Evaluator:
     """Static methods as in CDDFuse's ``Evaluator``: ``EN(img)``, ``SD(img)``, ``SF(img)``,
     ``AG(img)`` on the fused image; ``MI``, ``MSE``, ``CC``, ``PSNR``, ``SCD``, ``VIFF``,
     ``Qabf``, ``SSIM`` on ``(image_F, image_A, image_B)``."""
 
-    @staticmethod
-    def EN(img):
-        return _metric("EN", img, img, img)
-
-    @staticmethod
-    def SD(img):
-        return _metric("SD", img, img, img)
-
-    @staticmethod
-    def SF(img):
-        return _metric("SF", img, img, img)
-
-    @staticmethod
-    def AG(img):
-        return _metric("AG", img, img, img)
-
-    @staticmethod
-    def MI(image_F, image_A, image_B):
-        return _metric("MI", image_F, image_A, image_B)
-
-    @staticmethod
-    def MSE(image_F, image_A, image_B):
-        return _metric("MSE", image_F, image_A, image_B)
-
-    @staticmethod
-    def CC(image_F, image_A, image_B):
-        return _metric("CC", image_F, image_A, image_B)
-
-    @staticmethod
-    def PSNR(image_F, image_A, image_B):
-        return _metric("PSNR", image_F, image_A, image_B)
-
-    @staticmethod
-    def SCD(image_F, image_A, image_B):
-        return _metric("SCD", image_F, image_A, image_B)
-
-    @staticmethod
-    def VIFF(image_F, image_A, image_B):
-        return _metric("VIF", image_F, image_A, image_B)
-
-    @staticmethod
-    def Qabf(image_F, image_A, image_B):
-        return _metric("Qabf", image_F, image_A, image_B)
+    EN = _of_fused("EN")
+    SD = _of_fused("SD")
+    SF = _of_fused("SF")
+    AG = _of_fused("AG")
+    MI = _of_triple("MI")
+    MSE = _of_triple("MSE")
+    CC = _of_triple("CC")
+    PSNR = _of_triple("PSNR")
+    SCD = _of_triple("SCD")
+    VIFF = _of_triple("VIFF", "VIF")
+    Qabf = _of_triple("Qabf")
 
     @staticmethod
     def SSIM(image_F, image_A, image_B, data_range=2.0):
