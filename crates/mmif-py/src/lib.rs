@@ -351,11 +351,14 @@ fn selection(
     Ok((chosen, opts))
 }
 
+/// 8-bit pixels: width, height, channels, values.
+type Bytes = (usize, usize, usize, Vec<u8>);
+
 /// Three images for the metrics: gray planes, and 8-bit pixels when all are `uint8` (the MATLAB
 /// toolkits' metrics read colour images as `imread` returns them).
 struct Triple {
     planes: Option<[Plane; 3]>,
-    bytes: Option<[(usize, usize, usize, Vec<u8>); 3]>,
+    bytes: Option<[Bytes; 3]>,
 }
 
 fn triple(fused: &Bound<'_, PyAny>, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, toolkit: bool) -> PyResult<Triple> {
@@ -385,7 +388,7 @@ fn triple(fused: &Bound<'_, PyAny>, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, 
     Ok(Triple { planes, bytes })
 }
 
-fn image(b: &(usize, usize, usize, Vec<u8>)) -> Result<Image<'_>, mmif_metrics::MetricError> {
+fn image(b: &Bytes) -> Result<Image<'_>, mmif_metrics::MetricError> {
     Image::new(b.0, b.1, b.2, &b.3)
 }
 
