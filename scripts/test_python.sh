@@ -25,7 +25,7 @@ rm -rf "$wheels"
 echo "== python: the mmif binary"
 # with mmif-py selected too, the dependencies' features are the workspace's (a no-op after
 # `cargo test --release --workspace`; `-p mmif-cli` alone would rebuild the proc macros and burn)
-cargo build --release --locked -p mmif-cli -p mmif-py
+cargo build --release --locked -p mmif-cli -p mmif-py --bin mmif
 
 echo "== python: pytest"
 export MMIF_BIN="$PWD/target/release/mmif"
