@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README § Set up on a fresh machine): installs what the tests need beyond a Rust
-# toolchain — headless Chromium for the report's browser test — then runs every workspace test.
+# toolchain — headless Chromium for the report's browser test — then runs every workspace test,
+# then the Python package's tests (scripts/test_python.sh: needs python3 with venv).
 # The parity tests read the fixtures from $MMIF_FIXTURES (default ../shared/fixtures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,6 @@ if [ -z "${MMIF_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 && ! com
 fi
 
 cargo test --release --workspace --locked
+
+# The Python package (crates/mmif-py): wheel, fresh virtual environment, pytest.
+bash scripts/test_python.sh

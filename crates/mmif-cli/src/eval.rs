@@ -33,6 +33,7 @@ use rayon::prelude::*;
 
 use crate::pairs::{SourceArgs, Sources, list_images, pair_folders};
 use crate::progress;
+use crate::shard::Shard;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -73,6 +74,18 @@ pub struct EvalArgs {
     /// Print every metric with its origin, reference and whether higher is better, then exit
     #[arg(long)]
     pub list_metrics: bool,
+    /// Folder mode: score only shard K of N (K from 0; the i-th pair in stem order goes to shard
+    /// i mod N), or `auto` from a Slurm array or a Kubernetes Indexed Job (see `mmif fuse --shard`);
+    /// write each shard's `--format json -o FILE` and combine them with --merge
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+    /// With -o FILE: do nothing when FILE exists (a rerun of an array finishes only missing shards)
+    #[arg(long, requires = "output")]
+    pub skip_existing: bool,
+    /// Combine the JSON results of shards (`--format json -o FILE` of each) into one report, with
+    /// the means over all images; give the same --preset/--metrics as the shards (their order)
+    #[arg(long, num_args = 1.., value_name = "JSON", conflicts_with_all = ["fused", "shard"])]
+    pub merge: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -181,6 +194,9 @@ fn parse_fused_dir(spec: &str) -> (String, PathBuf) {
 fn plan(args: &EvalArgs, errors: &mut Vec<String>) -> Result<(Vec<Item>, Vec<Method>)> {
     match args.sources.resolve()? {
         Sources::Single { a, b, .. } => {
+            if args.shard.is_some() {
+                bail!("--shard is for folder mode (--ir-dir/--vis-dir …, --fused-dir)");
+            }
             if !args.fused_dir.is_empty() {
                 bail!("--fused-dir goes with source folders (--ir-dir/--vis-dir …); give --fused FILE for one pair");
             }
@@ -232,6 +248,10 @@ fn plan(args: &EvalArgs, errors: &mut Vec<String>) -> Result<(Vec<Item>, Vec<Met
             if items.is_empty() {
                 bail!("no pair of source images with the same stem in {} and {}", a.display(), b.display());
             }
+            let items = match Shard::from_arg(args.shard.as_deref())? {
+                Some(shard) => shard.select(items),
+                None => items,
+            };
             Ok((items, methods))
         }
     }
@@ -369,14 +389,187 @@ pub(crate) fn evaluation(args: &EvalArgs) -> Result<Evaluation> {
                 None => {}
             }
         }
-        let mut mean = vec![0.0f64; metrics.len()];
+        scores.push(Scores::new(method.name.clone(), per_image, metrics.len()));
+    }
+    Ok(Evaluation { metrics, items, scores, errors })
+}
+
+impl Scores {
+    /// A method's scores with their mean over the images (in the order given).
+    fn new(name: String, per_image: Vec<(String, Vec<f64>)>, n_metrics: usize) -> Scores {
+        let mut mean = vec![0.0f64; n_metrics];
         for (_, v) in &per_image {
             mean.iter_mut().zip(v).for_each(|(s, x)| *s += x);
         }
         mean.iter_mut().for_each(|s| *s /= per_image.len() as f64);
-        scores.push(Scores { name: method.name.clone(), per_image, mean });
+        Scores { name, per_image, mean }
     }
-    Ok(Evaluation { metrics, items, scores, errors })
+}
+
+/// `--merge`: the per-image scores of every shard's JSON (one method, or several under their
+/// names), combined per method in stem order, with the means over all images — what one
+/// unsharded run gives. Methods are in `--fused-dir` order when names are given, else sorted;
+/// a one-method report is named after its single `--fused-dir NAME=` or `fused`.
+fn merge(args: &EvalArgs, metrics: &[Metric]) -> Result<Vec<Scores>> {
+    type PerImage = BTreeMap<String, Vec<f64>>;
+    let mut methods: BTreeMap<String, PerImage> = BTreeMap::new();
+    let mut single = None;
+    let value = |stem: &str, obj: &Json, file: &Path| -> Result<Vec<f64>> {
+        let Json::Obj(fields) = obj else { bail!("{}: `{stem}` is not an object of metrics", file.display()) };
+        if fields.len() != metrics.len() {
+            bail!(
+                "{}: `{stem}` has {} metrics, the selection {}: give the shards' --preset/--metrics",
+                file.display(),
+                fields.len(),
+                metrics.len()
+            );
+        }
+        metrics
+            .iter()
+            .map(|m| match fields.iter().find(|(k, _)| k == m.name()).map(|(_, v)| v) {
+                Some(Json::Null) => Ok(f64::NAN),
+                Some(Json::Num(x)) => Ok(*x),
+                Some(Json::Obj(_)) => bail!("{}: `{stem}`.{m} is not a number", file.display()),
+                None => bail!("{}: `{stem}` has no {m}: give the shards' --preset/--metrics", file.display()),
+            })
+            .collect()
+    };
+    for file in &args.merge {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let json = Json::parse(&text)
+            .with_context(|| format!("{} is not the JSON of mmif eval --format json", file.display()))?;
+        let Json::Obj(top) = &json else { bail!("{}: not a JSON object", file.display()) };
+        let is_single = top.iter().any(|(k, _)| k == "per_image");
+        if *single.get_or_insert(is_single) != is_single {
+            bail!("{}: one shard has one method and another several: merge the results of one command", file.display());
+        }
+        let entries: Vec<(String, &Json)> =
+            if is_single { vec![(String::new(), &json)] } else { top.iter().map(|(k, v)| (k.clone(), v)).collect() };
+        for (name, m) in entries {
+            let per_image = match m {
+                Json::Obj(f) => f.iter().find(|(k, _)| k == "per_image").map(|(_, v)| v),
+                _ => None,
+            };
+            let Some(Json::Obj(per_image)) = per_image else {
+                bail!("{}: no per_image object (mmif eval --format json)", file.display())
+            };
+            let target = methods.entry(name.clone()).or_default();
+            for (stem, v) in per_image {
+                if target.insert(stem.clone(), value(stem, v, file)?).is_some() {
+                    bail!("`{stem}` is in more than one shard ({} repeats it): merge each shard once", file.display());
+                }
+            }
+        }
+    }
+    let named: Vec<String> = args.fused_dir.iter().map(|s| parse_fused_dir(s).0).collect();
+    let mut order: Vec<String> = named.iter().filter(|n| methods.contains_key(*n)).cloned().collect();
+    let rest: Vec<String> = methods.keys().filter(|k| !order.contains(k)).cloned().collect();
+    order.extend(rest);
+    Ok(order
+        .into_iter()
+        .map(|key| {
+            let per_image = methods.remove(&key).unwrap_or_default().into_iter().collect();
+            let name = if key.is_empty() { named.first().cloned().unwrap_or_else(|| "fused".into()) } else { key };
+            Scores::new(name, per_image, metrics.len())
+        })
+        .collect())
+}
+
+/// The JSON `mmif eval --format json` writes (objects, strings, numbers, `null`), read with its
+/// numbers parsed exactly (Rust's `f64` parsing is correctly rounded; serde_json's default parser
+/// may be one unit in the last place off, which would break a bit-exact merge), fields in order.
+enum Json {
+    Obj(Vec<(String, Json)>),
+    Num(f64),
+    Null,
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Json> {
+        let mut p = JsonParser { s: text.as_bytes(), text, i: 0 };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            bail!("trailing characters at byte {}", p.i);
+        }
+        Ok(v)
+    }
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<()> {
+        self.ws();
+        if self.s.get(self.i) != Some(&c) {
+            bail!("expected `{}` at byte {}", c as char, self.i);
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.expect(b'"')?;
+        let start = self.i - 1;
+        while self.i < self.s.len() && self.s[self.i] != b'"' {
+            self.i += if self.s[self.i] == b'\\' { 2 } else { 1 };
+        }
+        self.expect(b'"')?;
+        Ok(serde_json::from_str(&self.text[start..self.i])?)
+    }
+
+    fn value(&mut self) -> Result<Json> {
+        self.ws();
+        match self.s.get(self.i) {
+            Some(b'{') => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(fields));
+                }
+                loop {
+                    let k = self.string()?;
+                    self.expect(b':')?;
+                    fields.push((k, self.value()?));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(fields));
+                        }
+                        _ => bail!("expected `,` or `}}` at byte {}", self.i),
+                    }
+                }
+            }
+            Some(b'n') if self.s[self.i..].starts_with(b"null") => {
+                self.i += 4;
+                Ok(Json::Null)
+            }
+            Some(c) if c.is_ascii_digit() || *c == b'-' => {
+                let start = self.i;
+                while self.i < self.s.len() && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    self.i += 1;
+                }
+                let t = &self.text[start..self.i];
+                Ok(Json::Num(t.parse().with_context(|| format!("`{t}` is not a number"))?))
+            }
+            _ => bail!("unexpected input at byte {}", self.i),
+        }
+    }
 }
 
 /// Runs `mmif eval`.
@@ -385,7 +578,20 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
         print!("{}", list_metrics());
         return Ok(ExitCode::SUCCESS);
     }
-    let Evaluation { metrics, scores, errors, .. } = evaluation(args)?;
+    if args.skip_existing
+        && let Some(out) = &args.output
+        && out.exists()
+    {
+        eprintln!("mmif eval: {} exists: skipped (--skip-existing)", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Evaluation { metrics, scores, errors, .. } = if args.merge.is_empty() {
+        evaluation(args)?
+    } else {
+        let (metrics, _) = selection(args)?;
+        let scores = merge(args, &metrics)?;
+        Evaluation { metrics, items: Vec::new(), scores, errors: Vec::new() }
+    };
     for e in &errors {
         eprintln!("mmif eval: error: {e}");
     }

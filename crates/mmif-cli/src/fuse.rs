@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use mmif_fuse::pipeline::{self, Conventions, TilingMode};
 use mmif_io::{Chroma, Loaded, Plane, Quantize};
 use mmif_nn::cddfuse::Residual;
 use mmif_nn::emma::Tiling;
@@ -14,6 +15,7 @@ use crate::models::{self, Fuser, ModelOptions};
 use crate::pairs::{SourceArgs, Sources, Task, pair_folders};
 use crate::progress;
 use crate::registry::Model;
+use crate::shard::Shard;
 use crate::text::{self, TEXT_HELP, TextFeatures};
 
 #[derive(Args, Debug)]
@@ -54,7 +56,7 @@ pub struct FuseArgs {
     /// EMMA: sizes that are not multiples of 32. official = test.py (four corner crops, pasted;
     /// the default), pad = reflect-pad and crop, tile = overlapping blended tiles (bounded memory)
     #[arg(long, value_enum, value_name = "official|pad|tile")]
-    pub tiling: Option<TilingArg>,
+    pub tiling: Option<TilingMode>,
     /// EMMA, --tiling tile: tile side in pixels, a multiple of 32 [default: 512]
     #[arg(long, value_name = "N")]
     pub tile: Option<usize>,
@@ -79,83 +81,29 @@ pub struct FuseArgs {
     /// Overwrite existing output files
     #[arg(long)]
     pub force: bool,
-}
-
-/// `--tiling`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TilingArg {
-    Official,
-    Pad,
-    Tile,
+    /// Folder mode: fuse only shard K of N (K from 0; the i-th pair in stem order goes to shard
+    /// i mod N), or `auto` from a Slurm array (SLURM_ARRAY_TASK_ID/COUNT) or a Kubernetes Indexed
+    /// Job (JOB_COMPLETION_INDEX, JOB_COMPLETIONS)
+    #[arg(long, value_name = "K/N|auto")]
+    pub shard: Option<String>,
+    /// Folder mode: leave pairs whose output file exists alone (a rerun finishes only what is
+    /// missing; nothing is loaded when nothing is missing)
+    #[arg(long, conflicts_with = "force")]
+    pub skip_existing: bool,
 }
 
 /// The EMMA tiling from `--tiling`, `--tile` and `--overlap` (`--tile`/`--overlap` alone imply
 /// `--tiling tile`).
 fn tiling(args: &FuseArgs) -> Result<Option<Tiling>> {
-    let sized = args.tile.is_some() || args.overlap.is_some();
-    match args.tiling {
-        None if !sized => Ok(None),
-        Some(TilingArg::Official) | Some(TilingArg::Pad) if sized => {
-            bail!("--tile and --overlap are for --tiling tile")
-        }
-        Some(TilingArg::Official) => Ok(Some(Tiling::Official)),
-        Some(TilingArg::Pad) => Ok(Some(Tiling::Pad)),
-        None | Some(TilingArg::Tile) => {
-            let t = Tiling::Tile { size: args.tile.unwrap_or(512), overlap: args.overlap.unwrap_or(64) };
-            t.validate()?;
-            Ok(Some(t))
-        }
-    }
+    pipeline::tiling(args.tiling, args.tile, args.overlap)
 }
 
 /// Reads both sources of a pair and checks they can be fused.
 fn read_pair(a: &Path, b: &Path) -> Result<(Loaded, Loaded)> {
     let la = mmif_io::read_image(a)?;
     let lb = mmif_io::read_image(b)?;
-    let (pa, pb) = (&la.gray, &lb.gray);
-    if !pa.same_size(pb) {
-        bail!(
-            "the sources differ in size: {} is {}x{}, {} is {}x{} (width x height); register and crop them to one size first",
-            a.display(),
-            pa.width,
-            pa.height,
-            b.display(),
-            pb.width,
-            pb.height
-        );
-    }
+    pipeline::check_same_size(&a.display().to_string(), &la.gray, &b.display().to_string(), &lb.gray)?;
     Ok((la, lb))
-}
-
-/// Chroma for the fused image: that of the colour source, or, when both are in colour (MEF,
-/// MFF), each pixel's Cr/Cb weighted by its distance from neutral grey.
-fn fused_chroma(a: &Loaded, b: &Loaded) -> Option<Chroma> {
-    match (&a.color, &b.color) {
-        (None, None) => None,
-        (Some(c), None) | (None, Some(c)) => Some(c.clone()),
-        (Some(ca), Some(cb)) => {
-            let mix = |x: &Plane, y: &Plane| {
-                let data = x
-                    .data
-                    .iter()
-                    .zip(&y.data)
-                    .map(|(&p, &q)| {
-                        let (wp, wq) = ((p - 128.0).abs(), (q - 128.0).abs());
-                        if wp + wq == 0.0 { 128.0 } else { (p * wp + q * wq) / (wp + wq) }
-                    })
-                    .collect();
-                Plane::new(x.width, x.height, data)
-            };
-            Some(Chroma { cr: mix(&ca.cr, &cb.cr), cb: mix(&ca.cb, &cb.cb) })
-        }
-    }
-}
-
-fn normalise(p: Plane) -> Plane {
-    let (min, max) = p.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let range = max - min;
-    let data = p.data.iter().map(|&v| if range > 0.0 { (v - min) / range } else { 0.0 }).collect();
-    Plane::new(p.width, p.height, data)
 }
 
 /// Fuses one pair and writes the result.
@@ -171,11 +119,9 @@ fn fuse_pair(
     if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
         return fuse_channels(model, task, (a, b), out);
     }
-    let mut fused = model.fuse_text(task, &la.gray, &lb.gray, text)?;
-    if model.min_max() && !args.raw {
-        fused = normalise(fused);
-    }
-    write_fused(out, fused, if args.gray { None } else { fused_chroma(&la, &lb) }, model.quantize())
+    let conv = Conventions { raw: args.raw, gray: args.gray };
+    let fused = pipeline::fuse_loaded(model, task, &la, &lb, text, conv)?;
+    write_fused(out, fused.y, fused.chroma, fused.quantize)
 }
 
 /// The three RGB channels of a colour source, or its gray plane three times (0..=255 scale).
@@ -275,16 +221,9 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
             let task = match &sources {
                 Sources::Single { task, .. } | Sources::Folders { task, .. } => *task,
             };
-            let kind = match task {
-                Task::Ivf => mmif_classic::TaskKind::InfraredVisible,
-                Task::Mif => mmif_classic::TaskKind::Medical,
-                Task::Mef => mmif_classic::TaskKind::Exposure,
-                Task::Mff => mmif_classic::TaskKind::Focus,
-                Task::Generic => mmif_classic::TaskKind::Other,
-            };
-            let method = mmif_classic::default_for(kind);
-            eprintln!("mmif: no --model given: using the weight-free `{method}` method");
-            Model::Classic(method.to_string())
+            let model = pipeline::default_model(task);
+            eprintln!("mmif: no --model given: using the weight-free `{model}` method");
+            model
         }
     };
     let opts = ModelOptions {
@@ -302,6 +241,9 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
     match sources {
         Sources::Single { task, a, b } => {
             let out = args.output.as_ref().context("one pair of sources needs -o OUTPUT")?;
+            if args.shard.is_some() || args.skip_existing {
+                bail!("--shard and --skip-existing are for folder mode (--ir-dir/--vis-dir …, --out-dir)");
+            }
             if args.out_dir.is_some() {
                 bail!("--out-dir is for folder mode; with one pair use -o OUTPUT");
             }
@@ -327,13 +269,33 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
             if paired.pairs.is_empty() {
                 bail!("no pairs: no file stem is in both {} and {}", a.display(), b.display());
             }
+            let shard = Shard::from_arg(args.shard.as_deref())?;
+            let total = paired.pairs.len();
+            let mut pairs = match shard {
+                Some(sh) => sh.select(paired.pairs),
+                None => paired.pairs,
+            };
+            let in_shard = pairs.len();
+            let out_path = |stem: &str| out_dir.join(format!("{stem}.{}", args.ext));
+            if args.skip_existing {
+                pairs.retain(|(stem, _, _)| !out_path(stem).exists());
+            }
+            let skipped = in_shard - pairs.len();
+            let scope = match shard {
+                Some(sh) => format!(" (shard {sh}: {in_shard} of {total} pairs)"),
+                None => String::new(),
+            };
+            if pairs.is_empty() {
+                eprintln!("mmif: nothing to do: {skipped} pair(s) already fused in {}{scope}", out_dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
             std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
             let model = models::build(&name, args.weights.as_deref(), &opts, &device)?;
-            let bar = progress::bar(paired.pairs.len() as u64, "fusing");
+            let bar = progress::bar(pairs.len() as u64, "fusing");
             let mut failures = Vec::new();
-            for (stem, pa, pb) in &paired.pairs {
+            for (stem, pa, pb) in &pairs {
                 bar.set_message(stem.clone());
-                let out = out_dir.join(format!("{stem}.{}", args.ext));
+                let out = out_path(stem);
                 let result = check_output(&out, &[pa, pb], args.force).and_then(|_| {
                     let text = args.text_dir.as_deref().map(|d| text::text_for_stem(d, stem)).transpose()?;
                     fuse_pair(model.as_ref(), args, task, (pa, pb), text.as_ref(), &out)
@@ -345,8 +307,9 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
                 bar.inc(1);
             }
             bar.finish_and_clear();
-            let done = paired.pairs.len() - failures.len();
-            eprintln!("mmif: fused {done} of {} pair(s) into {}", paired.pairs.len(), out_dir.display());
+            let done = pairs.len() - failures.len();
+            let skipped = if skipped > 0 { format!(", {skipped} already fused") } else { String::new() };
+            eprintln!("mmif: fused {done} of {} pair(s){skipped} into {}{scope}", pairs.len(), out_dir.display());
             if failures.is_empty() {
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -19,6 +19,7 @@ mod registry;
 mod report;
 mod scene;
 mod sense;
+mod shard;
 mod text;
 mod train;
 

@@ -6,33 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-/// The fusion task implied by the source flags.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Task {
-    /// `--ir` / `--vis`
-    Ivf,
-    /// `--mri` / `--func` (CT, PET or SPECT)
-    Mif,
-    /// `--over` / `--under`
-    Mef,
-    /// `--near` / `--far`
-    Mff,
-    /// `--a` / `--b`
-    Generic,
-}
-
-impl Task {
-    /// The names of the two sources, first (`a`) then second (`b`).
-    pub fn names(self) -> (&'static str, &'static str) {
-        match self {
-            Task::Ivf => ("ir", "vis"),
-            Task::Mif => ("mri", "func"),
-            Task::Mef => ("over", "under"),
-            Task::Mff => ("near", "far"),
-            Task::Generic => ("a", "b"),
-        }
-    }
-}
+/// The fusion task implied by the source flags (`--ir`/`--vis`: `Ivf`, …).
+pub use mmif_fuse::Task;
 
 /// The two source images (or folders), named by modality. The first of each pair is source
 /// `a` (infrared, MRI, over-exposed, near-focused), the second source `b` (visible, CT/PET/SPECT,

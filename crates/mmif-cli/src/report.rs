@@ -94,6 +94,9 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         output: None,
         rank: false,
         list_metrics: false,
+        shard: None,
+        skip_existing: false,
+        merge: Vec::new(),
     };
     let Evaluation { metrics, items, scores, errors } = eval::evaluation(&eval_args)?;
     if !errors.is_empty() {

@@ -107,7 +107,7 @@ pub fn read_image(path: &Path) -> Result<Loaded> {
         return read_npy_image(path, &bytes);
     }
     let img = if crate::jpeg::is_jpeg(&bytes) { crate::jpeg::decode(path, &bytes)? } else { decode(path, &bytes)? };
-    Ok(convert(img))
+    Ok(from_pixels(img))
 }
 
 /// Decodes an image file to its pixels (orientation applied) with the same decoders as
@@ -130,8 +130,12 @@ fn read_npy_image(path: &Path, bytes: &[u8]) -> Result<Loaded> {
             ));
         }
     };
-    let gray = Plane::new(w, h, data).scale(255.0);
-    Ok(Loaded { gray, color: None, bit_depth: 32 })
+    Ok(from_unit_gray(Plane::new(w, h, data)))
+}
+
+/// A float gray image on the 0..=1 scale as the sources read from a `.npy` are: ×255, not rounded.
+pub fn from_unit_gray(plane: Plane) -> Loaded {
+    Loaded { gray: plane.scale(255.0), color: None, bit_depth: 32 }
 }
 
 fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
@@ -191,7 +195,9 @@ fn scale16(v: u16) -> f32 {
     (v as f64 * 255.0 / 65535.0) as f32
 }
 
-fn convert(img: DynamicImage) -> Loaded {
+/// Decoded pixels as [`read_image`] reads them: 8-bit gray rounded as the official reading,
+/// 16-bit and float channels scaled to 0..=255 and not rounded, and the chroma of a colour image.
+pub fn from_pixels(img: DynamicImage) -> Loaded {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let n = w * h;
     match img {

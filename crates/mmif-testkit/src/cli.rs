@@ -15,6 +15,22 @@ where
     out
 }
 
+/// [`run`] with extra environment variables (`(name, value)`), e.g. a job array's task index.
+pub fn run_with_env<I, S>(exe: &str, args: I, env: &[(&str, &str)]) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    eprint!("{}", stderr(&out));
+    out
+}
+
 /// The process's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

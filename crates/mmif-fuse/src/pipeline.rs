@@ -1,0 +1,157 @@
+//! One pair of decoded sources through a [`Fuser`], as `mmif fuse` does it: the size check, the
+//! fusion of the luma, the official min-max normalisation of network outputs (unless `raw`), the
+//! chroma of the colour source put back, 8-bit quantisation as the model's official script saves.
+
+use anyhow::{Result, bail};
+use mmif_io::{Chroma, Loaded, Plane, Quantize};
+use mmif_nn::emma::Tiling;
+
+use crate::Task;
+use crate::models::Fuser;
+use crate::registry::Model;
+use crate::text::TextFeatures;
+
+/// The weight-free method `mmif fuse` uses when no model is named: the best measured one of the
+/// task's kind (`mmif_classic::default_for`).
+pub fn default_model(task: Task) -> Model {
+    let kind = match task {
+        Task::Ivf => mmif_classic::TaskKind::InfraredVisible,
+        Task::Mif => mmif_classic::TaskKind::Medical,
+        Task::Mef => mmif_classic::TaskKind::Exposure,
+        Task::Mff => mmif_classic::TaskKind::Focus,
+        Task::Generic => mmif_classic::TaskKind::Other,
+    };
+    Model::Classic(mmif_classic::default_for(kind).to_string())
+}
+
+/// EMMA's procedure for sizes that are not multiples of 32 (`--tiling`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum TilingMode {
+    Official,
+    Pad,
+    Tile,
+}
+
+impl std::str::FromStr for TilingMode {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "official" => TilingMode::Official,
+            "pad" => TilingMode::Pad,
+            "tile" => TilingMode::Tile,
+            _ => bail!("unknown tiling `{s}`: expected official, pad or tile"),
+        })
+    }
+}
+
+/// The EMMA tiling from the mode, the tile side and the overlap (a side or an overlap alone
+/// implies `tile`; defaults 512 and 64).
+pub fn tiling(mode: Option<TilingMode>, tile: Option<usize>, overlap: Option<usize>) -> Result<Option<Tiling>> {
+    let sized = tile.is_some() || overlap.is_some();
+    match mode {
+        None if !sized => Ok(None),
+        Some(TilingMode::Official) | Some(TilingMode::Pad) if sized => {
+            bail!("--tile and --overlap are for --tiling tile")
+        }
+        Some(TilingMode::Official) => Ok(Some(Tiling::Official)),
+        Some(TilingMode::Pad) => Ok(Some(Tiling::Pad)),
+        None | Some(TilingMode::Tile) => {
+            let t = Tiling::Tile { size: tile.unwrap_or(512), overlap: overlap.unwrap_or(64) };
+            t.validate()?;
+            Ok(Some(t))
+        }
+    }
+}
+
+/// Checks that two sources (named `a` and `b` in the message) can be fused: same size.
+pub fn check_same_size(a: &str, pa: &Plane, b: &str, pb: &Plane) -> Result<()> {
+    if !pa.same_size(pb) {
+        bail!(
+            "the sources differ in size: {a} is {}x{}, {b} is {}x{} (width x height); register and crop them to one size first",
+            pa.width,
+            pa.height,
+            pb.width,
+            pb.height
+        );
+    }
+    Ok(())
+}
+
+/// Chroma for the fused image: that of the colour source, or, when both are in colour (MEF,
+/// MFF), each pixel's Cr/Cb weighted by its distance from neutral grey.
+pub fn fused_chroma(a: &Loaded, b: &Loaded) -> Option<Chroma> {
+    match (&a.color, &b.color) {
+        (None, None) => None,
+        (Some(c), None) | (None, Some(c)) => Some(c.clone()),
+        (Some(ca), Some(cb)) => {
+            let mix = |x: &Plane, y: &Plane| {
+                let data = x
+                    .data
+                    .iter()
+                    .zip(&y.data)
+                    .map(|(&p, &q)| {
+                        let (wp, wq) = ((p - 128.0).abs(), (q - 128.0).abs());
+                        if wp + wq == 0.0 { 128.0 } else { (p * wp + q * wq) / (wp + wq) }
+                    })
+                    .collect();
+                Plane::new(x.width, x.height, data)
+            };
+            Some(Chroma { cr: mix(&ca.cr, &cb.cr), cb: mix(&ca.cb, &cb.cb) })
+        }
+    }
+}
+
+/// The official min-max normalisation to [0, 1] (a constant image becomes 0).
+pub fn normalise(p: Plane) -> Plane {
+    let (min, max) = p.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = max - min;
+    let data = p.data.iter().map(|&v| if range > 0.0 { (v - min) / range } else { 0.0 }).collect();
+    Plane::new(p.width, p.height, data)
+}
+
+/// How a pair is fused beyond the model itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Conventions {
+    /// Skip the official min-max normalisation of network outputs.
+    pub raw: bool,
+    /// Gray output even when a source is in colour.
+    pub gray: bool,
+}
+
+/// A fused image: the fused luma on the 0..=1 scale, the chroma to put back (if any) and how the
+/// model's official script quantises 8-bit outputs.
+#[derive(Clone, Debug)]
+pub struct Fused {
+    pub y: Plane,
+    pub chroma: Option<Chroma>,
+    pub quantize: Quantize,
+}
+
+impl Fused {
+    /// The colour image `[R, G, B]` on the 0..=255 scale (unclamped), if there is chroma.
+    pub fn rgb255(&self) -> Option<[Plane; 3]> {
+        self.chroma.as_ref().map(|c| mmif_io::compose_color(&self.y.clone().scale(255.0), c))
+    }
+}
+
+/// Fuses two decoded sources of one size (checked by the caller, [`check_same_size`]) as
+/// `mmif fuse` does: the luma through `model` (with the pair's text features for FILM), min-max
+/// normalised when the model's official procedure does it and `raw` is off, and the chroma of
+/// the colour source(s) unless `gray`.
+pub fn fuse_loaded(
+    model: &dyn Fuser,
+    task: Task,
+    a: &Loaded,
+    b: &Loaded,
+    text: Option<&TextFeatures>,
+    conv: Conventions,
+) -> Result<Fused> {
+    let mut y = model.fuse_text(task, &a.gray, &b.gray, text)?;
+    if model.min_max() && !conv.raw {
+        y = normalise(y);
+    }
+    let chroma = if conv.gray { None } else { fused_chroma(a, b) };
+    Ok(Fused { y, chroma, quantize: model.quantize() })
+}
