@@ -33,17 +33,7 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 fn config(v: &Value) -> BertConfig {
-    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("config.{k}")) as usize;
-    BertConfig {
-        vocab_size: n("vocab_size"),
-        hidden_size: n("hidden_size"),
-        num_hidden_layers: n("num_hidden_layers"),
-        num_attention_heads: n("num_attention_heads"),
-        intermediate_size: n("intermediate_size"),
-        max_position_embeddings: n("max_position_embeddings"),
-        type_vocab_size: n("type_vocab_size"),
-        layer_norm_eps: v["layer_norm_eps"].as_f64().expect("layer_norm_eps"),
-    }
+    checkpoint::parse_config(v, true).expect("a BERT configuration")
 }
 
 /// The generator's weights: parameter `t` of `BertConfig::parameters` filled with `(seed, t)`.
@@ -225,30 +215,27 @@ fn lavis_pth_layout() {
     assert_eq!(checkpoint::locate(&src).unwrap(), Layout::Bert { prefix: "model.Qformer.bert.".into() });
 }
 
-/// Hugging Face BLIP-2 (`Blip2ForImageTextRetrieval`), sharded: no token-type embedding, the
-/// embeddings' LayerNorm is `qformer.layernorm`. Its features equal the plain BERT layout's
-/// without the token-type embedding.
+/// Hugging Face BLIP-2 (`Blip2ForImageTextRetrieval` with the Q-Former's text input), sharded:
+/// its own keys (`hf_blip2.json`, no token-type embedding, the embeddings' LayerNorm at
+/// `qformer.layernorm`, self-attention at `attention.attention`), against
+/// `qformer(embeddings(ids), query_length=0).last_hidden_state`.
 #[test]
-fn hugging_face_blip2_sharded_layout() {
-    let (mut cfg, mut sd) = small();
-    cfg.type_vocab_size = 0;
-    sd.remove("embeddings.token_type_embeddings.weight");
-    let hf = Layout::HfBlip2 { prefix: String::new() };
+fn hugging_face_blip2_sharded_checkpoint() {
+    let meta = json("hf_blip2.json");
     let dir = Scratch::new("hf-blip2");
-    let blip2_config = serde_json::json!({
-        "vocab_size": cfg.vocab_size, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "intermediate_size": 128, "max_position_embeddings": 512, "layer_norm_eps": 1e-12,
-        "cross_attention_frequency": 2, "use_qformer_text_input": true });
-    write_config(&dir, &cfg, Some(("qformer_config", blip2_config)));
-    let mut first = BTreeMap::new();
-    let mut second = BTreeMap::new();
-    for (k, v) in &sd {
-        let key = hf.file_key(k);
+    std::fs::write(
+        dir.path("config.json"),
+        serde_json::json!({ "qformer_config": meta["qformer_config"] }).to_string(),
+    )
+    .unwrap();
+    let (mut first, mut second) = (BTreeMap::new(), BTreeMap::new());
+    for (t, entry) in meta["keys"].as_array().unwrap().iter().enumerate() {
+        let key = entry[0].as_str().unwrap().to_string();
+        let shape: Vec<usize> = entry[1].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let v = mmif_io::fill_value(&key, &shape, meta["seed"].as_u64().unwrap(), t as u64, 1.0).unwrap();
         let shard = if key.starts_with("embeddings.") { &mut first } else { &mut second };
-        shard.insert(key, v.clone());
+        shard.insert(key, TensorData::f32(shape, v));
     }
-    second
-        .insert("qformer.encoder.layer.0.crossattention.self.key.bias".into(), TensorData::f32(vec![2], vec![0.0; 2]));
     first.insert("vision_model.embeddings.class_embedding".into(), TensorData::f32(vec![1, 1, 8], vec![0.0; 8]));
     let (a, b) = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors");
     mmif_io::save_safetensors(&dir.path(a), &first).unwrap();
@@ -260,13 +247,14 @@ fn hugging_face_blip2_sharded_layout() {
         .collect();
     std::fs::write(dir.path("model.safetensors.index.json"), serde_json::json!({ "weight_map": map }).to_string())
         .unwrap();
-    let bare = Scratch::new("hf-blip2-bare");
-    write_config(&bare, &cfg, None);
-    mmif_io::save_safetensors(&bare.path("model.safetensors"), &sd).unwrap();
-    let want = encode_with(&bare.path("model.safetensors")).expect("loads the bare layout");
+    let want = mmif_io::read_npy_f32(&data("hf_blip2.npy")).unwrap().1;
+    let text = &paragraphs()[meta["paragraph"].as_u64().unwrap() as usize];
     for ckpt in [dir.0.clone(), dir.path("model.safetensors.index.json"), dir.path(a)] {
-        let got = encode_with(&ckpt).unwrap_or_else(|e| panic!("{}: {e}", ckpt.display()));
-        assert_eq!(got, want, "{}", ckpt.display());
+        let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &mmif_nn::cpu())
+            .unwrap_or_else(|e| panic!("{}: {e}", ckpt.display()));
+        assert_eq!(enc.layout(), &Layout::HfBlip2 { prefix: String::new() });
+        let d = max_abs_diff(&enc.encode(text, 512, false).unwrap().1, &want);
+        assert!(d < TOL, "{}: max |Δ| = {d}", ckpt.display());
     }
 }
 

@@ -3,7 +3,7 @@
 //! | layout | keys | where it comes from |
 //! |---|---|---|
 //! | plain BERT | `embeddings.*`, `encoder.layer.N.*`, under any prefix: none, `bert.` (`BertForMaskedLM`, …), `Qformer.bert.` / `model.Qformer.bert.` (LAVIS BLIP-2 `.pth`: `{"model": state_dict}`) | Hugging Face `BertModel`, LAVIS |
-//! | Hugging Face BLIP-2 | `embeddings.{word,position}_embeddings.weight` beside `qformer.layernorm.*` (the embeddings' LayerNorm) and `qformer.encoder.layer.N.*` | `Blip2ForImageTextRetrieval`, `Blip2TextModelWithProjection` |
+//! | Hugging Face BLIP-2 | `embeddings.{word,position}_embeddings.weight` beside `qformer.layernorm.*` (the embeddings' LayerNorm) and `qformer.encoder.layer.N.*`, self-attention at `attention.attention.*` | `Blip2ForImageTextRetrieval`, `Blip2TextModelWithProjection` |
 //!
 //! The Q-Former's cross-attention and query feed-forward layers (`crossattention.*`,
 //! `intermediate_query.*`, `output_query.*`), the `position_ids` buffer and BERT's pooler are not
@@ -32,7 +32,8 @@ pub enum Layout {
     /// Plain BERT keys after `prefix` (`""`, `"bert."`, `"model.Qformer.bert."`, …).
     Bert { prefix: String },
     /// Hugging Face BLIP-2: embeddings at `prefix + "embeddings."`, their LayerNorm at
-    /// `prefix + "qformer.layernorm."`, layers at `prefix + "qformer.encoder."`.
+    /// `prefix + "qformer.layernorm."`, layers at `prefix + "qformer.encoder."` with the
+    /// self-attention's projections at `attention.attention.` (BERT's `attention.self.`).
     HfBlip2 { prefix: String },
 }
 
@@ -43,7 +44,9 @@ impl Layout {
             Layout::Bert { prefix } => format!("{prefix}{key}"),
             Layout::HfBlip2 { prefix } => match key.strip_prefix("embeddings.LayerNorm.") {
                 Some(rest) => format!("{prefix}qformer.layernorm.{rest}"),
-                None if key.starts_with("encoder.") => format!("{prefix}qformer.{key}"),
+                None if key.starts_with("encoder.") => {
+                    format!("{prefix}qformer.{}", key.replacen(".attention.self.", ".attention.attention.", 1))
+                }
                 None => format!("{prefix}{key}"),
             },
         }
@@ -76,8 +79,11 @@ pub fn locate(src: &TensorSource) -> Result<Layout, TextEncoderError> {
         let Some(prefix) = name.strip_suffix(WORD) else { continue };
         if src.shape(&format!("{prefix}{FIRST_QUERY}")).is_some() {
             found.push(Layout::Bert { prefix: prefix.to_string() });
-        } else if src.shape(&format!("{prefix}qformer.{FIRST_QUERY}")).is_some() {
-            found.push(Layout::HfBlip2 { prefix: prefix.to_string() });
+        } else {
+            let hf = Layout::HfBlip2 { prefix: prefix.to_string() };
+            if src.shape(&hf.file_key(FIRST_QUERY)).is_some() {
+                found.push(hf);
+            }
         }
     }
     match found.len() {
@@ -119,29 +125,35 @@ pub fn read_config(path: &Path, token_types: bool) -> Result<BertConfig, TextEnc
     let bad = |msg: String| TextEncoderError::Config { path: path.to_path_buf(), msg };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let root: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let cfg = root.get("qformer_config").unwrap_or(&root);
-    let size = |key: &str, default: usize| -> Result<usize, TextEncoderError> {
+    parse_config(&root, token_types).map_err(bad)
+}
+
+/// [`read_config`] on parsed JSON: Hugging Face's `BertConfig` fields, its defaults for absent
+/// ones (bert-base).
+pub fn parse_config(root: &serde_json::Value, token_types: bool) -> Result<BertConfig, String> {
+    let cfg = root.get("qformer_config").unwrap_or(root);
+    let size = |key: &str, default: usize| -> Result<usize, String> {
         match cfg.get(key) {
             None | Some(serde_json::Value::Null) => Ok(default),
             Some(v) => v
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
                 .filter(|&n| n > 0)
-                .ok_or_else(|| bad(format!("`{key}` must be a positive integer, found {v}"))),
+                .ok_or_else(|| format!("`{key}` must be a positive integer, found {v}")),
         }
     };
     let text_field = |key: &str, default: &str| cfg.get(key).and_then(|v| v.as_str()).unwrap_or(default).to_string();
     let act = text_field("hidden_act", "gelu");
     if act != "gelu" {
-        return Err(bad(format!("hidden_act `{act}`: only BERT's exact GELU (`gelu`) is supported")));
+        return Err(format!("hidden_act `{act}`: only BERT's exact GELU (`gelu`) is supported"));
     }
     let pos = text_field("position_embedding_type", "absolute");
     if pos != "absolute" {
-        return Err(bad(format!("position_embedding_type `{pos}`: only `absolute` is supported")));
+        return Err(format!("position_embedding_type `{pos}`: only `absolute` is supported"));
     }
     let eps = match cfg.get("layer_norm_eps") {
         None => 1e-12,
-        Some(v) => v.as_f64().filter(|e| *e > 0.0).ok_or_else(|| bad(format!("bad layer_norm_eps {v}")))?,
+        Some(v) => v.as_f64().filter(|e| *e > 0.0).ok_or_else(|| format!("bad layer_norm_eps {v}"))?,
     };
     let config = BertConfig {
         vocab_size: size("vocab_size", 30522)?,
@@ -154,10 +166,10 @@ pub fn read_config(path: &Path, token_types: bool) -> Result<BertConfig, TextEnc
         layer_norm_eps: eps,
     };
     if config.hidden_size % config.num_attention_heads != 0 {
-        return Err(bad(format!(
+        return Err(format!(
             "hidden_size {} is not a multiple of num_attention_heads {}",
             config.hidden_size, config.num_attention_heads
-        )));
+        ));
     }
     Ok(config)
 }

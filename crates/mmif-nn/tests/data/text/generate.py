@@ -14,6 +14,10 @@ Writes, beside this script:
   configuration for a few paragraphs; the weights are the fixtures' deterministic fill
   (prng_reference.py, seed 7, parameter t = its index in the list below), which the Rust tests
   rebuild bit for bit.
+* hf_blip2.json + hf_blip2.npy — a small random Hugging Face `Blip2ForImageTextRetrieval` with the
+  Q-Former's text input: its Q-Former configuration, the keys and shapes of its text encoder's tensors
+  in its own layout (`embeddings.*`, `qformer.layernorm.*`, `qformer.encoder.layer.N.*`), filled as
+  above (seed 13, t = index in that list), and `qformer(embeddings(ids), query_length=0)` for paragraph 0.
 * base.json + base_rows.npy — the bert-base shapes (12 layers, 768 wide, vocabulary 30523 as
   LAVIS's BLIP-2), same fill (seed 11), T = 149 pseudo-random token ids: rows 0, 1, 74 and 148 of
   the last hidden state (4×768).
@@ -152,6 +156,8 @@ def main():
     with open(os.path.join(out, "small.json"), "w") as f:
         json.dump({"config": small, "seed": 7, "paragraphs": picks}, f, indent=1)
 
+    hf_blip2(out, tok, full[0])
+
     # bert-base shapes, BLIP-2's vocabulary.
     base = dict(vocab_size=30523, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                 intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12,
@@ -165,6 +171,30 @@ def main():
     np.save(os.path.join(out, "base_rows.npy"), h[rows].astype(np.float32))
     with open(os.path.join(out, "base.json"), "w") as f:
         json.dump({"config": base, "seed": 11, "ids": ids, "rows": rows}, f)
+
+
+def hf_blip2(out, tok, ids):
+    from transformers import Blip2Config, Blip2ForImageTextRetrieval
+    q = dict(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+             max_position_embeddings=128, encoder_hidden_size=32, use_qformer_text_input=True,
+             cross_attention_frequency=2, layer_norm_eps=1e-12)
+    cfg = Blip2Config(vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1,
+                                         num_attention_heads=4, image_size=28, patch_size=14),
+                      qformer_config=q, num_query_tokens=4, image_text_hidden_size=16)
+    model = Blip2ForImageTextRetrieval(cfg).eval()
+    sd = model.state_dict()
+    keys = [k for k in sd if k.startswith("embeddings.") and not k.endswith("position_ids")
+            or k.startswith("qformer.layernorm.") or k.startswith("qformer.encoder.")]
+    for t, k in enumerate(keys):
+        sd[k].copy_(torch.from_numpy(fill_value(k, tuple(sd[k].shape), 13, t)))
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        h = model.qformer(query_embeds=model.embeddings(input_ids=x), query_length=0,
+                          attention_mask=torch.ones_like(x)).last_hidden_state[0].numpy()
+    np.save(os.path.join(out, "hf_blip2.npy"), h.astype(np.float32))
+    with open(os.path.join(out, "hf_blip2.json"), "w") as f:
+        json.dump({"qformer_config": q, "seed": 13, "paragraph": 0,
+                   "keys": [[k, list(sd[k].shape)] for k in keys]}, f)
 
 
 def parameters(cfg):
