@@ -148,8 +148,19 @@ pub(crate) fn safetensors_view(
     view: &safetensors::tensor::TensorView<'_>,
     path: &Path,
 ) -> Result<TensorData> {
+    safetensors_values(name, view.dtype(), view.shape(), view.data(), path)
+}
+
+/// The `f32` values of a safetensors tensor from its dtype, shape and bytes.
+pub(crate) fn safetensors_values(
+    name: &str,
+    dtype: safetensors::Dtype,
+    shape: &[usize],
+    bytes: &[u8],
+    path: &Path,
+) -> Result<TensorData> {
     use safetensors::Dtype;
-    let dtype = match view.dtype() {
+    let dtype = match dtype {
         Dtype::F64 => DType::F64,
         Dtype::F32 => DType::F32,
         Dtype::F16 => DType::F16,
@@ -164,8 +175,8 @@ pub(crate) fn safetensors_view(
             return Err(Error::unsupported(path, format!("tensor '{name}' has unsupported dtype {d:?}")));
         }
     };
-    let shape = view.shape().to_vec();
-    let data = crate::tensor::materialize(view.data(), dtype, false, 0, &shape, &c_strides(&shape))
+    let shape = shape.to_vec();
+    let data = crate::tensor::materialize(bytes, dtype, false, 0, &shape, &c_strides(&shape))
         .map_err(|m| Error::format(path, format!("tensor '{name}': {m}")))?;
     Ok(TensorData { shape, dtype, data })
 }

@@ -2,8 +2,9 @@
 //! shape, then reads only the tensors asked for, so the memory a reader needs is that of the
 //! tensors it takes, not of the file.
 //!
-//! * **safetensors** (`.safetensors`): the file is memory-mapped; a tensor's bytes are paged in
-//!   when it is read.
+//! * **safetensors** (`.safetensors`): the header is read through a memory map; a tensor's bytes
+//!   are read from the file when it is read (plain reads, not through the map, so the pages of the tensors read stay
+//!   out of the process's memory once converted).
 //! * **sharded safetensors** (Hugging Face `model.safetensors.index.json`, whose `weight_map`
 //!   names each tensor's shard): pass the index, the folder holding it, or one of its shards
 //!   (`model-00001-of-00002.safetensors` beside the index); every shard is memory-mapped.
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use safetensors::SafeTensors;
 
-use crate::checkpoint::{is_safetensors, safetensors_view};
+use crate::checkpoint::{is_safetensors, safetensors_values};
 use crate::{Error, Result, TensorData};
 
 /// The name of Hugging Face's shard index.
@@ -30,8 +31,17 @@ pub struct TensorSource {
     path: PathBuf,
     /// Name → (shape, where it lives).
     entries: BTreeMap<String, (Vec<usize>, Slot)>,
-    maps: Vec<(PathBuf, Mmap)>,
+    maps: Vec<Mapped>,
     loaded: BTreeMap<String, TensorData>,
+}
+
+/// One safetensors file: its map (for the header), the open file and where its data starts.
+struct Mapped {
+    path: PathBuf,
+    map: Mmap,
+    file: File,
+    /// Bytes before the data section (8 + header length).
+    data_start: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -42,16 +52,13 @@ enum Slot {
     Loaded,
 }
 
-fn map_file(path: &Path) -> Result<Mmap> {
+fn map_file(path: &Path) -> Result<(Mmap, File)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // SAFETY: the map is read-only and private to this reader; like every reader of a file, it
     // assumes that nobody truncates or rewrites the checkpoint while it is being read (a
     // truncation would fault rather than return wrong data silently).
-    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))
-}
-
-fn header<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
-    SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("bad safetensors file: {e}")))
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    Ok((map, file))
 }
 
 /// The shard index to use for `path`: the path itself (`….index.json`), the index inside a
@@ -91,9 +98,9 @@ impl TensorSource {
                 format!("a folder, but it holds neither {SHARD_INDEX} nor model.safetensors; name the checkpoint file"),
             ));
         }
-        let map = map_file(path)?;
+        let (map, file) = map_file(path)?;
         if is_safetensors(&map) {
-            src.add_mapped(path, map)?;
+            src.add_mapped(path, map, file)?;
             return Ok(src);
         }
         drop(map);
@@ -105,12 +112,14 @@ impl TensorSource {
         Ok(src)
     }
 
-    fn add_mapped(&mut self, path: &Path, map: Mmap) -> Result<usize> {
+    fn add_mapped(&mut self, path: &Path, map: Mmap, file: File) -> Result<usize> {
         let i = self.maps.len();
-        for (name, view) in header(&map, path)?.tensors() {
-            self.entries.insert(name, (view.shape().to_vec(), Slot::Mapped(i)));
+        let (n, meta) =
+            SafeTensors::read_metadata(&map).map_err(|e| Error::format(path, format!("bad safetensors file: {e}")))?;
+        for (name, info) in meta.tensors() {
+            self.entries.insert(name, (info.shape.clone(), Slot::Mapped(i)));
         }
-        self.maps.push((path.to_path_buf(), map));
+        self.maps.push(Mapped { path: path.to_path_buf(), map, file, data_start: 8 + n as u64 });
         Ok(i)
     }
 
@@ -133,8 +142,8 @@ impl TensorSource {
         }
         for (shard, names) in shards {
             let path = dir.join(&shard);
-            let mapped = map_file(&path)?;
-            let i = self.add_mapped(&path, mapped)?;
+            let (map, file) = map_file(&path)?;
+            let i = self.add_mapped(&path, map, file)?;
             if let Some(name) =
                 names.iter().find(|n| !matches!(self.entries.get(*n), Some((_, Slot::Mapped(j))) if *j == i))
             {
@@ -166,10 +175,18 @@ impl TensorSource {
             None => Err(Error::format(&self.path, format!("no tensor '{name}'"))),
             Some((_, Slot::Loaded)) => Ok(self.loaded[name].clone()),
             Some((_, Slot::Mapped(i))) => {
-                let (path, map) = &self.maps[*i];
-                let st = header(map, path)?;
-                let view = st.tensor(name).map_err(|e| Error::format(path, format!("tensor '{name}': {e}")))?;
-                safetensors_view(name, &view, path)
+                use std::io::{Read, Seek, SeekFrom};
+                let m = &self.maps[*i];
+                let (_, meta) = SafeTensors::read_metadata(&m.map)
+                    .map_err(|e| Error::format(&m.path, format!("bad safetensors file: {e}")))?;
+                let info = meta.info(name).ok_or_else(|| Error::format(&m.path, format!("no tensor '{name}'")))?;
+                let (begin, end) = info.data_offsets;
+                let mut bytes = vec![0u8; end - begin];
+                let mut file = &m.file;
+                file.seek(SeekFrom::Start(m.data_start + begin as u64))
+                    .and_then(|_| file.read_exact(&mut bytes))
+                    .map_err(|e| Error::io(&m.path, e))?;
+                safetensors_values(name, info.dtype, &info.shape, &bytes, &m.path)
             }
         }
     }
