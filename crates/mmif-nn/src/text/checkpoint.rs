@@ -165,7 +165,7 @@ pub fn parse_config(root: &serde_json::Value, token_types: bool) -> Result<BertC
         type_vocab_size: if token_types { size("type_vocab_size", 2)? } else { 0 },
         layer_norm_eps: eps,
     };
-    if config.hidden_size % config.num_attention_heads != 0 {
+    if !config.hidden_size.is_multiple_of(config.num_attention_heads) {
         return Err(format!(
             "hidden_size {} is not a multiple of num_attention_heads {}",
             config.hidden_size, config.num_attention_heads
@@ -191,7 +191,7 @@ pub fn infer_config(src: &TensorSource, layout: &Layout) -> Result<BertConfig, T
     let intermediate_size = rows("encoder.layer.0.intermediate.dense.weight").ok_or_else(|| {
         bad("no `encoder.layer.0.intermediate.dense.weight`: the checkpoint lacks the text feed-forward layers".into())
     })?;
-    if hidden_size % 64 != 0 {
+    if !hidden_size.is_multiple_of(64) {
         return Err(bad(format!(
             "hidden size {hidden_size} is not a multiple of BERT's head size 64; put the model's config.json beside \
              the checkpoint"

@@ -6,7 +6,9 @@
 Writes, beside this script:
 * tokenizer.json, vocab.txt — a BERT WordPiece vocabulary (uncased, 2000 tokens) trained with
   `tokenizers` on a small corpus and saved by `BertTokenizerFast.save_pretrained` (bert-base-uncased's
-  own vocabulary cannot be fetched here; the tokenization pipeline is the same).
+  own vocabulary cannot be fetched here; the tokenization pipeline is the same). The training is not
+  bit-reproducible (ties between equally frequent pairs), so a rerun rewrites every file that depends on
+  the vocabulary; the set stays consistent.
 * paragraphs.json — the test paragraphs (punctuation, accents, CJK, numbers, URLs, a very long one).
 * tokens.json — `BertTokenizerFast` ids of every paragraph, untruncated and with
   `truncation=True, max_length=24`.
