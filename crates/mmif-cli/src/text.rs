@@ -63,7 +63,8 @@ pub fn text_for_stem(dir: &Path, stem: &str) -> Result<TextFeatures> {
 #[derive(Args, Debug, Default)]
 pub struct CaptionArgs {
     /// Text encoder for captions: a BERT / BLIP-2 checkpoint (.safetensors, a Hugging Face
-    /// model.safetensors.index.json or its folder, .pth), with its config.json beside it
+    /// model.safetensors.index.json or its folder, .pth); the config.json beside it gives the
+    /// architecture, else the tensor shapes do
     #[arg(long, value_name = "CKPT", help_heading = "Text from captions (FILM)")]
     pub text_encoder: Option<PathBuf>,
     /// WordPiece tokenizer: tokenizer.json or vocab.txt [default: the one beside the checkpoint]
