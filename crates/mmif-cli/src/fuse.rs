@@ -16,7 +16,7 @@ use crate::pairs::{SourceArgs, Sources, Task, pair_folders};
 use crate::progress;
 use crate::registry::Model;
 use crate::shard::Shard;
-use crate::text::{self, TEXT_HELP, TextFeatures};
+use crate::text::{self, CaptionArgs, Captioner, TEXT_HELP, TextFeatures};
 
 #[derive(Args, Debug)]
 pub struct FuseArgs {
@@ -78,6 +78,8 @@ pub struct FuseArgs {
     /// FILM in folder mode: folder of text features, one <stem>.npy per pair
     #[arg(long, value_name = "DIR")]
     pub text_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub caption: CaptionArgs,
     /// Overwrite existing output files
     #[arg(long)]
     pub force: bool,
@@ -176,18 +178,61 @@ pub(crate) fn write_fused(out: &Path, fused: Plane, chroma: Option<Chroma>, quan
     Ok(())
 }
 
-/// Checks `--text`/`--text-dir` against the model and the source mode before anything is loaded.
+/// Checks `--text`/`--text-dir` and the caption flags against the model and the source mode
+/// before anything is loaded.
 fn check_text_args(args: &FuseArgs, name: &Model, folders: bool) -> Result<()> {
     let wants = name.uses_text();
-    match (wants, folders, &args.text, &args.text_dir) {
-        (false, _, Some(_), _) | (false, _, _, Some(_)) => {
-            bail!("--text/--text-dir are for text-guided models (film); `{name}` does not use text")
-        }
-        (true, false, None, _) => bail!("`{name}` needs --text FILE.npy for the pair. {TEXT_HELP}"),
-        (true, true, None, None) => bail!("`{name}` needs --text-dir DIR in folder mode. {TEXT_HELP}"),
-        (true, false, _, Some(_)) => bail!("--text-dir is for folder mode; with one pair use --text FILE.npy"),
-        (true, true, Some(_), _) => bail!("--text is for one pair; in folder mode use --text-dir DIR"),
+    let features = args.text.is_some() || args.text_dir.is_some();
+    let captions = args.caption.any();
+    if !wants && (features || captions) {
+        bail!("--text/--text-dir and the caption flags are for text-guided models (film); `{name}` does not use text");
+    }
+    if !wants {
+        return Ok(());
+    }
+    if features && captions {
+        bail!(
+            "give the text either as features (--text/--text-dir) or as captions (--text-encoder with --caption…), not both"
+        );
+    }
+    if captions {
+        return args.caption.check(folders);
+    }
+    match (folders, &args.text, &args.text_dir) {
+        (false, None, _) => bail!("`{name}` needs --text FILE.npy for the pair. {TEXT_HELP}"),
+        (true, None, None) => bail!("`{name}` needs --text-dir DIR in folder mode. {TEXT_HELP}"),
+        (false, _, Some(_)) => bail!("--text-dir is for folder mode; with one pair use --text FILE.npy"),
+        (true, Some(_), _) => bail!("--text is for one pair; in folder mode use --text-dir DIR"),
         _ => Ok(()),
+    }
+}
+
+/// The text encoder of `--text-encoder`, loaded once, if captions are given.
+fn load_captioner(args: &FuseArgs) -> Result<Option<Captioner>> {
+    if args.caption.text_encoder.is_none() {
+        return Ok(None);
+    }
+    let c = Captioner::load(&args.caption)?;
+    c.check_film()?;
+    Ok(Some(c))
+}
+
+/// The pair's text features: `--text`, `--text-dir/<stem>.npy`, or the encoded caption
+/// (`--caption`, `--caption-file`, `--caption-dir/<stem>.txt`); `stem` is `None` for one pair.
+fn pair_text(args: &FuseArgs, captioner: Option<&Captioner>, stem: Option<&str>) -> Result<Option<TextFeatures>> {
+    if let Some(enc) = captioner {
+        let c = &args.caption;
+        let (caption, what) = match (stem, &c.caption_dir, &c.caption, &c.caption_file) {
+            (Some(stem), Some(dir), _, _) => (text::caption_for_stem(dir, stem)?, format!("the caption of `{stem}`")),
+            (None, _, Some(t), _) => (t.clone(), "the caption".to_string()),
+            (None, _, None, Some(p)) => (text::read_caption(p)?, p.display().to_string()),
+            _ => bail!("no caption for the pair"),
+        };
+        return enc.features(&caption, &what).map(Some);
+    }
+    match stem {
+        None => args.text.as_deref().map(text::read_text).transpose(),
+        Some(stem) => args.text_dir.as_deref().map(|d| text::text_for_stem(d, stem)).transpose(),
     }
 }
 
@@ -250,7 +295,9 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
             check_output(out, &[&a, &b], args.force)?;
             // Check the inputs before the (possibly slow) model load.
             read_pair(&a, &b)?;
-            let text = args.text.as_deref().map(text::read_text).transpose()?;
+            let captioner = load_captioner(args)?;
+            let text = pair_text(args, captioner.as_ref(), None)?;
+            drop(captioner);
             let model = models::build(&name, args.weights.as_deref(), &opts, &device)?;
             let t = Instant::now();
             fuse_pair(model.as_ref(), args, task, (&a, &b), text.as_ref(), out)?;
@@ -290,6 +337,7 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+            let captioner = load_captioner(args)?;
             let model = models::build(&name, args.weights.as_deref(), &opts, &device)?;
             let bar = progress::bar(pairs.len() as u64, "fusing");
             let mut failures = Vec::new();
@@ -297,7 +345,7 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
                 bar.set_message(stem.clone());
                 let out = out_path(stem);
                 let result = check_output(&out, &[pa, pb], args.force).and_then(|_| {
-                    let text = args.text_dir.as_deref().map(|d| text::text_for_stem(d, stem)).transpose()?;
+                    let text = pair_text(args, captioner.as_ref(), Some(stem))?;
                     fuse_pair(model.as_ref(), args, task, (pa, pb), text.as_ref(), &out)
                 });
                 if let Err(e) = result {

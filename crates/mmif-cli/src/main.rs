@@ -51,6 +51,9 @@ enum Command {
     /// Convert a checkpoint between PyTorch .pth, Jittor .pkl and .safetensors (the official layout of
     /// its network for .pth/.pkl)
     Convert(convert::ConvertArgs),
+    /// Text features for FILM from plain text: the BLIP-2 (BERT) text encoder on a caption, a caption
+    /// file or a folder of them, written as (1, T, 768) float32 .npy
+    TextEncode(text::TextEncodeArgs),
     /// List the tensors of a checkpoint with their shapes
     Inspect(convert::InspectArgs),
     /// List the available models
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Convert(args) => convert::run_convert(args),
         Command::Inspect(args) => convert::run_inspect(args),
+        Command::TextEncode(args) => text::run_text_encode(args),
         Command::Models => models::print_models(),
         Command::Bench(args) => bench::run(args),
         Command::Sense(args) => sense::run(args),

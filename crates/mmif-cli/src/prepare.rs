@@ -7,17 +7,20 @@
 //! * EMMA pseudo-sensor patches: `--fused-dir DIR [--fused-dir DIR…]` with `--ir-dir DIR` (for
 //!   `emma-ai`) or `--vis-dir DIR` (for `emma-av`), planes `[fused, target]`;
 //! * FILM: `--text-dir DIR` with a pair of folders, whole images (288×384 in `--size small`)
-//!   with their text features, planes `[A, B]` (A = infrared/MRI/over-exposed/near focus).
+//!   with their text features, planes `[A, B]` (A = infrared/MRI/over-exposed/near focus); or
+//!   `--text-encoder CKPT --caption-dir DIR` (one `<stem>.txt` description per pair), encoded
+//!   first exactly as `mmif text-encode --caption-dir` does.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use mmif_train::prepare::{PrepareConfig, PrepareStats, prepare, prepare_pseudo_sensor};
 use mmif_train::prepare_film::{FilmPrepareConfig, FilmSize, prepare_film};
 
 use crate::progress;
+use crate::text::{self, CaptionArgs, Captioner};
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
@@ -87,6 +90,8 @@ pub struct PrepareArgs {
     /// FILM data: the folder of text features `<stem>.npy` (T×768 or 1×T×768, float32)
     #[arg(long, value_name = "DIR", help_heading = "FILM")]
     pub text_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub caption: CaptionArgs,
     /// FILM image size: small = 288×384 as the official IVF/MEF/MFF data, full = as read
     #[arg(long, value_enum, default_value_t = SizeArg::Small, help_heading = "FILM")]
     pub size: SizeArg,
@@ -144,6 +149,37 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
     if args.out.exists() && !args.force {
         bail!("{} exists (use --force to replace it)", args.out.display());
     }
+    if (args.text_dir.is_some() || args.caption.any()) && !args.fused.is_empty() {
+        bail!(
+            "--text-dir/--caption-dir (FILM) and --fused-dir (EMMA pseudo-sensors) make different datasets: give one"
+        );
+    }
+    if args.caption.any() {
+        if args.text_dir.is_some() {
+            bail!("give FILM's text either as features (--text-dir) or as captions (--caption-dir), not both");
+        }
+        args.caption.check(true)?;
+        source_pair(args)?;
+        let captions = args.caption.caption_dir.as_deref().unwrap_or(Path::new("."));
+        let stems = text::caption_stems(captions)?;
+        let enc = Captioner::load(&args.caption)?;
+        enc.check_film()?;
+        let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let features = parent.join(format!(".mmif-text-{}", std::process::id()));
+        std::fs::create_dir_all(&features).with_context(|| format!("cannot create {}", features.display()))?;
+        let failures = text::encode_dir(&enc, captions, &stems, &features, true);
+        drop(enc);
+        let result = if failures.is_empty() {
+            run_film(args, &features)
+        } else {
+            Err(anyhow::anyhow!("{} caption(s) could not be encoded: {}", failures.len(), failures.join(", ")))
+        };
+        let _ = std::fs::remove_dir_all(&features);
+        return result;
+    }
+    if let Some(text_dir) = &args.text_dir {
+        return run_film(args, text_dir);
+    }
     let cfg =
         PrepareConfig { patch: args.patch, stride: args.stride, low_contrast: args.low_contrast, ..Default::default() };
     let bar = progress::bar(0, "prepare");
@@ -151,40 +187,6 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    if let Some(text_dir) = &args.text_dir {
-        if !args.fused.is_empty() {
-            bail!("--text-dir (FILM) and --fused-dir (EMMA pseudo-sensors) make different datasets: give one");
-        }
-        let (a, b, _) = source_pair(args)?;
-        let stems = match &args.list {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            ),
-            None => None,
-        };
-        let size = match args.size {
-            SizeArg::Small => FilmSize::Small,
-            SizeArg::Full => FilmSize::Full,
-        };
-        let stats = prepare_film(a, b, text_dir, &args.out, &FilmPrepareConfig { size, stems }, tick)?;
-        bar.finish_and_clear();
-        let tokens: Vec<String> = stats.tokens.iter().map(|(t, n)| format!("{n}×T={t}")).collect();
-        eprintln!(
-            "{}: {} pairs with text ({}; {} transposed portrait/square pairs, {} unused text files)",
-            args.out.display(),
-            stats.pairs,
-            tokens.join(", "),
-            stats.transposed,
-            stats.unused_text
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
     let (stats, what) = if !args.fused.is_empty() {
         let (target, name) = match (&args.ir, &args.vis) {
             (Some(ir), None) => (ir, "ir"),
@@ -200,6 +202,44 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
     };
     bar.finish_and_clear();
     report(args, &stats, &what)
+}
+
+/// The FILM dataset from the source folders and a folder of text features.
+fn run_film(args: &PrepareArgs, text_dir: &Path) -> Result<ExitCode> {
+    let bar = progress::bar(0, "prepare");
+    let tick = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let (a, b, _) = source_pair(args)?;
+    let stems = match &args.list {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        None => None,
+    };
+    let size = match args.size {
+        SizeArg::Small => FilmSize::Small,
+        SizeArg::Full => FilmSize::Full,
+    };
+    let stats = prepare_film(a, b, text_dir, &args.out, &FilmPrepareConfig { size, stems }, tick)?;
+    bar.finish_and_clear();
+    let tokens: Vec<String> = stats.tokens.iter().map(|(t, n)| format!("{n}×T={t}")).collect();
+    eprintln!(
+        "{}: {} pairs with text ({}; {} transposed portrait/square pairs, {} unused text files)",
+        args.out.display(),
+        stats.pairs,
+        tokens.join(", "),
+        stats.transposed,
+        stats.unused_text
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(args: &PrepareArgs, stats: &PrepareStats, what: &str) -> Result<ExitCode> {

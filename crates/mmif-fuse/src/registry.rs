@@ -58,7 +58,8 @@ pub struct NetworkInfo {
     pub min_side: Option<usize>,
     /// Fuses two sources (`mmif fuse`, `mmif bench`); otherwise maps one image (`mmif sense`).
     pub fuses: bool,
-    /// Guided by per-pair text features (`--text`, `--text-dir`).
+    /// Guided by per-pair text features (`--text`, `--text-dir`), or by captions encoded with
+    /// BLIP-2's text encoder (`--text-encoder` with `--caption`, `--caption-file`, `--caption-dir`).
     pub text: bool,
 }
 
@@ -91,7 +92,8 @@ pub const NETWORKS: &[NetworkInfo] = &[
     NetworkInfo {
         network: Network::Film,
         tasks: "all",
-        inputs: "imageA = ir / mri / over / near, imageB = vis / func / under / far; text features --text / --text-dir",
+        inputs: "imageA = ir / mri / over / near, imageB = vis / func / under / far; text features --text / --text-dir, \
+                 or captions --text-encoder CKPT with --caption / --caption-file / --caption-dir",
         weights: "IVF.pth / MIF.pth / MEF.pth / MFF.pth (official), the Jittor .pkl, or .safetensors",
         about: "FILM (Zhao et al., ICML 2024): fusion guided by the scene's text features (T×768 .npy)",
         key_prefix: "restormerca1.",

@@ -12,7 +12,8 @@ pub const TEXT_DIM: usize = mmif_nn::film::TEXT_DIM;
 pub const TEXT_HELP: &str = "FILM is guided by text features of each scene: a float32 .npy of shape T×768 or 1×T×768 \
      (the BLIP-2 embedding of the scene's description, as shipped in the TextFeature/<task>/<dataset>/<stem>.npy \
      folders of the authors' VLF dataset). Pass --text FILE.npy for one pair, or --text-dir DIR (files named \
-     <stem>.npy like the images) for folders";
+     <stem>.npy like the images) for folders; or describe the pair in words: --text-encoder CKPT (BLIP-2's \
+     Q-Former or a BERT checkpoint) with --caption \"…\", --caption-file FILE or --caption-dir DIR (<stem>.txt)";
 
 /// One pair's text features: `tokens` rows of [`TEXT_DIM`] values.
 #[derive(Clone, Debug)]

@@ -142,7 +142,46 @@ pub fn load_checkpoint_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     ))
 }
 
-fn is_safetensors(b: &[u8]) -> bool {
+/// One tensor of a safetensors file as `f32` values.
+pub(crate) fn safetensors_view(
+    name: &str,
+    view: &safetensors::tensor::TensorView<'_>,
+    path: &Path,
+) -> Result<TensorData> {
+    safetensors_values(name, view.dtype(), view.shape(), view.data(), path)
+}
+
+/// The `f32` values of a safetensors tensor from its dtype, shape and bytes.
+pub(crate) fn safetensors_values(
+    name: &str,
+    dtype: safetensors::Dtype,
+    shape: &[usize],
+    bytes: &[u8],
+    path: &Path,
+) -> Result<TensorData> {
+    use safetensors::Dtype;
+    let dtype = match dtype {
+        Dtype::F64 => DType::F64,
+        Dtype::F32 => DType::F32,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        Dtype::I64 => DType::I64,
+        Dtype::I32 => DType::I32,
+        Dtype::I16 => DType::I16,
+        Dtype::I8 => DType::I8,
+        Dtype::U8 => DType::U8,
+        Dtype::BOOL => DType::Bool,
+        d => {
+            return Err(Error::unsupported(path, format!("tensor '{name}' has unsupported dtype {d:?}")));
+        }
+    };
+    let shape = shape.to_vec();
+    let data = crate::tensor::materialize(bytes, dtype, false, 0, &shape, &c_strides(&shape))
+        .map_err(|m| Error::format(path, format!("tensor '{name}': {m}")))?;
+    Ok(TensorData { shape, dtype, data })
+}
+
+pub(crate) fn is_safetensors(b: &[u8]) -> bool {
     if b.len() < 10 {
         return false;
     }
@@ -258,7 +297,7 @@ fn load_jittor(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 }
 
 fn load_safetensors(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    use safetensors::{Dtype, SafeTensors};
+    use safetensors::SafeTensors;
     let st = SafeTensors::deserialize(bytes).map_err(|e| Error::format(path, format!("bad safetensors file: {e}")))?;
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| Error::format(path, format!("bad safetensors file: {e}")))?;
@@ -266,26 +305,9 @@ fn load_safetensors(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let mut views = st.tensors();
     views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
     for (name, view) in views {
-        let dtype = match view.dtype() {
-            Dtype::F64 => DType::F64,
-            Dtype::F32 => DType::F32,
-            Dtype::F16 => DType::F16,
-            Dtype::BF16 => DType::BF16,
-            Dtype::I64 => DType::I64,
-            Dtype::I32 => DType::I32,
-            Dtype::I16 => DType::I16,
-            Dtype::I8 => DType::I8,
-            Dtype::U8 => DType::U8,
-            Dtype::BOOL => DType::Bool,
-            d => {
-                return Err(Error::unsupported(path, format!("tensor '{name}' has unsupported dtype {d:?}")));
-            }
-        };
-        let shape = view.shape().to_vec();
-        let data = crate::tensor::materialize(view.data(), dtype, false, 0, &shape, &c_strides(&shape))
-            .map_err(|m| Error::format(path, format!("tensor '{name}': {m}")))?;
+        let t = safetensors_view(&name, &view, path)?;
         ck.order.push(name.clone());
-        ck.tensors.insert(name, TensorData { shape, dtype, data });
+        ck.tensors.insert(name, t);
     }
     if let Some(m) = meta.metadata() {
         for (k, v) in m {

@@ -5,6 +5,8 @@
 //! * [`npy`]: float32 `.npy` read/write.
 //! * [`checkpoint`]: PyTorch `.pth`, Jittor `.pkl`, pickles of NumPy arrays and safetensors, through
 //!   a restricted unpickler that never executes anything.
+//! * [`tensor_source`]: a few tensors out of a large checkpoint (memory-mapped safetensors, Hugging
+//!   Face shard indexes) without reading the rest.
 //! * [`fill`]: the fixtures' deterministic parameter fill.
 //!
 //! Every writer is atomic (temporary file in the same directory, then rename); every reader
@@ -21,6 +23,7 @@ pub mod npy;
 mod pickle;
 mod plane;
 pub mod tensor;
+pub mod tensor_source;
 
 pub use atomic::write_atomic;
 pub use checkpoint::{
@@ -36,3 +39,4 @@ pub use image_io::{
 pub use npy::{read_npy_f32, write_npy, write_npy_f32};
 pub use plane::Plane;
 pub use tensor::{DType, TensorData};
+pub use tensor_source::TensorSource;

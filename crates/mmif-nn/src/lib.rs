@@ -1,5 +1,5 @@
 //! The fusion networks of mmif on burn: CDDFuse, EMMA and FILM, their shared layers and
-//! weight loading.
+//! weight loading, and FILM's text encoder (BLIP-2's BERT, [`text`]).
 //!
 //! Tensors run on burn's pure-Rust `flex` CPU backend ([`cpu`]). Every network takes a
 //! [`Device`] and falls back to burn's own ops where its CPU kernels do not apply, so other burn
@@ -13,6 +13,7 @@ pub mod flops;
 pub(crate) mod kernels;
 pub mod layers;
 pub mod ops;
+pub mod text;
 pub mod weights;
 
 pub use burn::tensor::{Device, Tensor};
