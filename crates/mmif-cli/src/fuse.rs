@@ -79,6 +79,12 @@ pub struct FuseArgs {
     /// Overwrite existing output files
     #[arg(long)]
     pub force: bool,
+    /// Folder mode: leave pairs whose output file exists alone (complete an interrupted run)
+    #[arg(long, conflicts_with = "force")]
+    pub skip_existing: bool,
+    /// Networks: run even when the estimated peak memory exceeds the available memory
+    #[arg(long)]
+    pub no_memory_check: bool,
 }
 
 /// `--tiling`.
@@ -158,6 +164,11 @@ fn normalise(p: Plane) -> Plane {
     Plane::new(p.width, p.height, data)
 }
 
+/// The model's name for messages.
+fn model_name(args: &FuseArgs) -> String {
+    args.model.as_ref().map_or_else(|| "the method".to_string(), |m| m.name().to_string())
+}
+
 /// Fuses one pair and writes the result.
 fn fuse_pair(
     model: &dyn Fuser,
@@ -170,6 +181,11 @@ fn fuse_pair(
     let (la, lb) = read_pair(a, b)?;
     if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
         return fuse_channels(model, task, (a, b), out);
+    }
+    if !args.no_memory_check
+        && let Some(est) = model.peak(la.gray.width, la.gray.height)
+    {
+        crate::memory::check(&model_name(args), la.gray.width, la.gray.height, &est)?;
     }
     let mut fused = model.fuse_text(task, &la.gray, &lb.gray, text)?;
     if model.min_max() && !args.raw {
@@ -328,12 +344,24 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
                 bail!("no pairs: no file stem is in both {} and {}", a.display(), b.display());
             }
             std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+            // Outputs are written atomically; a run killed mid-write leaves only a hidden
+            // temporary file, removed here.
+            let stale = mmif_io::remove_stale_temps(out_dir)?;
+            if stale > 0 {
+                eprintln!("mmif: removed {stale} temporary file(s) of an interrupted run from {}", out_dir.display());
+            }
             let model = models::build(&name, args.weights.as_deref(), &opts, &device)?;
             let bar = progress::bar(paired.pairs.len() as u64, "fusing");
             let mut failures = Vec::new();
+            let mut skipped = 0;
             for (stem, pa, pb) in &paired.pairs {
                 bar.set_message(stem.clone());
                 let out = out_dir.join(format!("{stem}.{}", args.ext));
+                if args.skip_existing && out.exists() {
+                    skipped += 1;
+                    bar.inc(1);
+                    continue;
+                }
                 let result = check_output(&out, &[pa, pb], args.force).and_then(|_| {
                     let text = args.text_dir.as_deref().map(|d| text::text_for_stem(d, stem)).transpose()?;
                     fuse_pair(model.as_ref(), args, task, (pa, pb), text.as_ref(), &out)
@@ -345,8 +373,10 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
                 bar.inc(1);
             }
             bar.finish_and_clear();
-            let done = paired.pairs.len() - failures.len();
-            eprintln!("mmif: fused {done} of {} pair(s) into {}", paired.pairs.len(), out_dir.display());
+            let done = paired.pairs.len() - failures.len() - skipped;
+            let skipped =
+                if skipped > 0 { format!(" ({skipped} skipped: their output exists)") } else { String::new() };
+            eprintln!("mmif: fused {done} of {} pair(s) into {}{skipped}", paired.pairs.len(), out_dir.display());
             if failures.is_empty() {
                 Ok(ExitCode::SUCCESS)
             } else {

@@ -157,6 +157,11 @@ fn unpickle(bytes: &[u8], path: &Path, persistent: Option<crate::pickle::Persist
     })
 }
 
+/// How many times its own size a zipped checkpoint's entries may expand to (a budget for all
+/// entries read), and the smallest such budget.
+const ZIP_EXPANSION: u64 = 16;
+const ZIP_MIN_BUDGET: u64 = 256 << 20;
+
 fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
         Error::format(path, format!("not a readable zip archive (truncated or corrupt PyTorch checkpoint): {e}"))
@@ -169,16 +174,34 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         .map(str::to_owned)
         .ok_or_else(|| Error::format(path, "zip archive has no data.pkl: not a PyTorch checkpoint"))?;
     let root = pkl_name[..pkl_name.len() - "data.pkl".len()].to_string();
-    let read_entry = |zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str| -> Result<Option<Vec<u8>>> {
-        let mut f = match zip.by_name(name) {
+    // A zip entry may be compressed (PyTorch stores them uncompressed), so the bytes it declares are
+    // not bounded by the file: a small deflated entry can expand a thousandfold. The entries read
+    // may expand to at most `ZIP_EXPANSION` times the file (or `ZIP_MIN_BUDGET`), checked against
+    // each entry's declared size before reading and enforced while reading.
+    let mut budget = (bytes.len() as u64).saturating_mul(ZIP_EXPANSION).max(ZIP_MIN_BUDGET);
+    let mut read_entry = |zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str| -> Result<Option<Vec<u8>>> {
+        let f = match zip.by_name(name) {
             Ok(f) => f,
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => {
                 return Err(Error::format(path, format!("cannot read '{name}' in the zip: {e}")));
             }
         };
+        let declared = f.size();
+        if declared > budget {
+            return Err(Error::format(
+                path,
+                format!(
+                    "'{name}' in the zip declares {declared} bytes, more than a checkpoint of {} bytes can expand to",
+                    bytes.len()
+                ),
+            ));
+        }
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).map_err(|e| Error::format(path, format!("cannot read '{name}' in the zip: {e}")))?;
+        f.take(declared)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::format(path, format!("cannot read '{name}' in the zip: {e}")))?;
+        budget -= buf.len() as u64;
         Ok(Some(buf))
     };
     let big_endian = match read_entry(&mut zip, &format!("{root}byteorder"))? {

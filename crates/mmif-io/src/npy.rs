@@ -20,6 +20,14 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 
 /// Parses the bytes of a `.npy` file (see [`read_npy_f32`]).
 pub fn parse_npy_f32(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+    parse_npy_f32_limited(bytes, |_| Ok(()))
+}
+
+/// [`parse_npy_f32`] that hands the declared shape to `check` before allocating the values.
+pub fn parse_npy_f32_limited(
+    bytes: &[u8],
+    check: impl FnOnce(&[usize]) -> std::result::Result<(), String>,
+) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
     if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
         return Err("missing the \\x93NUMPY magic".into());
     }
@@ -49,6 +57,7 @@ pub fn parse_npy_f32(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>)
     if h.fortran_order {
         return Err("Fortran-order arrays are not supported (save with np.ascontiguousarray)".into());
     }
+    check(&h.shape)?;
     let n = h.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape too large")?;
     let need = n.checked_mul(4).ok_or("shape too large")?;
     let data = &bytes[end..];
