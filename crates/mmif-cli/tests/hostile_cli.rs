@@ -82,41 +82,18 @@ fn max_pixels_sets_the_limit_and_zero_lifts_it() {
 #[test]
 fn cddfuse_refuses_images_under_2x2_and_fuses_2x2() {
     let dir = Scratch::new("hostile_tiny");
-    let w = cddfuse_weights();
+    let (w, t, out) = (cddfuse_weights(), dir.path("t.png"), dir.path("o.png"));
+    let fuse = |x: u32, y: u32| {
+        gray(x, y, 3).save(&t).expect("t");
+        mmif_dyn(&[&"fuse", &"-m", &"cddfuse", &"-w", &w, &"--ir", &t, &"--vis", &t, &"-o", &out])
+    };
     for (x, y) in [(1, 1), (7, 1), (1, 7)] {
-        gray(x, y, 3).save(dir.path("t.png")).expect("t");
-        let o = mmif_dyn(&[
-            &"fuse",
-            &"-m",
-            &"cddfuse",
-            &"-w",
-            &w,
-            &"--ir",
-            &dir.path("t.png"),
-            &"--vis",
-            &dir.path("t.png"),
-            &"-o",
-            &dir.path("o.png"),
-        ]);
-        assert_refused(&o, &["at least 2×2", &format!("{x}×{y}")]);
-        assert!(!dir.path("o.png").exists());
+        assert_refused(&fuse(x, y), &["at least 2×2", &format!("{x}×{y}")]);
+        assert!(!out.exists());
     }
-    gray(2, 2, 3).save(dir.path("t.png")).expect("t");
-    let o = mmif_dyn(&[
-        &"fuse",
-        &"-m",
-        &"cddfuse",
-        &"-w",
-        &w,
-        &"--ir",
-        &dir.path("t.png"),
-        &"--vis",
-        &dir.path("t.png"),
-        &"-o",
-        &dir.path("o.png"),
-    ]);
+    let o = fuse(2, 2);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(image::open(dir.path("o.png")).expect("output").to_luma8().dimensions(), (2, 2));
+    assert_eq!(image::open(&out).expect("output").to_luma8().dimensions(), (2, 2));
 }
 
 #[test]

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use mmif_io::Limits;
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
-    [("checkpoint", checkpoint), ("npy", npy), ("image", image), ("eval", eval)];
+pub const TARGETS: [(&str, Target); 4] = [("checkpoint", checkpoint), ("npy", npy), ("image", image), ("eval", eval)];
 
 /// The pixel limit of the image targets: small, so that an execution stays fast.
 const FUZZ_MAX_PIXELS: u64 = 1 << 16;
