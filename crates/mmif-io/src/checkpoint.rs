@@ -133,7 +133,7 @@ pub fn load_checkpoint_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         ));
     }
     if bytes[0] == 0x80 {
-        let v = unpickle(bytes, path, None)?;
+        let (v, _cycles) = unpickle(bytes, path, None)?;
         return from_value(v, CheckpointFormat::Pickle, path);
     }
     Err(Error::format(
@@ -150,7 +150,13 @@ fn is_safetensors(b: &[u8]) -> bool {
     b[8] == b'{' && n >= 2 && n <= (b.len() - 8) as u64
 }
 
-fn unpickle(bytes: &[u8], path: &Path, persistent: Option<crate::pickle::PersistentLoad<'_>>) -> Result<Value> {
+/// The unpickled value and the containers that must be dropped after it (see
+/// [`crate::pickle::Containers`]: they break the reference cycles a crafted pickle can build).
+fn unpickle(
+    bytes: &[u8],
+    path: &Path,
+    persistent: Option<crate::pickle::PersistentLoad<'_>>,
+) -> Result<(Value, crate::pickle::Containers)> {
     Unpickler::new(bytes, persistent).load().map_err(|e| match e {
         PickleError::Forbidden(global) => Error::ForbiddenGlobal { path: path.to_owned(), global },
         PickleError::Msg(m) => Error::format(path, format!("bad pickle: {m}")),
@@ -267,7 +273,8 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if let Some(e) = storage_error {
         return Err(e);
     }
-    from_value(v?, CheckpointFormat::Pth, path)
+    let (v, _cycles) = v?;
+    from_value(v, CheckpointFormat::Pth, path)
 }
 
 fn load_jittor(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
@@ -276,7 +283,7 @@ fn load_jittor(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if Sha1::digest(body).as_slice() != digest {
         return Err(Error::Checksum { path: path.to_owned() });
     }
-    let v = unpickle(body, path, None)?;
+    let (v, _cycles) = unpickle(body, path, None)?;
     from_value(v, CheckpointFormat::Jittor, path)
 }
 
