@@ -103,37 +103,16 @@ fn networks_whose_estimated_peak_exceeds_the_memory_are_refused_naming_the_remed
     // EMMA in one pass tens of GB, more than any test machine has.
     let side = 10_000;
     image::GrayImage::new(side, side).save(dir.path("a.png")).expect("a");
-    let out = dir.path("o.png");
-    let o = mmif_dyn(&[
-        &"fuse",
-        &"-m",
-        &"cddfuse",
-        &"-w",
-        &cddfuse_weights(),
-        &"--ir",
-        &dir.path("a.png"),
-        &"--vis",
-        &dir.path("a.png"),
-        &"-o",
-        &out,
-    ]);
+    let (a, out) = (dir.path("a.png"), dir.path("o.png"));
+    let fuse = |model: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"fuse", &"--ir", &a, &"--vis", &a, &"-o", &out];
+        args.extend_from_slice(model);
+        mmif_dyn(&args)
+    };
+    let o = fuse(&[&"-m", &"cddfuse", &"-w", &cddfuse_weights()]);
     assert_refused(&o, &["cddfuse on 10000×10000", "no bounded-memory mode", "--no-memory-check"]);
     let emma = filled_weights(&dir, "emma_ufuser");
-    let o = mmif_dyn(&[
-        &"fuse",
-        &"-m",
-        &"emma",
-        &"-w",
-        &emma,
-        &"--tiling",
-        &"pad",
-        &"--ir",
-        &dir.path("a.png"),
-        &"--vis",
-        &dir.path("a.png"),
-        &"-o",
-        &out,
-    ]);
+    let o = fuse(&[&"-m", &"emma", &"-w", &emma, &"--tiling", &"pad"]);
     assert_refused(&o, &["emma on 10000×10000", "--tiling tile", "--no-memory-check"]);
     assert!(!out.exists());
 }

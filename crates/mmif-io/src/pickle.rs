@@ -136,14 +136,20 @@ fn drain_into(v: &mut Value, work: &mut Vec<Value>) {
                 work.append(&mut t.0);
             }
         }
+        // The last strong reference (the unpickler's `Containers` keeps weak ones, which
+        // `Rc::get_mut` would refuse): the items move to the work list, through the `RefCell`.
         Value::List(rc) | Value::Set(rc) => {
-            if let Some(s) = Rc::get_mut(rc) {
-                work.append(s.0.get_mut());
+            if Rc::strong_count(rc) == 1
+                && let Ok(mut items) = rc.0.try_borrow_mut()
+            {
+                work.append(&mut items);
             }
         }
         Value::Dict(rc) => {
-            if let Some(m) = Rc::get_mut(rc) {
-                for (k, v) in m.0.get_mut().drain(..) {
+            if Rc::strong_count(rc) == 1
+                && let Ok(mut pairs) = rc.0.try_borrow_mut()
+            {
+                for (k, v) in pairs.drain(..) {
                     work.push(k);
                     work.push(v);
                 }
