@@ -105,7 +105,10 @@ fn layer_norm_equals_composition() {
         let got = ln.forward(x.clone());
         let want = ln.forward_composed(x);
         let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
-        assert!(d < 1e-5, "bias {bias} c {c}: {d}");
+        // A pixel whose few channels are nearly equal has a tiny variance, and 1/sqrt(var + 1e-5)
+        // (up to 316) magnifies the float32 rounding of the two evaluations' different summation
+        // orders: with 3 random channels a draw reached 1.3e-5 (seen once, MMIF_ISA=scalar).
+        assert!(d < 1e-4, "bias {bias} c {c}: {d}");
     }
 }
 
