@@ -92,6 +92,9 @@ pub struct FuseArgs {
     /// missing; nothing is loaded when nothing is missing)
     #[arg(long, conflicts_with = "force")]
     pub skip_existing: bool,
+    /// Networks: run even when the estimated peak memory exceeds the available memory
+    #[arg(long)]
+    pub no_memory_check: bool,
 }
 
 /// The EMMA tiling from `--tiling`, `--tile` and `--overlap` (`--tile`/`--overlap` alone imply
@@ -108,6 +111,11 @@ fn read_pair(a: &Path, b: &Path) -> Result<(Loaded, Loaded)> {
     Ok((la, lb))
 }
 
+/// The model's name for messages.
+fn model_name(args: &FuseArgs) -> String {
+    args.model.as_ref().map_or_else(|| "the method".to_string(), |m| m.name().to_string())
+}
+
 /// Fuses one pair and writes the result.
 fn fuse_pair(
     model: &dyn Fuser,
@@ -120,6 +128,11 @@ fn fuse_pair(
     let (la, lb) = read_pair(a, b)?;
     if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
         return fuse_channels(model, task, (a, b), out);
+    }
+    if !args.no_memory_check
+        && let Some(est) = model.peak(la.gray.width, la.gray.height)
+    {
+        mmif_fuse::memory::check(&model_name(args), la.gray.width, la.gray.height, &est)?;
     }
     let conv = Conventions { raw: args.raw, gray: args.gray };
     let fused = pipeline::fuse_loaded(model, task, &la, &lb, text, conv)?;
@@ -337,6 +350,12 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
+            // Outputs are written atomically; a run killed mid-write leaves only a hidden
+            // temporary file, removed here.
+            let stale = mmif_io::remove_stale_temps(out_dir)?;
+            if stale > 0 {
+                eprintln!("mmif: removed {stale} temporary file(s) of an interrupted run from {}", out_dir.display());
+            }
             let captioner = load_captioner(args)?;
             let model = models::build(&name, args.weights.as_deref(), &opts, &device)?;
             let bar = progress::bar(pairs.len() as u64, "fusing");

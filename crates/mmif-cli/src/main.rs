@@ -37,6 +37,10 @@ struct Cli {
     /// Worker threads (default: all cores)
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// Refuse any input image (PNG, JPEG, BMP, TIFF, .npy) that declares more than N pixels
+    /// (width × height), before decoding it; 0 = no limit
+    #[arg(long, global = true, value_name = "N", default_value_t = mmif_io::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,6 +81,7 @@ enum Command {
 fn main() -> ExitCode {
     mmif_nn::keep_freed_memory();
     let cli = Cli::parse();
+    mmif_io::set_max_pixels(cli.max_pixels);
     if let Some(n) = cli.threads
         && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global()
     {

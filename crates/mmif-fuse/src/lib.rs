@@ -8,8 +8,10 @@
 //! - [`pipeline`]: one pair of decoded sources through a fuser — the size check, luma fusion,
 //!   the official min-max normalisation, the chroma put back, 8-bit quantisation — and the
 //!   default weight-free method of each task;
-//! - [`text`]: FILM's per-pair text features.
+//! - [`text`]: FILM's per-pair text features;
+//! - [`memory`]: the networks' peak-memory estimates, checked against the memory available.
 
+pub mod memory;
 pub mod models;
 pub mod pipeline;
 pub mod registry;

@@ -12,6 +12,7 @@ use mmif_nn::film::Film;
 use mmif_nn::{Device, weights};
 
 use crate::Task;
+use crate::memory::{Estimate, PeakModel};
 use crate::registry::{Model, Network};
 use crate::text::{TEXT_HELP, TextFeatures};
 
@@ -42,7 +43,21 @@ pub trait Fuser: Send + Sync {
     fn quantize(&self) -> Quantize {
         Quantize::ImageIo
     }
+    /// The estimated peak memory of fusing a `width × height` pair (networks; `None` for the
+    /// weight-free methods, whose memory is a small multiple of the image's).
+    fn peak(&self, _width: usize, _height: usize) -> Option<Estimate> {
+        None
+    }
 }
+
+/// The peak-memory model of a network (every fusing network has one).
+fn peak_model(n: Network) -> PeakModel {
+    n.info().peak.expect("every fusing network has a peak-memory model")
+}
+
+/// Bytes a pixel of the whole image costs outside a tile's pass: the two inputs, the output and
+/// the blending weights of EMMA's tiling, as float32.
+const TILED_BYTES_PER_PIXEL: u64 = 16;
 
 /// Builds `model`; a network loads its weights from `weights_path`.
 pub fn build(
@@ -157,7 +172,14 @@ impl Fuser for CddFuser {
             (Task::Mif, false) => Residual::Sum,
             _ => Residual::Vis,
         });
-        Ok(mmif_nn::tensor_to_plane(self.net.forward(vis, ir, residual)))
+        Ok(mmif_nn::tensor_to_plane(self.net.fuse(vis, ir, residual)?))
+    }
+
+    fn peak(&self, width: usize, height: usize) -> Option<Estimate> {
+        Some(Estimate {
+            bytes: peak_model(Network::Cddfuse).bytes((width * height) as u64),
+            remedy: "CDDFuse has no bounded-memory mode yet: fuse crops or a downscaled pair".into(),
+        })
     }
 
     fn min_max(&self) -> bool {
@@ -177,6 +199,23 @@ impl Fuser for EmmaFuser {
         // visible or MRI image. Source a is IR or MRI, b is VIS or the functional image.
         let [i, v] = tensors(if task == Task::Mif { [b, a] } else { [a, b] }, &self.device);
         Ok(mmif_nn::tensor_to_plane(self.net.fuse(i, v, self.tiling)?))
+    }
+
+    fn peak(&self, width: usize, height: usize) -> Option<Estimate> {
+        let model = peak_model(Network::Emma);
+        let pixels = (width * height) as u64;
+        Some(match self.tiling {
+            Tiling::Tile { size, .. } => Estimate {
+                bytes: model
+                    .bytes((size.min(width) * size.min(height)) as u64)
+                    .saturating_add(TILED_BYTES_PER_PIXEL * pixels),
+                remedy: format!("lower --tile (now {size})"),
+            },
+            _ => Estimate {
+                bytes: model.bytes(pixels),
+                remedy: "use --tiling tile, whose memory --tile N bounds".into(),
+            },
+        })
     }
 
     fn min_max(&self) -> bool {
@@ -210,6 +249,13 @@ impl Fuser for FilmFuser {
     /// test.py: `(fused * 255).astype('uint8')`, i.e. truncation.
     fn quantize(&self) -> Quantize {
         Quantize::Truncate
+    }
+
+    fn peak(&self, width: usize, height: usize) -> Option<Estimate> {
+        Some(Estimate {
+            bytes: peak_model(Network::Film).bytes((width * height) as u64),
+            remedy: "FILM's transformer blocks already run in bands, its other layers do not: fuse crops or a downscaled pair".into(),
+        })
     }
 }
 

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::memory::PeakModel;
+
 /// A network mmif implements, as named on the command line (`-m cddfuse`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -58,10 +60,21 @@ pub struct NetworkInfo {
     pub min_side: Option<usize>,
     /// Fuses two sources (`mmif fuse`, `mmif bench`); otherwise maps one image (`mmif sense`).
     pub fuses: bool,
+    /// Its peak memory against the pixels of one pass, fitted to `mmif bench` (fusing networks;
+    /// `mmif fuse` refuses images whose estimate exceeds the available memory).
+    pub peak: Option<PeakModel>,
     /// Guided by per-pair text features (`--text`, `--text-dir`), or by captions encoded with
     /// BLIP-2's text encoder (`--text-encoder` with `--caption`, `--caption-file`, `--caption-dir`).
     pub text: bool,
 }
+
+/// Peak-memory models: the line through the peak RSS of `mmif --threads 2 bench -m M --size S
+/// --runs 1` at 256×256 and at 768×1024 (one process per size), per-pixel part rounded up
+/// (`docs/hostile_inputs.md`). FILM's blocks run in bands above about 1 megapixel, so its
+/// estimate is on the safe side for larger images.
+const CDDFUSE_PEAK: PeakModel = PeakModel { base: 17_000_000, per_pixel: 2841 };
+const EMMA_PEAK: PeakModel = PeakModel { base: 17_000_000, per_pixel: 362 };
+const FILM_PEAK: PeakModel = PeakModel { base: 144_000_000, per_pixel: 1407 };
 
 /// Every network, in `mmif models` order.
 pub const NETWORKS: &[NetworkInfo] = &[
@@ -73,8 +86,9 @@ pub const NETWORKS: &[NetworkInfo] = &[
         about: "CDDFuse (Zhao et al., CVPR 2023); --residual vis|sum|none",
         key_prefix: "DIDF_Encoder.",
         layout: Layout::Groups(&["DIDF_Encoder", "DIDF_Decoder", "BaseFuseLayer", "DetailFuseLayer"]),
-        min_side: None,
+        min_side: Some(mmif_nn::cddfuse::MIN_SIDE),
         fuses: true,
+        peak: Some(CDDFUSE_PEAK),
         text: false,
     },
     NetworkInfo {
@@ -87,6 +101,7 @@ pub const NETWORKS: &[NetworkInfo] = &[
         layout: Layout::Bare,
         min_side: Some(mmif_nn::emma::MULTIPLE),
         fuses: true,
+        peak: Some(EMMA_PEAK),
         text: false,
     },
     NetworkInfo {
@@ -100,6 +115,7 @@ pub const NETWORKS: &[NetworkInfo] = &[
         layout: Layout::Model,
         min_side: None,
         fuses: true,
+        peak: Some(FILM_PEAK),
         text: true,
     },
     NetworkInfo {
@@ -112,6 +128,7 @@ pub const NETWORKS: &[NetworkInfo] = &[
         layout: Layout::Bare,
         min_side: Some(mmif_nn::emma::UNET5_MULTIPLE),
         fuses: false,
+        peak: None,
         text: false,
     },
     NetworkInfo {
@@ -124,6 +141,7 @@ pub const NETWORKS: &[NetworkInfo] = &[
         layout: Layout::Bare,
         min_side: Some(mmif_nn::emma::UNET5_MULTIPLE),
         fuses: false,
+        peak: None,
         text: false,
     },
 ];
@@ -240,6 +258,13 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_fusing_network_has_a_peak_memory_model() {
+        for n in NETWORKS {
+            assert_eq!(n.peak.is_some_and(|p| p.per_pixel > 0), n.fuses, "{}", n.network);
+        }
+    }
 
     #[test]
     fn parses_networks_and_methods_with_parameters() {

@@ -133,7 +133,7 @@ pub fn load_checkpoint_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         ));
     }
     if bytes[0] == 0x80 {
-        let v = unpickle(bytes, path, None)?;
+        let (v, _cycles) = unpickle(bytes, path, None)?;
         return from_value(v, CheckpointFormat::Pickle, path);
     }
     Err(Error::format(
@@ -189,12 +189,23 @@ pub(crate) fn is_safetensors(b: &[u8]) -> bool {
     b[8] == b'{' && n >= 2 && n <= (b.len() - 8) as u64
 }
 
-fn unpickle(bytes: &[u8], path: &Path, persistent: Option<crate::pickle::PersistentLoad<'_>>) -> Result<Value> {
+/// The unpickled value and the containers that must be dropped after it (see
+/// [`crate::pickle::Containers`]: they break the reference cycles a crafted pickle can build).
+fn unpickle(
+    bytes: &[u8],
+    path: &Path,
+    persistent: Option<crate::pickle::PersistentLoad<'_>>,
+) -> Result<(Value, crate::pickle::Containers)> {
     Unpickler::new(bytes, persistent).load().map_err(|e| match e {
         PickleError::Forbidden(global) => Error::ForbiddenGlobal { path: path.to_owned(), global },
         PickleError::Msg(m) => Error::format(path, format!("bad pickle: {m}")),
     })
 }
+
+/// How many times its own size a zipped checkpoint's entries may expand to (a budget for all
+/// entries read), and the smallest such budget.
+const ZIP_EXPANSION: u64 = 16;
+const ZIP_MIN_BUDGET: u64 = 256 << 20;
 
 fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
@@ -208,16 +219,34 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         .map(str::to_owned)
         .ok_or_else(|| Error::format(path, "zip archive has no data.pkl: not a PyTorch checkpoint"))?;
     let root = pkl_name[..pkl_name.len() - "data.pkl".len()].to_string();
-    let read_entry = |zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str| -> Result<Option<Vec<u8>>> {
-        let mut f = match zip.by_name(name) {
+    // A zip entry may be compressed (PyTorch stores them uncompressed), so the bytes it declares are
+    // not bounded by the file: a small deflated entry can expand a thousandfold. The entries read
+    // may expand to at most `ZIP_EXPANSION` times the file (or `ZIP_MIN_BUDGET`), checked against
+    // each entry's declared size before reading and enforced while reading.
+    let mut budget = (bytes.len() as u64).saturating_mul(ZIP_EXPANSION).max(ZIP_MIN_BUDGET);
+    let mut read_entry = |zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str| -> Result<Option<Vec<u8>>> {
+        let f = match zip.by_name(name) {
             Ok(f) => f,
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => {
                 return Err(Error::format(path, format!("cannot read '{name}' in the zip: {e}")));
             }
         };
+        let declared = f.size();
+        if declared > budget {
+            return Err(Error::format(
+                path,
+                format!(
+                    "'{name}' in the zip declares {declared} bytes, more than a checkpoint of {} bytes can expand to",
+                    bytes.len()
+                ),
+            ));
+        }
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).map_err(|e| Error::format(path, format!("cannot read '{name}' in the zip: {e}")))?;
+        f.take(declared)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::format(path, format!("cannot read '{name}' in the zip: {e}")))?;
+        budget -= buf.len() as u64;
         Ok(Some(buf))
     };
     let big_endian = match read_entry(&mut zip, &format!("{root}byteorder"))? {
@@ -283,7 +312,8 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if let Some(e) = storage_error {
         return Err(e);
     }
-    from_value(v?, CheckpointFormat::Pth, path)
+    let (v, _cycles) = v?;
+    from_value(v, CheckpointFormat::Pth, path)
 }
 
 fn load_jittor(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
@@ -292,7 +322,7 @@ fn load_jittor(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if Sha1::digest(body).as_slice() != digest {
         return Err(Error::Checksum { path: path.to_owned() });
     }
-    let v = unpickle(body, path, None)?;
+    let (v, _cycles) = unpickle(body, path, None)?;
     from_value(v, CheckpointFormat::Jittor, path)
 }
 

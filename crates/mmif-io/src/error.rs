@@ -20,6 +20,9 @@ pub enum Error {
     /// The request cannot be served for this file (unknown extension, unsupported dtype, …).
     #[error("{path}: {msg}")]
     Unsupported { path: PathBuf, msg: String },
+    /// The file declares a size over a limit (see `limits`); nothing was allocated for it.
+    #[error("{path}: {what}, over {limit} (`--max-pixels N` raises the limit, 0 removes it)")]
+    TooLarge { path: PathBuf, what: String, limit: String },
     /// A Jittor `.pkl` whose SHA-1 trailer does not match its content.
     #[error("{path}: checksum mismatch: the SHA-1 trailer does not match the pickle (file corrupted or truncated)")]
     Checksum { path: PathBuf },

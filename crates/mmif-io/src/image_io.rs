@@ -42,7 +42,8 @@
 //! 16-bit TIFF maps 0..255 to 0..65535 by `round(v * 257)` (half up), clamped.
 
 use crate::atomic::write_atomic;
-use crate::npy::{NPY_MAGIC, check_plane, npy_f32_bytes, parse_npy_f32};
+use crate::limits::Limits;
+use crate::npy::{NPY_MAGIC, check_plane, npy_f32_bytes, parse_npy_f32_limited};
 use crate::{Error, Plane, Result};
 use image::{DynamicImage, ImageEncoder};
 use std::io::Cursor;
@@ -101,26 +102,54 @@ pub fn read_gray(path: &Path) -> Result<Plane> {
 /// Reads PNG, JPEG, BMP, TIFF (8/16-bit, float; gray, gray+alpha, RGB, RGBA) or a float32 `.npy`
 /// (H×W, 1×H×W, 1×1×H×W, values in [0, 1]). Returns the gray plane (0..=255) and, for a colour
 /// source, its chroma. Corrupt or truncated files give an error, never a panic.
+///
+/// Files that declare more pixels than the process-wide limit ([`crate::limits`]) are refused
+/// before anything is decoded.
 pub fn read_image(path: &Path) -> Result<Loaded> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_image_with(path, Limits::current())
+}
+
+/// [`read_image`] with explicit size limits.
+pub fn read_image_with(path: &Path, limits: Limits) -> Result<Loaded> {
+    read_image_bytes(path, &limits.read_file(path)?, limits)
+}
+
+/// [`read_image_with`] on a file's bytes (`path` names it in errors).
+pub fn read_image_bytes(path: &Path, bytes: &[u8], limits: Limits) -> Result<Loaded> {
     if bytes.starts_with(NPY_MAGIC) {
-        return read_npy_image(path, &bytes);
+        return read_npy_image(path, bytes, limits);
     }
-    let img = if crate::jpeg::is_jpeg(&bytes) { crate::jpeg::decode(path, &bytes)? } else { decode(path, &bytes)? };
-    Ok(from_pixels(img))
+    Ok(from_pixels(decode_bytes(path, bytes, limits)?))
+}
+
+/// Decodes the bytes of an image file (not `.npy`) with the decoder its signature selects,
+/// refusing a declared size over `limits` before decoding.
+pub fn decode_bytes(path: &Path, bytes: &[u8], limits: Limits) -> Result<DynamicImage> {
+    if crate::jpeg::is_jpeg(bytes) { crate::jpeg::decode(path, bytes, limits) } else { decode(path, bytes, limits) }
 }
 
 /// Decodes an image file to its pixels (orientation applied) with the same decoders as
 /// [`read_image`]: JPEG through libjpeg(-turbo) semantics, other formats through `image`. For
 /// callers that need the raw channels rather than the official gray reading.
+/// Checks the size limits of [`read_image`] likewise.
 pub fn decode_image(path: &Path) -> Result<DynamicImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if crate::jpeg::is_jpeg(&bytes) { crate::jpeg::decode(path, &bytes) } else { decode(path, &bytes) }
+    let limits = Limits::current();
+    decode_bytes(path, &limits.read_file(path)?, limits)
 }
 
-fn read_npy_image(path: &Path, bytes: &[u8]) -> Result<Loaded> {
-    let (shape, data) =
-        parse_npy_f32(bytes).map_err(|m| Error::format(path, format!("not a float32 .npy image: {m}")))?;
+fn read_npy_image(path: &Path, bytes: &[u8], limits: Limits) -> Result<Loaded> {
+    let mut too_large = None;
+    let parsed = parse_npy_f32_limited(bytes, |shape| match shape {
+        [h, w] | [1, h, w] | [1, 1, h, w] => limits.check_pixels(path, *w as u64, *h as u64).map_err(|e| {
+            too_large = Some(e);
+            String::new()
+        }),
+        _ => Ok(()),
+    });
+    if let Some(e) = too_large {
+        return Err(e);
+    }
+    let (shape, data) = parsed.map_err(|m| Error::format(path, format!("not a float32 .npy image: {m}")))?;
     let (h, w) = match shape.as_slice() {
         [h, w] | [1, h, w] | [1, 1, h, w] => (*h, *w),
         s => {
@@ -138,10 +167,15 @@ pub fn from_unit_gray(plane: Plane) -> Loaded {
     Loaded { gray: plane.scale(255.0), color: None, bit_depth: 32 }
 }
 
-fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+fn decode(path: &Path, bytes: &[u8], limits: Limits) -> Result<DynamicImage> {
     let run = || -> Result<DynamicImage> {
-        let reader =
+        let mut reader =
             image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::io(path, e))?;
+        // The decoders' own allocation cap follows the pixel limit (at most 16 bytes a pixel, RGBA
+        // float32) instead of the `image` crate's fixed 512 MiB, which the check below supersedes.
+        let mut image_limits = image::Limits::default();
+        image_limits.max_alloc = limits.max_pixels.map(|m| m.saturating_mul(16).max(512 << 20));
+        reader.limits(image_limits);
         if reader.format().is_none() {
             return Err(Error::unsupported(
                 path,
@@ -150,6 +184,8 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
         }
         let mut decoder = reader.into_decoder().map_err(|e| Error::image(path, e))?;
         use image::ImageDecoder;
+        let (w, h) = decoder.dimensions();
+        limits.check_pixels(path, w as u64, h as u64)?;
         let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
         let mut img = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(path, e))?;
         img.apply_orientation(orientation);

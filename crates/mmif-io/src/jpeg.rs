@@ -26,6 +26,7 @@
 //! with harmless defects (extraneous bytes before a marker, data after EOI, an unusual JFIF
 //! version, …), is decoded exactly as libjpeg (and so OpenCV) decodes it.
 
+use crate::limits::Limits;
 use crate::{Error, Result};
 use image::DynamicImage;
 use image::metadata::Orientation;
@@ -37,10 +38,6 @@ use mozjpeg_sys::{
 use std::cell::{Cell, RefCell};
 use std::os::raw::c_int;
 use std::path::Path;
-
-/// Largest decoded image accepted, in bytes of 8-bit samples: the `image` crate's default
-/// allocation limit, which the other formats get.
-const MAX_DECODED_BYTES: usize = 512 << 20;
 
 /// The JPEG signature (`cv2`'s and `image`'s).
 pub(crate) fn is_jpeg(bytes: &[u8]) -> bool {
@@ -121,10 +118,11 @@ fn error_mgr() -> jpeg_error_mgr {
 
 /// Decodes a JPEG as `cv2.imread(p, IMREAD_COLOR)` does, returning 8-bit gray (one-component
 /// files) or RGB, with the EXIF orientation applied.
-pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+/// A declared size over `limits` is refused after reading the header, before any pixel is decoded.
+pub(crate) fn decode(path: &Path, bytes: &[u8], limits: Limits) -> Result<DynamicImage> {
     HIT_EOF.with(|f| f.set(false));
     DATA_LOST.with(|l| l.take());
-    let out = std::panic::catch_unwind(|| decode_unwinding(bytes));
+    let out = std::panic::catch_unwind(|| decode_unwinding(path, bytes, limits));
     let eof = HIT_EOF.with(|f| f.replace(false));
     let lost = DATA_LOST.with(|l| l.take());
     match (out, lost) {
@@ -133,7 +131,7 @@ pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
         }
         (Ok(Ok(_)), Some(msg)) => Err(Error::image(path, msg)),
         (Ok(Ok(img)), None) => Ok(img),
-        (Ok(Err(e)), _) => Err(Error::image(path, e)),
+        (Ok(Err(e)), _) => Err(e),
         (Err(payload), _) => Err(Error::image(
             path,
             match payload.downcast::<Fatal>() {
@@ -180,8 +178,9 @@ fn multi_scan(bytes: &[u8]) -> bool {
     }
 }
 
-fn decode_unwinding(bytes: &[u8]) -> std::io::Result<DynamicImage> {
-    let mut d = Decompress::with_err(error_mgr()).with_markers(&[Marker::APP(1)]).from_mem(bytes)?;
+fn decode_unwinding(path: &Path, bytes: &[u8], limits: Limits) -> Result<DynamicImage> {
+    let img_err = |e: std::io::Error| Error::image(path, e);
+    let mut d = Decompress::with_err(error_mgr()).with_markers(&[Marker::APP(1)]).from_mem(bytes).map_err(img_err)?;
     let orientation = d
         .markers()
         .filter(|m| m.marker == Marker::APP(1))
@@ -192,28 +191,25 @@ fn decode_unwinding(bytes: &[u8]) -> std::io::Result<DynamicImage> {
     d.do_fancy_upsampling(true);
     d.do_block_smoothing(true);
     let (w, h, n) = (d.width(), d.height(), d.components().len());
-    if w.saturating_mul(h).saturating_mul(n) > MAX_DECODED_BYTES {
-        return Err(std::io::Error::other(format!(
-            "{w}x{h} with {n} components exceeds the decoding limit of {} MiB",
-            MAX_DECODED_BYTES >> 20
-        )));
-    }
+    limits.check_pixels(path, w as u64, h as u64)?;
     // JPEG dimensions are at most 65535, so they fit u32; `read_scanlines` returns exactly h rows.
     let (w32, h32) = (w as u32, h as u32);
-    let size_err = || std::io::Error::other("the decoder returned a buffer of the wrong size");
+    let size_err = || Error::image(path, "the decoder returned a buffer of the wrong size");
     let mut img = match n {
         1 => {
-            let px: Vec<u8> = d.grayscale()?.read_scanlines()?;
+            let px: Vec<u8> = d.grayscale().map_err(img_err)?.read_scanlines().map_err(img_err)?;
             DynamicImage::ImageLuma8(image::GrayImage::from_raw(w32, h32, px).ok_or_else(size_err)?)
         }
         4 => {
-            let cmyk: Vec<[u8; 4]> = d.to_colorspace(ColorSpace::JCS_CMYK)?.read_scanlines()?;
+            let cmyk: Vec<[u8; 4]> =
+                d.to_colorspace(ColorSpace::JCS_CMYK).map_err(img_err)?.read_scanlines().map_err(img_err)?;
             let inv = |v: u8, k: u8| (k as u32 - (((255 - v as u32) * k as u32) >> 8)) as u8;
             let px = cmyk.iter().flat_map(|&[c, m, y, k]| [inv(c, k), inv(m, k), inv(y, k)]).collect();
             DynamicImage::ImageRgb8(image::RgbImage::from_raw(w32, h32, px).ok_or_else(size_err)?)
         }
         _ => {
-            let px: Vec<u8> = d.to_colorspace(ColorSpace::JCS_RGB)?.read_scanlines()?;
+            let px: Vec<u8> =
+                d.to_colorspace(ColorSpace::JCS_RGB).map_err(img_err)?.read_scanlines().map_err(img_err)?;
             DynamicImage::ImageRgb8(image::RgbImage::from_raw(w32, h32, px).ok_or_else(size_err)?)
         }
     };

@@ -8,6 +8,7 @@
 //! * [`tensor_source`]: a few tensors out of a large checkpoint (memory-mapped safetensors, Hugging
 //!   Face shard indexes) without reading the rest.
 //! * [`fill`]: the fixtures' deterministic parameter fill.
+//! * [`limits`]: the pixel limit every reader checks against the declared size before allocating.
 //!
 //! Every writer is atomic (temporary file in the same directory, then rename); every reader
 //! returns an [`Error`] naming the file on corrupt or truncated input, never panics.
@@ -19,13 +20,14 @@ pub mod fill;
 pub mod fixtures;
 pub mod image_io;
 mod jpeg;
+pub mod limits;
 pub mod npy;
 mod pickle;
 mod plane;
 pub mod tensor;
 pub mod tensor_source;
 
-pub use atomic::write_atomic;
+pub use atomic::{remove_stale_temps, write_atomic};
 pub use checkpoint::{
     Checkpoint, CheckpointFormat, SaveValue, load_checkpoint, load_checkpoint_bytes, save_jittor_pkl, save_pth,
     save_safetensors,
@@ -36,6 +38,7 @@ pub use image_io::{
     Chroma, Loaded, OutputImage, Quantize, compose_color, read_gray, read_image, write_output, write_png_rgb8,
     write_png8, write_tiff16,
 };
+pub use limits::{DEFAULT_MAX_PIXELS, Limits, set_max_pixels};
 pub use npy::{read_npy_f32, write_npy, write_npy_f32};
 pub use plane::Plane;
 pub use tensor::{DType, TensorData};

@@ -20,6 +20,14 @@ pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 
 /// Parses the bytes of a `.npy` file (see [`read_npy_f32`]).
 pub fn parse_npy_f32(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+    parse_npy_f32_limited(bytes, |_| Ok(()))
+}
+
+/// [`parse_npy_f32`] that hands the declared shape to `check` before allocating the values.
+pub fn parse_npy_f32_limited(
+    bytes: &[u8],
+    check: impl FnOnce(&[usize]) -> std::result::Result<(), String>,
+) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
     if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
         return Err("missing the \\x93NUMPY magic".into());
     }
@@ -49,6 +57,7 @@ pub fn parse_npy_f32(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>)
     if h.fortran_order {
         return Err("Fortran-order arrays are not supported (save with np.ascontiguousarray)".into());
     }
+    check(&h.shape)?;
     let n = h.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape too large")?;
     let need = n.checked_mul(4).ok_or("shape too large")?;
     let data = &bytes[end..];
@@ -131,7 +140,7 @@ fn parse_header(h: &str) -> std::result::Result<Header, String> {
 fn parse_str_lit(s: &str) -> std::result::Result<(String, &str), String> {
     let q = s.chars().next().ok_or("unexpected end of header")?;
     if q != '\'' && q != '"' {
-        return Err(format!("expected a quoted string in header at {:?}", &s[..s.len().min(20)]));
+        return Err(format!("expected a quoted string in header at {:?}", s.chars().take(20).collect::<String>()));
     }
     let body = &s[1..];
     let end = body.find(q).ok_or("unterminated string in header")?;
@@ -198,4 +207,25 @@ pub(crate) fn check_plane(path: &Path, p: &Plane) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `npy` fuzz target: the error message cut the header at byte 20, inside a
+    /// two-byte character, and panicked.
+    #[test]
+    fn a_header_with_multibyte_text_is_an_error_not_a_panic() {
+        let s = format!("{}\u{340}rest", "a".repeat(19));
+        assert!(s.get(..20).is_none(), "byte 20 is inside the character");
+        assert!(parse_str_lit(&s).is_err());
+        let header = format!("{{'descr': '<f4', 'fortran_order': False, {s}: 1, 'shape': (1,), }}");
+        let mut bytes = NPY_MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        assert!(parse_npy_f32(&bytes).unwrap_err().contains("quoted string"));
+    }
 }

@@ -14,7 +14,7 @@
 use crate::tensor::{DType, TensorData, c_strides, materialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 /// An unpickling failure.
 #[derive(Debug)]
@@ -136,14 +136,20 @@ fn drain_into(v: &mut Value, work: &mut Vec<Value>) {
                 work.append(&mut t.0);
             }
         }
+        // The last strong reference (the unpickler's `Containers` keeps weak ones, which
+        // `Rc::get_mut` would refuse): the items move to the work list, through the `RefCell`.
         Value::List(rc) | Value::Set(rc) => {
-            if let Some(s) = Rc::get_mut(rc) {
-                work.append(s.0.get_mut());
+            if Rc::strong_count(rc) == 1
+                && let Ok(mut items) = rc.0.try_borrow_mut()
+            {
+                work.append(&mut items);
             }
         }
         Value::Dict(rc) => {
-            if let Some(m) = Rc::get_mut(rc) {
-                for (k, v) in m.0.get_mut().drain(..) {
+            if Rc::strong_count(rc) == 1
+                && let Ok(mut pairs) = rc.0.try_borrow_mut()
+            {
+                for (k, v) in pairs.drain(..) {
                     work.push(k);
                     work.push(v);
                 }
@@ -233,6 +239,47 @@ impl Value {
 /// Loads persistent ids (`BINPERSID`): PyTorch storages.
 pub(crate) type PersistentLoad<'a> = &'a mut dyn FnMut(&Value) -> PResult<Value>;
 
+/// A mutable container an unpickling created, weakly.
+enum Container {
+    Seq(Weak<Seq>),
+    Map(Weak<Map>),
+}
+
+/// Every mutable container (list, set, dict) an unpickling created. A crafted pickle can put a
+/// container inside itself (memo `GET` then `APPEND`/`SETITEM`), a reference cycle that `Rc` would
+/// never free; dropping this empties the containers still alive, which breaks every cycle. Keep it
+/// until the unpickled value has been converted and dropped.
+#[derive(Default)]
+pub(crate) struct Containers(Vec<Container>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let mut work = Vec::new();
+        for c in self.0.drain(..) {
+            match c {
+                Container::Seq(w) => {
+                    if let Some(s) = w.upgrade()
+                        && let Ok(mut items) = s.0.try_borrow_mut()
+                    {
+                        work.append(&mut items);
+                    }
+                }
+                Container::Map(w) => {
+                    if let Some(m) = w.upgrade()
+                        && let Ok(mut pairs) = m.0.try_borrow_mut()
+                    {
+                        for (k, v) in pairs.drain(..) {
+                            work.push(k);
+                            work.push(v);
+                        }
+                    }
+                }
+            }
+        }
+        drop_all(work);
+    }
+}
+
 /// The restricted unpickler.
 pub(crate) struct Unpickler<'a, 'p> {
     data: &'a [u8],
@@ -241,11 +288,20 @@ pub(crate) struct Unpickler<'a, 'p> {
     marks: Vec<Vec<Value>>,
     memo: HashMap<u32, Value>,
     persistent: Option<PersistentLoad<'p>>,
+    containers: Containers,
 }
 
 impl<'a, 'p> Unpickler<'a, 'p> {
     pub(crate) fn new(data: &'a [u8], persistent: Option<PersistentLoad<'p>>) -> Self {
-        Unpickler { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), persistent }
+        Unpickler {
+            data,
+            pos: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            persistent,
+            containers: Containers::default(),
+        }
     }
 
     fn take(&mut self, n: usize) -> PResult<&'a [u8]> {
@@ -307,6 +363,11 @@ impl<'a, 'p> Unpickler<'a, 'p> {
     }
 
     fn push(&mut self, v: Value) {
+        match &v {
+            Value::List(s) | Value::Set(s) => self.containers.0.push(Container::Seq(Rc::downgrade(s))),
+            Value::Dict(m) => self.containers.0.push(Container::Map(Rc::downgrade(m))),
+            _ => {}
+        }
         self.stack.push(v);
     }
 
@@ -348,8 +409,9 @@ impl<'a, 'p> Unpickler<'a, 'p> {
         }
     }
 
-    /// Runs the pickle to its `STOP` and returns the result.
-    pub(crate) fn load(mut self) -> PResult<Value> {
+    /// Runs the pickle to its `STOP` and returns the result with the [`Containers`] that must
+    /// outlive it (an error drops them at once).
+    pub(crate) fn load(mut self) -> PResult<(Value, Containers)> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
@@ -365,7 +427,7 @@ impl<'a, 'p> Unpickler<'a, 'p> {
                 }
                 b'.' => {
                     let v = self.pop()?;
-                    return Ok(v);
+                    return Ok((v, std::mem::take(&mut self.containers)));
                 }
                 b'(' => {
                     let s = std::mem::take(&mut self.stack);
@@ -1071,5 +1133,35 @@ impl Writer {
     pub(crate) fn stop(mut self) -> Vec<u8> {
         self.op(b'.');
         self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `checkpoint` fuzz target (LeakSanitizer): a pickle that puts containers inside
+    /// themselves must not leak them.
+    #[test]
+    fn self_referencing_containers_are_freed() {
+        // protocol 2: {}; memo 0; "a" -> memo 0 (the dict itself); SETITEM. Then [] appended into itself.
+        let dict = b"\x80\x02}q\x00X\x01\x00\x00\x00ah\x00s.";
+        let list = b"\x80\x02]q\x00h\x00a.";
+        for bytes in [&dict[..], &list[..]] {
+            let (v, cycles) = Unpickler::new(bytes, None).load().expect("a valid pickle");
+            let weak = match &v {
+                Value::Dict(m) => Container::Map(Rc::downgrade(m)),
+                Value::List(s) => Container::Seq(Rc::downgrade(s)),
+                other => panic!("unexpected {}", other.kind()),
+            };
+            drop(v);
+            let alive = |c: &Container| match c {
+                Container::Seq(w) => w.upgrade().is_some(),
+                Container::Map(w) => w.upgrade().is_some(),
+            };
+            assert!(alive(&weak), "the cycle keeps the container alive until the guard drops");
+            drop(cycles);
+            assert!(!alive(&weak), "the container leaked");
+        }
     }
 }

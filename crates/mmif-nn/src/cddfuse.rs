@@ -19,6 +19,39 @@ use crate::layers::{Activation, BaseFeatureExtraction, Conv2d, ConvCfg, Epilogue
 const DIM: usize = 64;
 const HEADS: usize = 8;
 
+/// The smallest height and width CDDFuse takes: the 3×3 convolutions of its INN reflect-pad by one
+/// pixel, which needs at least two rows and two columns (PyTorch's reflection padding refuses a
+/// single row or column too).
+pub const MIN_SIDE: usize = 2;
+
+/// Why CDDFuse cannot run on its inputs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CddFuseError {
+    #[error(
+        "CDDFuse needs images of at least {min}×{min} pixels (its reflection padding needs two rows and columns); this one is {width}×{height} (width×height)"
+    )]
+    TooSmall { width: usize, height: usize, min: usize },
+    #[error("the sources differ in shape: {0:?} and {1:?} (B×C×H×W)")]
+    ShapeMismatch([usize; 4], [usize; 4]),
+    #[error("CDDFuse takes single-channel images, got {0} channels")]
+    Channels(usize),
+}
+
+/// Checks that `vis` and `ir` (`B×C×H×W`) are a pair CDDFuse can fuse.
+pub fn check_pair(vis: [usize; 4], ir: [usize; 4]) -> Result<(), CddFuseError> {
+    if vis != ir {
+        return Err(CddFuseError::ShapeMismatch(vis, ir));
+    }
+    let [_, c, h, w] = vis;
+    if c != 1 {
+        return Err(CddFuseError::Channels(c));
+    }
+    if h < MIN_SIDE || w < MIN_SIDE {
+        return Err(CddFuseError::TooSmall { width: w, height: h, min: MIN_SIDE });
+    }
+    Ok(())
+}
+
 /// `nn.Conv2d(1, 64, 3, padding=1, bias=False)`, the official `OverlapPatchEmbed`.
 #[derive(Module, Debug)]
 pub struct PatchEmbed {
@@ -286,7 +319,15 @@ impl CddFuse {
         CddFuseTrace { vis: v, ir: i, fused_base, fused_detail, raw }
     }
 
+    /// [`Self::forward`] after checking the inputs with [`check_pair`]: an error, not a panic,
+    /// for images under [`MIN_SIDE`] or mismatched shapes.
+    pub fn fuse(&self, vis: Tensor<4>, ir: Tensor<4>, residual: Residual) -> Result<Tensor<4>, CddFuseError> {
+        check_pair(vis.dims(), ir.dims())?;
+        Ok(self.forward(vis, ir, residual))
+    }
+
     /// The decoder output, `B×1×H×W` in (0,1), before the test script's min-max normalisation.
+    /// Inputs must pass [`check_pair`] (at least [`MIN_SIDE`] on each side); [`Self::fuse`] checks.
     ///
     /// The same computation as [`Self::trace`], keeping only what is still needed: each
     /// encoder's shallow features are dropped as soon as its branches have run, and its base

@@ -6,10 +6,14 @@
 //! * [`Scratch`]: a fresh folder per test, removed on drop.
 //! * [`cli`]: running a binary (`env!("CARGO_BIN_EXE_…")`) and reading its stderr.
 //! * [`compare`]: the differences and closeness checks the parity tests report.
+//! * [`fuzz`]: the fuzz targets' bodies, shared with the replay of their corpus.
+//! * [`hostile`]: files whose header declares a size they do not hold.
 //! * [`Rng`]: a small deterministic generator for test data.
 
 pub mod cli;
 pub mod compare;
+pub mod fuzz;
+pub mod hostile;
 mod rng;
 mod scratch;
 

@@ -139,8 +139,9 @@ pub(super) unsafe fn write_all(n: usize, fill: impl FnOnce(&Out)) -> Vec<f32> {
 // CPU features
 // ------------------------------------------------------------------------------------------
 
-/// Vector instruction sets the intrinsics kernels are compiled for (chosen at run time).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Vector instruction sets the intrinsics kernels are compiled for (chosen at run time), in
+/// order of width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Isa {
     Scalar,
     /// AVX2 + FMA: 16 vector registers.
@@ -149,12 +150,24 @@ pub(super) enum Isa {
     Avx512,
 }
 
-/// The widest [`Isa`] this CPU supports.
+/// The widest [`Isa`] the kernels may use: `MMIF_ISA=scalar|avx2|avx512` caps it (read once per
+/// process), so that every path can be tested (and sanitised) on a CPU that has the widest one;
+/// unset or any other value leaves the CPU's widest.
+pub(super) fn isa_cap() -> Isa {
+    static CAP: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| match std::env::var("MMIF_ISA").as_deref() {
+        Ok("scalar") => Isa::Scalar,
+        Ok("avx2") => Isa::Avx2,
+        _ => Isa::Avx512,
+    })
+}
+
+/// The widest [`Isa`] this CPU supports, within [`isa_cap`].
 pub(super) fn isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         if has_avx2_fma() && std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
-            return Isa::Avx512;
+            return Isa::Avx512.min(isa_cap());
         }
         if has_avx2_fma() {
             return Isa::Avx2;
@@ -163,11 +176,12 @@ pub(super) fn isa() -> Isa {
     Isa::Scalar
 }
 
-/// Whether the CPU has AVX2 and FMA (cached by the standard library after the first call).
+/// Whether the CPU has AVX2 and FMA (cached by the standard library after the first call) and
+/// [`isa_cap`] allows them.
 pub(super) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") && isa_cap() >= Isa::Avx2
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -105,7 +105,10 @@ fn layer_norm_equals_composition() {
         let got = ln.forward(x.clone());
         let want = ln.forward_composed(x);
         let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
-        assert!(d < 1e-5, "bias {bias} c {c}: {d}");
+        // A pixel whose few channels are nearly equal has a tiny variance, and 1/sqrt(var + 1e-5)
+        // (up to 316) magnifies the float32 rounding of the two evaluations' different summation
+        // orders: with 3 random channels a draw reached 1.3e-5 (seen once, MMIF_ISA=scalar).
+        assert!(d < 1e-4, "bias {bias} c {c}: {d}");
     }
 }
 
@@ -152,4 +155,62 @@ fn reductions_do_not_depend_on_scheduling() {
         assert_eq!(softmax_mean_rows(&scores, [2, 149, 3000]), first.0);
         assert_eq!(ChannelGram::of(&qkv, [1, 48, 61, 97], 4), first.1);
     }
+}
+
+/// The ISA the kernels use honours `MMIF_ISA` (checked in the runs of
+/// `every_isa_path_passes_the_kernel_tests`, which set it).
+#[test]
+fn forced_isa_is_the_one_used() {
+    let cpu = if cfg!(target_arch = "x86_64")
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+            Isa::Avx512
+        } else {
+            Isa::Avx2
+        }
+    } else {
+        Isa::Scalar
+    };
+    let want = match std::env::var("MMIF_ISA").as_deref() {
+        Ok("scalar") => Isa::Scalar,
+        Ok("avx2") => Isa::Avx2.min(cpu),
+        _ => cpu,
+    };
+    assert_eq!(isa(), want);
+    assert_eq!(has_avx2_fma(), want >= Isa::Avx2);
+}
+
+/// Runs this module's tests again in child processes of this test binary, once per ISA the CPU
+/// has, with `MMIF_ISA` forcing it: every intrinsics path (scalar, AVX2, AVX-512) is tested
+/// against the burn composition, whatever the machine's widest one is.
+#[test]
+fn every_isa_path_passes_the_kernel_tests() {
+    if std::env::var_os("MMIF_ISA").is_some() {
+        return; // a child run: the parent covers every ISA
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let widest = isa();
+    let mut ran = Vec::new();
+    for (name, level) in [("scalar", Isa::Scalar), ("avx2", Isa::Avx2), ("avx512", Isa::Avx512)] {
+        if level > widest {
+            eprintln!("kernels: this CPU has no {name}; its path is not run here");
+            continue;
+        }
+        let out = std::process::Command::new(&exe)
+            .args(["kernels::tests::", "--test-threads", "1"])
+            .env("MMIF_ISA", name)
+            .output()
+            .expect("run the test binary");
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "kernel tests with MMIF_ISA={name} failed:\n{log}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(log.contains("forced_isa_is_the_one_used ... ok"), "MMIF_ISA={name}: {log}");
+        ran.push(name);
+    }
+    assert!(ran.contains(&"scalar"), "{ran:?}");
 }
