@@ -11,6 +11,7 @@ mod fft;
 mod image;
 mod matlab;
 mod mefb;
+mod phasecong;
 mod vifb;
 
 use std::fmt;
@@ -213,8 +214,8 @@ impl Vifb {
     }
 }
 
-/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`. FMI and Qp, the two
-/// of MEFB's 20 not reproduced yet, are absent.
+/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`. FMI, the one of
+/// MEFB's 20 not reproduced yet, is absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mefb {
     /// `Cross_entropy`: VIFB's core, MEFB's colour wrapper.
@@ -253,11 +254,13 @@ pub enum Mefb {
     Qcv,
     /// `VIF`: VIFF (Han et al.) as MEFB's code computes it.
     Vif,
+    /// `Qp`: Zhao et al.'s phase-congruency metric (Liu's `myphasecong3.m`).
+    Qp,
 }
 
 impl Mefb {
-    /// In MEFB's table order (`util/configMetrics.m`, without FMI and Qp).
-    pub const ALL: [Mefb; 18] = [
+    /// In MEFB's table order (`util/configMetrics.m`, without FMI).
+    pub const ALL: [Mefb; 19] = [
         Mefb::Ce,
         Mefb::En,
         Mefb::Nmi,
@@ -267,6 +270,7 @@ impl Mefb {
         Mefb::Ag,
         Mefb::Ei,
         Mefb::Qabf,
+        Mefb::Qp,
         Mefb::Sd,
         Mefb::Sf,
         Mefb::Qc,
@@ -299,6 +303,7 @@ impl Mefb {
             Mefb::Qcb => "mefb.Qcb",
             Mefb::Qcv => "mefb.Qcv",
             Mefb::Vif => "mefb.VIF",
+            Mefb::Qp => "mefb.Qp",
         }
     }
 
@@ -328,6 +333,7 @@ impl Mefb {
             Mefb::Qcb => "Qcb",
             Mefb::Qcv => "Qcv",
             Mefb::Vif => "VIF",
+            Mefb::Qp => "Qp",
         }
     }
 
@@ -352,6 +358,7 @@ impl Mefb {
             Mefb::Qcb => "MEFB metrics/metricsQcb.m",
             Mefb::Qcv => "MEFB metrics/metricsQcv.m",
             Mefb::Vif => "MEFB metrics/metricsVIF.m",
+            Mefb::Qp => "MEFB metrics/metricsQp.m (myphasecong3.m)",
         }
     }
 
@@ -390,6 +397,7 @@ impl Mefb {
             Mefb::Qcb => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::qcb(a, b, f))),
             Mefb::Qcv => wrap(img1, img2, fused, Fails, |a, b, f| Ok(vifb::qcv(a, b, f))),
             Mefb::Vif => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::vif(a, b, f))),
+            Mefb::Qp => wrap(img1, img2, fused, Double, mefb::qp),
         }
     }
 }
