@@ -13,7 +13,7 @@
 //!
 //! `--preset vifb` computes VIFB's 13 MATLAB metrics (`vifb.*`) on the images as `imread` reads
 //! them (8-bit gray or colour, VIFB's own colour handling), 4 decimals in tables; `--preset mefb`
-//! MEFB's (`mefb.*`, all but FMI and Qp) the same way, with MEFB's colour handling (MATLAB's
+//! MEFB's (`mefb.*`, all but FMI) the same way, with MEFB's colour handling (MATLAB's
 //! `img1` is the second source: `--under`, `--vis`, `--b`). `--list-metrics`
 //! prints every metric with its origin, reference and direction; `--rank` adds a `Rank` column
 //! (each method's mean of its per-metric ranks, 1 = best; ties share the better rank).

@@ -228,7 +228,7 @@ impl Metric {
     ];
 
     /// Every metric: the evaluator's, then VIFB's, then MEFB's.
-    pub const ALL: [Metric; 46] = [
+    pub const ALL: [Metric; 48] = [
         Metric::En,
         Metric::Sd,
         Metric::Sf,
@@ -275,6 +275,8 @@ impl Metric {
         Metric::Mefb(Mefb::Vif),
         Metric::Extra(Extra::Nabf),
         Metric::Extra(Extra::MsSsim),
+        Metric::Extra(Extra::FmiPixel),
+        Metric::Extra(Extra::FmiGradient),
     ];
 
     /// Canonical name, as printed in tables: `EN SD SF AG MI MSE CC PSNR SCD VIF Qabf SSIM`.
@@ -369,6 +371,7 @@ impl Metric {
             Metric::Mefb(Mefb::Qp) => "Zhao, Laganiere & Liu, IJICIC 2007",
             Metric::Extra(Extra::Nabf) => "Shreyamsha Kumar, Signal Image Video Process. 2015",
             Metric::Extra(Extra::MsSsim) => "Wang, Simoncelli & Bovik, Asilomar 2003",
+            Metric::Extra(Extra::FmiPixel | Extra::FmiGradient) => "Haghighat et al., Comput. Electr. Eng. 2011",
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod extra;
 mod fft;
+mod fmi;
 mod image;
 mod matlab;
 mod mefb;
@@ -410,15 +411,21 @@ pub enum Extra {
     Nabf,
     /// MS-SSIM (Wang et al.), the mean over both sources.
     MsSsim,
+    /// FMI_pixel: Haghighat's FMI (MEFB's `metricsFMI.m`) with the feature `'none'` (raw pixels).
+    FmiPixel,
+    /// FMI_gradient: the same with the feature `'gradient'` (MATLAB's x-derivative).
+    FmiGradient,
 }
 
 impl Extra {
-    pub const ALL: [Extra; 2] = [Extra::Nabf, Extra::MsSsim];
+    pub const ALL: [Extra; 4] = [Extra::Nabf, Extra::MsSsim, Extra::FmiPixel, Extra::FmiGradient];
 
     pub fn name(self) -> &'static str {
         match self {
             Extra::Nabf => "kumar.Nabf",
             Extra::MsSsim => "wang.MS-SSIM",
+            Extra::FmiPixel => "haghighat.FMI-pixel",
+            Extra::FmiGradient => "haghighat.FMI-gradient",
         }
     }
 
@@ -429,17 +436,28 @@ impl Extra {
                 "Shreyamsha Kumar's objective_fusion_perform_fn.m (NABF), sobel_fn.m, per_extn_im_fn.m (VIFB methods/CBF)"
             }
             Extra::MsSsim => "Wang's msssim.m + ssim_index_new.m, mean of (A,F) and (B,F)",
+            Extra::FmiPixel => "MEFB metrics/metricsFMI.m (Haghighat's fmi.m) with feature 'none'",
+            Extra::FmiGradient => "MEFB metrics/metricsFMI.m (Haghighat's fmi.m) with feature 'gradient'",
         }
     }
 
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Extra::MsSsim)
+        !matches!(self, Extra::Nabf)
     }
 
     pub fn compute(self, a: &Image, b: &Image, fused: &Image) -> Result<f64, ToolkitError> {
         match self {
             Extra::Nabf => Ok(extra::nabf(a, b, fused)),
             Extra::MsSsim => extra::ms_ssim(a, b, fused),
+            // MATLAB's img1 is the second source; its colour handling is MEFB's, and a colour
+            // source with a gray fused image is not reproduced (the code reads the 3-D array as 2-D)
+            Extra::FmiPixel => {
+                mefb::wrap(b, a, fused, vifb::GrayRule::Fails, |a, b, f| Ok(fmi::fmi_of_features(a, b, f)))
+            }
+            Extra::FmiGradient => mefb::wrap(b, a, fused, vifb::GrayRule::Fails, |a, b, f| {
+                let g = |p: &matlab::Plane| matlab::gradient(p).0;
+                Ok(fmi::fmi_of_features(&g(a), &g(b), &g(f)))
+            }),
         }
     }
 }
