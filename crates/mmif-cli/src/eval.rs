@@ -52,7 +52,7 @@ pub struct EvalArgs {
     /// Metric set of a paper: cddfuse = EN SD SF MI SCD VIF Qabf SSIM (SSIM data range 2, as the
     /// CDDFuse/EMMA tables); film = EN SD SF AG VIF Qabf (SSIM data range 255); vifb = VIFB's 13
     /// MATLAB metrics CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv; mefb = MEFB's MATLAB
-    /// metrics CE EN NMI PSNR QNCIE TE AG EI Qabf SD SF Qc Qw Qy MEF-SSIM Qcb Qcv VIF
+    /// metrics CE EN NMI PSNR QNCIE TE AG EI Qabf Qp SD SF Qc Qw Qy MEF-SSIM Qcb Qcv VIF (all but FMI)
     #[arg(long, value_enum, value_name = "NAME")]
     pub preset: Option<PresetArg>,
     /// `data_range` of SSIM [default: the preset's; 255 with --metrics alone]

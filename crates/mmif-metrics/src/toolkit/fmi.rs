@@ -67,9 +67,9 @@ fn window_fmi(s: &[f64; L], f: &[f64; L]) -> f64 {
         0.0
     } else {
         let mut cov = 0.0;
-        for i in 0..L {
-            for j in 0..L {
-                cov = cov + bound(i, j) - fc[i] * sc[j];
+        for (i, f) in fc.iter().enumerate() {
+            for (j, s) in sc.iter().enumerate() {
+                cov = cov + bound(i, j) - f * s;
             }
         }
         c / (cov / (f_sd * s_sd))

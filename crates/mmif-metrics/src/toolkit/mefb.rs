@@ -20,7 +20,7 @@ use super::image::Image;
 use super::matlab::{
     Plane, filter2_same3, filter2_valid, fspecial_gaussian, halve, mean2, normalize1, rgb2gray, subsample2,
 };
-use super::phasecong::{phasecong, sum_colmajor};
+use super::phasecong::{FilterBank, phasecong, sum_colmajor};
 use super::vifb::{self, GrayRule};
 
 /// MEFB's colour wrapper (see the module documentation).
@@ -516,34 +516,6 @@ pub(crate) fn real_power_product(magnitude: f64, angle: f64, q: f64, w: f64) -> 
     (magnitude * q.abs().powf(w), angle)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn symmetric_eigenvalues() {
-        // [[2,1,0],[1,2,0],[0,0,5]]: eigenvalues 1, 3, 5
-        let mut r = eig_sym3([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 5.0]]);
-        r.sort_by(f64::total_cmp);
-        for (got, want) in r.iter().zip([1.0, 3.0, 5.0]) {
-            assert!((got - want).abs() < 1e-14, "{r:?}");
-        }
-        // a correlation matrix: the eigenvalues sum to its trace, 3
-        let r = eig_sym3([[1.0, 0.3, 0.7], [0.3, 1.0, 0.2], [0.7, 0.2, 1.0]]);
-        assert!((r.iter().sum::<f64>() - 3.0).abs() < 1e-14);
-    }
-
-    #[test]
-    fn negative_factors_make_the_product_complex() {
-        // (-1)^0.5 = i: real part 0; (-1)^1 = -1
-        let (m, a) = real_power_product(1.0, 0.0, -1.0, 0.5);
-        assert!((m * a.cos()).abs() < 1e-15);
-        let (m, a) = real_power_product(1.0, 0.0, -1.0, 1.0);
-        assert!((m * a.cos() + 1.0).abs() < 1e-15);
-        assert_eq!(real_power_product(2.0, 0.0, 4.0, 0.5), (4.0, 0.0));
-    }
-}
-
 /// `filter2(window, x, 'same')` for an `n`×`n` kernel (n odd): zero padding, then
 /// [`filter2_valid`]'s sum.
 fn filter2_same(x: &Plane, k: &[f64], n: usize) -> Plane {
@@ -595,8 +567,10 @@ fn zhao_correlation(maps: [&[f64]; 4], masks: [&[bool]; 3], width: usize, height
 /// Qp (Zhao et al.): the product of Zhao's correlations of the phase congruency, maximum moment
 /// and minimum moment maps of `myphasecong3`, features masked where the source's (or the larger
 /// source's) phase congruency exceeds 0.1.
-pub(crate) fn qp(im1: &Plane, im2: &Plane, fused: &Plane) -> Result<f64, ToolkitError> {
-    let (p1, p2, pf) = (phasecong(im1), phasecong(im2), phasecong(fused));
+/// `bank` holds the filters for the images' size (built once for every channel).
+pub(crate) fn qp(im1: &Plane, im2: &Plane, fused: &Plane, bank: &mut Option<FilterBank>) -> Result<f64, ToolkitError> {
+    let bank = bank.get_or_insert_with(|| FilterBank::new(fused.width, fused.height));
+    let (p1, p2, pf) = (phasecong(im1, bank), phasecong(im2, bank), phasecong(fused, bank));
     let (w, h) = (fused.width, fused.height);
     let first: Vec<bool> = p1.pc.data.iter().zip(&p2.pc.data).map(|(a, b)| a > b).collect();
     // MATLAB's mask.*a + (~mask).*b: the other term is 0·value (NaN where that value is)
@@ -614,4 +588,32 @@ pub(crate) fn qp(im1: &Plane, im2: &Plane, fused: &Plane) -> Result<f64, Toolkit
     let r_small =
         zhao_correlation([&p1.min_moment.data, &p2.min_moment.data, &n_max, &pf.min_moment.data], masks, w, h);
     Ok(r_pc * r_big * r_small)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symmetric_eigenvalues() {
+        // [[2,1,0],[1,2,0],[0,0,5]]: eigenvalues 1, 3, 5
+        let mut r = eig_sym3([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 5.0]]);
+        r.sort_by(f64::total_cmp);
+        for (got, want) in r.iter().zip([1.0, 3.0, 5.0]) {
+            assert!((got - want).abs() < 1e-14, "{r:?}");
+        }
+        // a correlation matrix: the eigenvalues sum to its trace, 3
+        let r = eig_sym3([[1.0, 0.3, 0.7], [0.3, 1.0, 0.2], [0.7, 0.2, 1.0]]);
+        assert!((r.iter().sum::<f64>() - 3.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn negative_factors_make_the_product_complex() {
+        // (-1)^0.5 = i: real part 0; (-1)^1 = -1
+        let (m, a) = real_power_product(1.0, 0.0, -1.0, 0.5);
+        assert!((m * a.cos()).abs() < 1e-15);
+        let (m, a) = real_power_product(1.0, 0.0, -1.0, 1.0);
+        assert!((m * a.cos() + 1.0).abs() < 1e-15);
+        assert_eq!(real_power_product(2.0, 0.0, 4.0, 0.5), (4.0, 0.0));
+    }
 }

@@ -398,7 +398,10 @@ impl Mefb {
             Mefb::Qcb => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::qcb(a, b, f))),
             Mefb::Qcv => wrap(img1, img2, fused, Fails, |a, b, f| Ok(vifb::qcv(a, b, f))),
             Mefb::Vif => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::vif(a, b, f))),
-            Mefb::Qp => wrap(img1, img2, fused, Double, mefb::qp),
+            Mefb::Qp => {
+                let mut bank = None;
+                wrap(img1, img2, fused, Double, |a, b, f| mefb::qp(a, b, f, &mut bank))
+            }
         }
     }
 }

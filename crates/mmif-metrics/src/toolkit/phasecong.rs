@@ -87,77 +87,134 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
-/// `[phaseCongruency, or, M, m] = myphasecong3(im)` for a `double` image (`or` is not computed).
-pub(crate) fn phasecong(im: &Plane) -> PhaseCong {
-    let (w, h) = (im.width, im.height);
-    let n = w * h;
-    let theta_sigma = PI / NORIENT as f64 / D_THETA_ON_SIGMA;
-    let mut imagefft: Vec<C> = im.data.iter().map(|&v| C::new(v, 0.0)).collect();
-    fft2(&mut imagefft, w, h, false);
+/// The log-Gabor filter bank of `myphasecong3` for one image size, and what the noise estimate
+/// derives from the filters alone; shared by every image of that size.
+pub(crate) struct FilterBank {
+    width: usize,
+    height: usize,
+    /// `filter{s}` of orientation `o` (`logGabor{s} .* spread{o}`), FFT order.
+    filters: Vec<Vec<Vec<f64>>>,
+    /// Per orientation: `EM_n` (sum of the smallest scale's squared filter), and
+    /// `sum(sum(EstSumAn2))`, `sum(sum(EstSumAiAj))` of the filters' inverse FFTs.
+    em_n: Vec<f64>,
+    sum_an2: Vec<f64>,
+    sum_ai_aj: Vec<f64>,
+}
 
-    let (xr, yr) = (frequency_range(w), frequency_range(h));
-    let mut radius = Vec::with_capacity(n);
-    let mut theta = Vec::with_capacity(n);
-    for &y in &yr {
-        for &x in &xr {
-            radius.push((x * x + y * y).sqrt());
-            theta.push((-y).atan2(x));
+impl FilterBank {
+    pub(crate) fn new(w: usize, h: usize) -> Self {
+        let n = w * h;
+        let theta_sigma = PI / NORIENT as f64 / D_THETA_ON_SIGMA;
+        let (xr, yr) = (frequency_range(w), frequency_range(h));
+        let mut radius = Vec::with_capacity(n);
+        let mut theta = Vec::with_capacity(n);
+        for &y in &yr {
+            for &x in &xr {
+                radius.push((x * x + y * y).sqrt());
+                theta.push((-y).atan2(x));
+            }
         }
-    }
-    radius[(h / 2) * w + w / 2] = 1.0;
-    let radius = shift(&radius, w, h, false);
-    let theta = shift(&theta, w, h, false);
-    let sintheta: Vec<f64> = theta.iter().map(|t| t.sin()).collect();
-    let costheta: Vec<f64> = theta.iter().map(|t| t.cos()).collect();
+        radius[(h / 2) * w + w / 2] = 1.0;
+        let radius = shift(&radius, w, h, false);
+        let theta = shift(&theta, w, h, false);
+        let sintheta: Vec<f64> = theta.iter().map(|t| t.sin()).collect();
+        let costheta: Vec<f64> = theta.iter().map(|t| t.cos()).collect();
 
-    let lp = lowpass(w, h);
-    let log_sigma = SIGMA_ON_F.ln();
-    let log_gabor: Vec<Vec<f64>> = (0..NSCALE)
-        .map(|s| {
-            let wavelength = MIN_WAVELENGTH * MULT.powf(s as f64);
-            let fo = 1.0 / wavelength;
-            let mut g: Vec<f64> = radius
-                .iter()
-                .zip(&lp)
-                .map(|(&r, &l)| {
-                    let lg = (r / fo).ln();
-                    ((-(lg * lg)) / (2.0 * (log_sigma * log_sigma))).exp() * l
+        let lp = lowpass(w, h);
+        let log_sigma = SIGMA_ON_F.ln();
+        let log_gabor: Vec<Vec<f64>> = (0..NSCALE)
+            .map(|s| {
+                let wavelength = MIN_WAVELENGTH * MULT.powf(s as f64);
+                let fo = 1.0 / wavelength;
+                let mut g: Vec<f64> = radius
+                    .iter()
+                    .zip(&lp)
+                    .map(|(&r, &l)| {
+                        let lg = (r / fo).ln();
+                        ((-(lg * lg)) / (2.0 * (log_sigma * log_sigma))).exp() * l
+                    })
+                    .collect();
+                g[0] = 0.0;
+                g
+            })
+            .collect();
+        let sqrt_n = (n as f64).sqrt();
+        let mut bank = FilterBank {
+            width: w,
+            height: h,
+            filters: Vec::new(),
+            em_n: Vec::new(),
+            sum_an2: Vec::new(),
+            sum_ai_aj: Vec::new(),
+        };
+        for o in 0..NORIENT {
+            let angl = o as f64 * PI / NORIENT as f64;
+            let (ca, sa) = (angl.cos(), angl.sin());
+            let spread: Vec<f64> = (0..n)
+                .map(|i| {
+                    let ds = sintheta[i] * ca - costheta[i] * sa;
+                    let dc = costheta[i] * ca + sintheta[i] * sa;
+                    let dtheta = ds.atan2(dc).abs();
+                    ((-(dtheta * dtheta)) / (2.0 * (theta_sigma * theta_sigma))).exp()
                 })
                 .collect();
-            g[0] = 0.0;
-            g
-        })
-        .collect();
+            let filters: Vec<Vec<f64>> =
+                log_gabor.iter().map(|lg| lg.iter().zip(&spread).map(|(a, b)| a * b).collect()).collect();
+            let ifft_filters: Vec<Vec<f64>> = filters
+                .iter()
+                .map(|filter| {
+                    let mut f: Vec<C> = filter.iter().map(|&v| C::new(v, 0.0)).collect();
+                    fft2(&mut f, w, h, true);
+                    f.iter().map(|v| v.re * sqrt_n).collect()
+                })
+                .collect();
+            let sq: Vec<f64> = filters[0].iter().map(|v| v * v).collect();
+            bank.em_n.push(sum_colmajor(&sq, w, h));
+            let mut est_sum_an2 = vec![0.0; n];
+            for f in &ifft_filters {
+                for (a, v) in est_sum_an2.iter_mut().zip(f) {
+                    *a += v * v;
+                }
+            }
+            let mut est_sum_ai_aj = vec![0.0; n];
+            for si in 0..NSCALE - 1 {
+                for sj in si + 1..NSCALE {
+                    for i in 0..n {
+                        est_sum_ai_aj[i] += ifft_filters[si][i] * ifft_filters[sj][i];
+                    }
+                }
+            }
+            bank.sum_an2.push(sum_colmajor(&est_sum_an2, w, h));
+            bank.sum_ai_aj.push(sum_colmajor(&est_sum_ai_aj, w, h));
+            bank.filters.push(filters);
+        }
+        bank
+    }
+}
+
+/// `[phaseCongruency, or, M, m] = myphasecong3(im)` for a `double` image (`or` is not computed),
+/// with the filter bank of its size.
+pub(crate) fn phasecong(im: &Plane, bank: &FilterBank) -> PhaseCong {
+    let (w, h) = (im.width, im.height);
+    debug_assert_eq!((w, h), (bank.width, bank.height));
+    let n = w * h;
+    let mut imagefft: Vec<C> = im.data.iter().map(|&v| C::new(v, 0.0)).collect();
+    fft2(&mut imagefft, w, h, false);
 
     let zero = vec![0.0; n];
     let mut total_energy = zero.clone();
     let mut total_sum_an = zero.clone();
     let (mut covx2, mut covy2, mut covxy) = (zero.clone(), zero.clone(), zero.clone());
-    let sqrt_n = (n as f64).sqrt();
     for o in 0..NORIENT {
         let angl = o as f64 * PI / NORIENT as f64;
         let (ca, sa) = (angl.cos(), angl.sin());
-        let spread: Vec<f64> = (0..n)
-            .map(|i| {
-                let ds = sintheta[i] * ca - costheta[i] * sa;
-                let dc = costheta[i] * ca + sintheta[i] * sa;
-                let dtheta = ds.atan2(dc).abs();
-                ((-(dtheta * dtheta)) / (2.0 * (theta_sigma * theta_sigma))).exp()
-            })
-            .collect();
         let mut sum_e = zero.clone();
         let mut sum_o = zero.clone();
         let mut sum_an = zero.clone();
         let mut max_an = zero.clone();
-        let mut em_n = 0.0;
         let mut eo: Vec<Vec<C>> = Vec::with_capacity(NSCALE);
-        let mut ifft_filters: Vec<Vec<f64>> = Vec::with_capacity(NSCALE);
-        for (s, lg) in log_gabor.iter().enumerate() {
-            let filter: Vec<f64> = lg.iter().zip(&spread).map(|(a, b)| a * b).collect();
-            let mut f: Vec<C> = filter.iter().map(|&v| C::new(v, 0.0)).collect();
-            fft2(&mut f, w, h, true);
-            ifft_filters.push(f.iter().map(|v| v.re * sqrt_n).collect());
-            let mut e: Vec<C> = imagefft.iter().zip(&filter).map(|(v, &g)| C::new(v.re * g, v.im * g)).collect();
+        for (s, filter) in bank.filters[o].iter().enumerate() {
+            let mut e: Vec<C> = imagefft.iter().zip(filter).map(|(v, &g)| C::new(v.re * g, v.im * g)).collect();
             fft2(&mut e, w, h, true);
             for i in 0..n {
                 let an = e[i].re.hypot(e[i].im);
@@ -165,10 +222,6 @@ pub(crate) fn phasecong(im: &Plane) -> PhaseCong {
                 sum_e[i] += e[i].re;
                 sum_o[i] += e[i].im;
                 max_an[i] = if s == 0 { an } else { max_an[i].max(an) };
-            }
-            if s == 0 {
-                let sq: Vec<f64> = filter.iter().map(|v| v * v).collect();
-                em_n = sum_colmajor(&sq, w, h);
             }
             eo.push(e);
         }
@@ -191,23 +244,8 @@ pub(crate) fn phasecong(im: &Plane) -> PhaseCong {
                 .collect(),
         );
         let mean_e2n = -median_e2n / 0.5f64.ln();
-        let noise_power = mean_e2n / em_n;
-        let mut est_sum_an2 = zero.clone();
-        for f in &ifft_filters {
-            for (a, v) in est_sum_an2.iter_mut().zip(f) {
-                *a += v * v;
-            }
-        }
-        let mut est_sum_ai_aj = zero.clone();
-        for si in 0..NSCALE - 1 {
-            for sj in si + 1..NSCALE {
-                for i in 0..n {
-                    est_sum_ai_aj[i] += ifft_filters[si][i] * ifft_filters[sj][i];
-                }
-            }
-        }
-        let est_noise_energy2 = 2.0 * noise_power * sum_colmajor(&est_sum_an2, w, h)
-            + 4.0 * noise_power * sum_colmajor(&est_sum_ai_aj, w, h);
+        let noise_power = mean_e2n / bank.em_n[o];
+        let est_noise_energy2 = 2.0 * noise_power * bank.sum_an2[o] + 4.0 * noise_power * bank.sum_ai_aj[o];
         let tau = (est_noise_energy2 / 2.0).sqrt();
         let est_noise_energy = tau * (PI / 2.0).sqrt();
         let est_noise_energy_sigma = ((2.0 - PI / 2.0) * (tau * tau)).sqrt();
