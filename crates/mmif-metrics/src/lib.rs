@@ -35,7 +35,7 @@
 //!
 //! # MATLAB toolkits
 //! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]; MEFB's,
-//! but FMI and Qp: [`Mefb`]) on 8-bit gray or colour [`Image`]s as `imread` returns them, through
+//! but FMI: [`Mefb`]) on 8-bit gray or colour [`Image`]s as `imread` returns them, through
 //! [`compute_image`]. They are [`Metric::Vifb`] and [`Metric::Mefb`] variants named
 //! `vifb.<name>` and `mefb.<name>`, distinct from the evaluator's same-named metrics.
 
@@ -228,7 +228,7 @@ impl Metric {
     ];
 
     /// Every metric: the evaluator's, then VIFB's, then MEFB's.
-    pub const ALL: [Metric; 45] = [
+    pub const ALL: [Metric; 48] = [
         Metric::En,
         Metric::Sd,
         Metric::Sf,
@@ -263,6 +263,7 @@ impl Metric {
         Metric::Mefb(Mefb::Ag),
         Metric::Mefb(Mefb::Ei),
         Metric::Mefb(Mefb::Qabf),
+        Metric::Mefb(Mefb::Qp),
         Metric::Mefb(Mefb::Sd),
         Metric::Mefb(Mefb::Sf),
         Metric::Mefb(Mefb::Qc),
@@ -274,6 +275,8 @@ impl Metric {
         Metric::Mefb(Mefb::Vif),
         Metric::Extra(Extra::Nabf),
         Metric::Extra(Extra::MsSsim),
+        Metric::Extra(Extra::FmiPixel),
+        Metric::Extra(Extra::FmiGradient),
     ];
 
     /// Canonical name, as printed in tables: `EN SD SF AG MI MSE CC PSNR SCD VIF Qabf SSIM`.
@@ -365,8 +368,10 @@ impl Metric {
             Metric::Mefb(Mefb::Qw) => "Piella & Heijmans, ICIP 2003",
             Metric::Mefb(Mefb::Qy) => "Yang et al., Inf. Fusion 2008",
             Metric::Mefb(Mefb::MefSsim) => "Ma et al., IEEE TIP 2015",
+            Metric::Mefb(Mefb::Qp) => "Zhao, Laganiere & Liu, IJICIC 2007",
             Metric::Extra(Extra::Nabf) => "Shreyamsha Kumar, Signal Image Video Process. 2015",
             Metric::Extra(Extra::MsSsim) => "Wang, Simoncelli & Bovik, Asilomar 2003",
+            Metric::Extra(Extra::FmiPixel | Extra::FmiGradient) => "Haghighat et al., Comput. Electr. Eng. 2011",
         }
     }
 
@@ -427,7 +432,7 @@ pub enum Preset {
     Film,
     /// VIFB's 13 metrics in its order: CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv.
     Vifb,
-    /// MEFB's metrics in its order, without FMI and Qp: CE EN NMI PSNR QNCIE TE AG EI Qabf SD SF
+    /// MEFB's metrics in its order, without FMI: CE EN NMI PSNR QNCIE TE AG EI Qabf Qp SD SF
     /// Qc Qw Qy MEF-SSIM Qcb Qcv VIF.
     Mefb,
 }
@@ -489,7 +494,7 @@ macro_rules! toolkit_preset {
 }
 
 const VIFB_PRESET: [Metric; 13] = toolkit_preset!(Vifb, Vifb, 13);
-const MEFB_PRESET: [Metric; 18] = toolkit_preset!(Mefb, Mefb, 18);
+const MEFB_PRESET: [Metric; 19] = toolkit_preset!(Mefb, Mefb, 19);
 
 /// Checks shapes and sizes, then computes `metric` for the fused image and its two sources
 /// (`a` = infrared / MRI / over-exposed / near-focus, `b` = visible / functional / under / far).

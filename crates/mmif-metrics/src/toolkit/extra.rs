@@ -1,5 +1,5 @@
-//! Two metrics recent papers add to the benchmarks' sets, each from the MATLAB code most of
-//! them use:
+//! Metrics recent papers add to the benchmarks' sets, each from the MATLAB code most of them use
+//! (Haghighat's FMI, with the pixel and gradient features, is in `fmi.rs`):
 //! - N_abf (fusion artefacts), B. K. Shreyamsha Kumar's modification of Petrovic's measure, as
 //!   `objective_fusion_perform_fn.m` (its `NABF` output) with `sobel_fn.m` and `per_extn_im_fn.m`
 //!   of Kumar's CBF code compute it (the copy in VIFB's `methods/CBF`);

@@ -10,13 +10,13 @@
 use std::f64::consts::PI;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct C {
-    re: f64,
-    im: f64,
+pub(crate) struct C {
+    pub(crate) re: f64,
+    pub(crate) im: f64,
 }
 
 impl C {
-    fn new(re: f64, im: f64) -> Self {
+    pub(crate) fn new(re: f64, im: f64) -> Self {
         Self { re, im }
     }
     fn mul(self, o: C) -> C {
@@ -130,6 +130,34 @@ impl Plan {
 
 fn angle(t: f64) -> C {
     C::new(t.cos(), t.sin())
+}
+
+/// MATLAB's `fft2` (or `ifft2`, scaled by 1/(width·height), when `inverse`) of a row-major
+/// `height`×`width` complex image, in place.
+pub(crate) fn fft2(a: &mut [C], width: usize, height: usize, inverse: bool) {
+    debug_assert_eq!(a.len(), width * height);
+    let (rows, cols) = (Plan::new(width), Plan::new(height));
+    let mut scratch = Vec::new();
+    let run = |p: &Plan, x: &mut [C], s: &mut Vec<C>| if inverse { p.run_inverse(x, s) } else { p.run(x, s) };
+    for r in 0..height {
+        run(&rows, &mut a[r * width..(r + 1) * width], &mut scratch);
+    }
+    let mut col = vec![C::default(); height];
+    for c in 0..width {
+        for r in 0..height {
+            col[r] = a[r * width + c];
+        }
+        run(&cols, &mut col, &mut scratch);
+        for r in 0..height {
+            a[r * width + c] = col[r];
+        }
+    }
+    if inverse {
+        let scale = 1.0 / (width * height) as f64;
+        for v in a.iter_mut() {
+            *v = C::new(v.re * scale, v.im * scale);
+        }
+    }
 }
 
 /// `real(ifft2(ifftshift(fftshift(fft2(x)) .* h)))` for a `height`×`width` row-major real image

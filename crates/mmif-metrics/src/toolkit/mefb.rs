@@ -20,6 +20,7 @@ use super::image::Image;
 use super::matlab::{
     Plane, filter2_same3, filter2_valid, fspecial_gaussian, halve, mean2, normalize1, rgb2gray, subsample2,
 };
+use super::phasecong::{FilterBank, phasecong, sum_colmajor};
 use super::vifb::{self, GrayRule};
 
 /// MEFB's colour wrapper (see the module documentation).
@@ -513,6 +514,80 @@ pub(crate) fn mef_ssim(img1: &Image, img2: &Image, fused: &Image) -> Result<f64,
 pub(crate) fn real_power_product(magnitude: f64, angle: f64, q: f64, w: f64) -> (f64, f64) {
     let angle = if q < 0.0 { angle + std::f64::consts::PI * w } else { angle };
     (magnitude * q.abs().powf(w), angle)
+}
+
+/// `filter2(window, x, 'same')` for an `n`×`n` kernel (n odd): zero padding, then
+/// [`filter2_valid`]'s sum.
+fn filter2_same(x: &Plane, k: &[f64], n: usize) -> Plane {
+    let half = n / 2;
+    let (w, h) = (x.width + 2 * half, x.height + 2 * half);
+    let mut padded = vec![0.0; w * h];
+    for r in 0..x.height {
+        padded[(r + half) * w + half..(r + half) * w + half + x.width]
+            .copy_from_slice(&x.data[r * x.width..(r + 1) * x.width]);
+    }
+    filter2_valid(&Plane::new(w, h, padded), k, n)
+}
+
+/// Zhao's `correlation_coeffcient` (Liu's `metricZhao.m`): the masked feature maps of the two
+/// sources and of their maximum, each correlated with the fused image's in an 11×11 Gaussian
+/// window (σ 1.5); the pixelwise maximum of the three, summed and divided by the `mask3` area.
+fn zhao_correlation(maps: [&[f64]; 4], masks: [&[bool]; 3], width: usize, height: usize) -> f64 {
+    const C: f64 = 0.0001;
+    let window = fspecial_gaussian(11, 1.5);
+    let total = sum_colmajor(&window, 11, 11);
+    let window: Vec<f64> = window.iter().map(|v| v / total).collect();
+    let plane = |v: Vec<f64>| Plane::new(width, height, v);
+    let blur = |v: Vec<f64>| filter2_same(&plane(v), &window, 11).data;
+    let mul = |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x * y).collect() };
+    let fused = maps[3];
+    let muf = blur(fused.to_vec());
+    let sigmaf_sq: Vec<f64> = blur(mul(fused, fused)).iter().zip(&muf).map(|(s, m)| s - m * m).collect();
+    let mut result = vec![f64::NAN; width * height]; // max ignores NaN
+    for (map, mask) in maps[..3].iter().zip(masks) {
+        let masked: Vec<f64> = map.iter().zip(mask).map(|(&v, &m)| if m { v } else { 0.0 * v }).collect();
+        let mu = blur(masked.clone());
+        let sigma_sq = blur(mul(&masked, &masked));
+        let sigma_f = blur(mul(&masked, fused));
+        for i in 0..width * height {
+            let v = if mask[i] {
+                let s_sq = sigma_sq[i] - mu[i] * mu[i];
+                let s_f = sigma_f[i] - mu[i] * muf[i];
+                (s_f + C) / ((s_sq * sigmaf_sq[i]).abs().sqrt() + C)
+            } else {
+                0.0
+            };
+            result[i] = result[i].max(v);
+        }
+    }
+    let area = masks[2].iter().filter(|&&m| m).count() as f64;
+    sum_colmajor(&result, width, height) / area
+}
+
+/// Qp (Zhao et al.): the product of Zhao's correlations of the phase congruency, maximum moment
+/// and minimum moment maps of `myphasecong3`, features masked where the source's (or the larger
+/// source's) phase congruency exceeds 0.1.
+/// `bank` holds the filters for the images' size (built once for every channel).
+pub(crate) fn qp(im1: &Plane, im2: &Plane, fused: &Plane, bank: &mut Option<FilterBank>) -> Result<f64, ToolkitError> {
+    let bank = bank.get_or_insert_with(|| FilterBank::new(fused.width, fused.height));
+    let (p1, p2, pf) = (phasecong(im1, bank), phasecong(im2, bank), phasecong(fused, bank));
+    let (w, h) = (fused.width, fused.height);
+    let first: Vec<bool> = p1.pc.data.iter().zip(&p2.pc.data).map(|(a, b)| a > b).collect();
+    // MATLAB's mask.*a + (~mask).*b: the other term is 0·value (NaN where that value is)
+    let blend = |a: &Plane, b: &Plane| -> Vec<f64> {
+        a.data.iter().zip(&b.data).zip(&first).map(|((&x, &y), &m)| if m { x + 0.0 * y } else { 0.0 * x + y }).collect()
+    };
+    let pc_max = blend(&p1.pc, &p2.pc);
+    let above = |v: &[f64]| -> Vec<bool> { v.iter().map(|&x| x > 0.1).collect() };
+    let masks = [above(&p1.pc.data), above(&p2.pc.data), above(&pc_max)];
+    let masks = [&masks[0][..], &masks[1][..], &masks[2][..]];
+    let r_pc = zhao_correlation([&p1.pc.data, &p2.pc.data, &pc_max, &pf.pc.data], masks, w, h);
+    let m_max = blend(&p1.max_moment, &p2.max_moment);
+    let r_big = zhao_correlation([&p1.max_moment.data, &p2.max_moment.data, &m_max, &pf.max_moment.data], masks, w, h);
+    let n_max = blend(&p1.min_moment, &p2.min_moment);
+    let r_small =
+        zhao_correlation([&p1.min_moment.data, &p2.min_moment.data, &n_max, &pf.min_moment.data], masks, w, h);
+    Ok(r_pc * r_big * r_small)
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 
 mod extra;
 mod fft;
+mod fmi;
 mod image;
 mod matlab;
 mod mefb;
+mod phasecong;
 mod vifb;
 
 use std::fmt;
@@ -213,8 +215,8 @@ impl Vifb {
     }
 }
 
-/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`. FMI and Qp, the two
-/// of MEFB's 20 not reproduced yet, are absent.
+/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`. FMI, the one of
+/// MEFB's 20 not reproduced yet, is absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mefb {
     /// `Cross_entropy`: VIFB's core, MEFB's colour wrapper.
@@ -253,11 +255,13 @@ pub enum Mefb {
     Qcv,
     /// `VIF`: VIFF (Han et al.) as MEFB's code computes it.
     Vif,
+    /// `Qp`: Zhao et al.'s phase-congruency metric (Liu's `myphasecong3.m`).
+    Qp,
 }
 
 impl Mefb {
-    /// In MEFB's table order (`util/configMetrics.m`, without FMI and Qp).
-    pub const ALL: [Mefb; 18] = [
+    /// In MEFB's table order (`util/configMetrics.m`, without FMI).
+    pub const ALL: [Mefb; 19] = [
         Mefb::Ce,
         Mefb::En,
         Mefb::Nmi,
@@ -267,6 +271,7 @@ impl Mefb {
         Mefb::Ag,
         Mefb::Ei,
         Mefb::Qabf,
+        Mefb::Qp,
         Mefb::Sd,
         Mefb::Sf,
         Mefb::Qc,
@@ -299,6 +304,7 @@ impl Mefb {
             Mefb::Qcb => "mefb.Qcb",
             Mefb::Qcv => "mefb.Qcv",
             Mefb::Vif => "mefb.VIF",
+            Mefb::Qp => "mefb.Qp",
         }
     }
 
@@ -328,6 +334,7 @@ impl Mefb {
             Mefb::Qcb => "Qcb",
             Mefb::Qcv => "Qcv",
             Mefb::Vif => "VIF",
+            Mefb::Qp => "Qp",
         }
     }
 
@@ -352,6 +359,7 @@ impl Mefb {
             Mefb::Qcb => "MEFB metrics/metricsQcb.m",
             Mefb::Qcv => "MEFB metrics/metricsQcv.m",
             Mefb::Vif => "MEFB metrics/metricsVIF.m",
+            Mefb::Qp => "MEFB metrics/metricsQp.m (myphasecong3.m)",
         }
     }
 
@@ -390,6 +398,10 @@ impl Mefb {
             Mefb::Qcb => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::qcb(a, b, f))),
             Mefb::Qcv => wrap(img1, img2, fused, Fails, |a, b, f| Ok(vifb::qcv(a, b, f))),
             Mefb::Vif => wrap(img1, img2, fused, Fails, |a, b, f| Ok(mefb::vif(a, b, f))),
+            Mefb::Qp => {
+                let mut bank = None;
+                wrap(img1, img2, fused, Double, |a, b, f| mefb::qp(a, b, f, &mut bank))
+            }
         }
     }
 }
@@ -402,15 +414,21 @@ pub enum Extra {
     Nabf,
     /// MS-SSIM (Wang et al.), the mean over both sources.
     MsSsim,
+    /// FMI_pixel: Haghighat's FMI (MEFB's `metricsFMI.m`) with the feature `'none'` (raw pixels).
+    FmiPixel,
+    /// FMI_gradient: the same with the feature `'gradient'` (MATLAB's x-derivative).
+    FmiGradient,
 }
 
 impl Extra {
-    pub const ALL: [Extra; 2] = [Extra::Nabf, Extra::MsSsim];
+    pub const ALL: [Extra; 4] = [Extra::Nabf, Extra::MsSsim, Extra::FmiPixel, Extra::FmiGradient];
 
     pub fn name(self) -> &'static str {
         match self {
             Extra::Nabf => "kumar.Nabf",
             Extra::MsSsim => "wang.MS-SSIM",
+            Extra::FmiPixel => "haghighat.FMI-pixel",
+            Extra::FmiGradient => "haghighat.FMI-gradient",
         }
     }
 
@@ -421,17 +439,28 @@ impl Extra {
                 "Shreyamsha Kumar's objective_fusion_perform_fn.m (NABF), sobel_fn.m, per_extn_im_fn.m (VIFB methods/CBF)"
             }
             Extra::MsSsim => "Wang's msssim.m + ssim_index_new.m, mean of (A,F) and (B,F)",
+            Extra::FmiPixel => "MEFB metrics/metricsFMI.m (Haghighat's fmi.m) with feature 'none'",
+            Extra::FmiGradient => "MEFB metrics/metricsFMI.m (Haghighat's fmi.m) with feature 'gradient'",
         }
     }
 
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Extra::MsSsim)
+        !matches!(self, Extra::Nabf)
     }
 
     pub fn compute(self, a: &Image, b: &Image, fused: &Image) -> Result<f64, ToolkitError> {
         match self {
             Extra::Nabf => Ok(extra::nabf(a, b, fused)),
             Extra::MsSsim => extra::ms_ssim(a, b, fused),
+            // MATLAB's img1 is the second source; its colour handling is MEFB's, and a colour
+            // source with a gray fused image is not reproduced (the code reads the 3-D array as 2-D)
+            Extra::FmiPixel => {
+                mefb::wrap(b, a, fused, vifb::GrayRule::Fails, |a, b, f| Ok(fmi::fmi_of_features(a, b, f)))
+            }
+            Extra::FmiGradient => mefb::wrap(b, a, fused, vifb::GrayRule::Fails, |a, b, f| {
+                let g = |p: &matlab::Plane| matlab::gradient(p).0;
+                Ok(fmi::fmi_of_features(&g(a), &g(b), &g(f)))
+            }),
         }
     }
 }

@@ -79,5 +79,5 @@ cases{end+1} = {'small', crop(a, 1, 1, 13, 12), crop(b, 1, 1, 13, 12), crop(f, 1
 cases{end+1} = {'tiny', crop(a, 1, 1, 8, 9), crop(b, 1, 1, 8, 9), crop(f, 1, 1, 8, 9)};
 cases{end+1} = {'one_pixel', a(5,5,:), b(5,5,:), f(5,5,:)};
 names = {'Cross_entropy','Entropy','NMI','Psnr','Qncie','TE','Avg_gradient','Edge_intensity', ...
-         'Qabf','SD','Spatial_frequency','Qc','Qw','Qy','MEF_SSIM','Qcb','Qcv','VIF'};
+         'Qabf','SD','Spatial_frequency','Qc','Qw','Qy','MEF_SSIM','Qcb','Qcv','VIF','Qp'};
 write_cases(out, cases, names, {'img1', 'img2'});
