@@ -411,11 +411,12 @@ impl Scores {
 /// unsharded run gives. Methods are in `--fused-dir` order when names are given, else sorted;
 /// a one-method report is named after its single `--fused-dir NAME=` or `fused`.
 fn merge(args: &EvalArgs, metrics: &[Metric]) -> Result<Vec<Scores>> {
+    use serde_json::Value;
     type PerImage = BTreeMap<String, Vec<f64>>;
     let mut methods: BTreeMap<String, PerImage> = BTreeMap::new();
     let mut single = None;
-    let value = |stem: &str, obj: &Json, file: &Path| -> Result<Vec<f64>> {
-        let Json::Obj(fields) = obj else { bail!("{}: `{stem}` is not an object of metrics", file.display()) };
+    let value = |stem: &str, obj: &Value, file: &Path| -> Result<Vec<f64>> {
+        let Value::Object(fields) = obj else { bail!("{}: `{stem}` is not an object of metrics", file.display()) };
         if fields.len() != metrics.len() {
             bail!(
                 "{}: `{stem}` has {} metrics, the selection {}: give the shards' --preset/--metrics",
@@ -426,31 +427,31 @@ fn merge(args: &EvalArgs, metrics: &[Metric]) -> Result<Vec<Scores>> {
         }
         metrics
             .iter()
-            .map(|m| match fields.iter().find(|(k, _)| k == m.name()).map(|(_, v)| v) {
-                Some(Json::Null) => Ok(f64::NAN),
-                Some(Json::Num(x)) => Ok(*x),
-                Some(Json::Obj(_)) => bail!("{}: `{stem}`.{m} is not a number", file.display()),
+            .map(|m| match fields.get(m.name()) {
+                Some(Value::Null) => Ok(f64::NAN),
+                Some(Value::Number(x)) => {
+                    x.as_f64().with_context(|| format!("{}: `{stem}`.{m} is not a number", file.display()))
+                }
+                Some(_) => bail!("{}: `{stem}`.{m} is not a number", file.display()),
                 None => bail!("{}: `{stem}` has no {m}: give the shards' --preset/--metrics", file.display()),
             })
             .collect()
     };
     for file in &args.merge {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let json = Json::parse(&text)
+        // serde_json's `float_roundtrip` feature (workspace Cargo.toml) parses numbers exactly, so
+        // the merged means equal an unsharded run's bit for bit.
+        let json: Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not the JSON of mmif eval --format json", file.display()))?;
-        let Json::Obj(top) = &json else { bail!("{}: not a JSON object", file.display()) };
-        let is_single = top.iter().any(|(k, _)| k == "per_image");
+        let Value::Object(top) = &json else { bail!("{}: not a JSON object", file.display()) };
+        let is_single = top.contains_key("per_image");
         if *single.get_or_insert(is_single) != is_single {
             bail!("{}: one shard has one method and another several: merge the results of one command", file.display());
         }
-        let entries: Vec<(String, &Json)> =
+        let entries: Vec<(String, &Value)> =
             if is_single { vec![(String::new(), &json)] } else { top.iter().map(|(k, v)| (k.clone(), v)).collect() };
         for (name, m) in entries {
-            let per_image = match m {
-                Json::Obj(f) => f.iter().find(|(k, _)| k == "per_image").map(|(_, v)| v),
-                _ => None,
-            };
-            let Some(Json::Obj(per_image)) = per_image else {
+            let Some(Value::Object(per_image)) = m.get("per_image") else {
                 bail!("{}: no per_image object (mmif eval --format json)", file.display())
             };
             let target = methods.entry(name.clone()).or_default();
@@ -473,103 +474,6 @@ fn merge(args: &EvalArgs, metrics: &[Metric]) -> Result<Vec<Scores>> {
             Scores::new(name, per_image, metrics.len())
         })
         .collect())
-}
-
-/// The JSON `mmif eval --format json` writes (objects, strings, numbers, `null`), read with its
-/// numbers parsed exactly (Rust's `f64` parsing is correctly rounded; serde_json's default parser
-/// may be one unit in the last place off, which would break a bit-exact merge), fields in order.
-enum Json {
-    Obj(Vec<(String, Json)>),
-    Num(f64),
-    Null,
-}
-
-impl Json {
-    fn parse(text: &str) -> Result<Json> {
-        let mut p = JsonParser { s: text.as_bytes(), text, i: 0 };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            bail!("trailing characters at byte {}", p.i);
-        }
-        Ok(v)
-    }
-}
-
-struct JsonParser<'a> {
-    s: &'a [u8],
-    text: &'a str,
-    i: usize,
-}
-
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-
-    fn expect(&mut self, c: u8) -> Result<()> {
-        self.ws();
-        if self.s.get(self.i) != Some(&c) {
-            bail!("expected `{}` at byte {}", c as char, self.i);
-        }
-        self.i += 1;
-        Ok(())
-    }
-
-    fn string(&mut self) -> Result<String> {
-        self.expect(b'"')?;
-        let start = self.i - 1;
-        while self.i < self.s.len() && self.s[self.i] != b'"' {
-            self.i += if self.s[self.i] == b'\\' { 2 } else { 1 };
-        }
-        self.expect(b'"')?;
-        Ok(serde_json::from_str(&self.text[start..self.i])?)
-    }
-
-    fn value(&mut self) -> Result<Json> {
-        self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(fields));
-                }
-                loop {
-                    let k = self.string()?;
-                    self.expect(b':')?;
-                    fields.push((k, self.value()?));
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(fields));
-                        }
-                        _ => bail!("expected `,` or `}}` at byte {}", self.i),
-                    }
-                }
-            }
-            Some(b'n') if self.s[self.i..].starts_with(b"null") => {
-                self.i += 4;
-                Ok(Json::Null)
-            }
-            Some(c) if c.is_ascii_digit() || *c == b'-' => {
-                let start = self.i;
-                while self.i < self.s.len() && matches!(self.s[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-                {
-                    self.i += 1;
-                }
-                let t = &self.text[start..self.i];
-                Ok(Json::Num(t.parse().with_context(|| format!("`{t}` is not a number"))?))
-            }
-            _ => bail!("unexpected input at byte {}", self.i),
-        }
-    }
 }
 
 /// Runs `mmif eval`.
