@@ -4,7 +4,7 @@
 //! `--caption`, `--caption-file` or `--caption-dir`), which `mmif text-encode` writes as those
 //! `.npy` files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
