@@ -67,8 +67,14 @@ fn dtype_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 fn pixels(obj: &Bound<'_, PyAny>, name: &str, float64: bool) -> PyResult<Pixels> {
+    // A C-contiguous array is one copy of its buffer; other layouts (views, transposes) go
+    // through ndarray's iterator, which is several times slower per element.
     fn take<T: numpy::Element + Copy>(a: PyReadonlyArrayDyn<'_, T>) -> (Vec<usize>, Vec<T>) {
-        (a.shape().to_vec(), a.as_array().iter().copied().collect())
+        let data = match a.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => a.as_array().iter().copied().collect(),
+        };
+        (a.shape().to_vec(), data)
     }
     if let Ok(a) = obj.extract::<PyReadonlyArrayDyn<'_, u8>>() {
         let (s, v) = take(a);
