@@ -170,7 +170,12 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
         let failures = text::encode_dir(&enc, captions, &stems, &features, true);
         drop(enc);
         let result = if failures.is_empty() {
-            run_film(args, &features)
+            let origin = format!(
+                "captions in {} encoded by {}",
+                captions.display(),
+                args.caption.text_encoder.as_deref().unwrap_or(Path::new("?")).display()
+            );
+            run_film(args, &features, Some(origin))
         } else {
             Err(anyhow::anyhow!("{} caption(s) could not be encoded: {}", failures.len(), failures.join(", ")))
         };
@@ -178,7 +183,7 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
         return result;
     }
     if let Some(text_dir) = &args.text_dir {
-        return run_film(args, text_dir);
+        return run_film(args, text_dir, None);
     }
     let cfg =
         PrepareConfig { patch: args.patch, stride: args.stride, low_contrast: args.low_contrast, ..Default::default() };
@@ -205,7 +210,7 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
 }
 
 /// The FILM dataset from the source folders and a folder of text features.
-fn run_film(args: &PrepareArgs, text_dir: &Path) -> Result<ExitCode> {
+fn run_film(args: &PrepareArgs, text_dir: &Path, text_origin: Option<String>) -> Result<ExitCode> {
     let bar = progress::bar(0, "prepare");
     let tick = |done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -228,7 +233,7 @@ fn run_film(args: &PrepareArgs, text_dir: &Path) -> Result<ExitCode> {
         SizeArg::Small => FilmSize::Small,
         SizeArg::Full => FilmSize::Full,
     };
-    let stats = prepare_film(a, b, text_dir, &args.out, &FilmPrepareConfig { size, stems }, tick)?;
+    let stats = prepare_film(a, b, text_dir, &args.out, &FilmPrepareConfig { size, stems, text_origin }, tick)?;
     bar.finish_and_clear();
     let tokens: Vec<String> = stats.tokens.iter().map(|(t, n)| format!("{n}×T={t}")).collect();
     eprintln!(

@@ -299,6 +299,13 @@ fn prepare_with_captions_equals_prepare_with_encoded_text() {
     );
     assert_eq!(want.len(), 2);
     assert_eq!(got, want, "prepare --caption-dir differs from text-encode + prepare --text-dir");
+    // the metadata names the captions and the encoder, not the removed temporary folder
+    let meta = mmif_train::dataset::Dataset::open(&s.path("captions.mmifds")).expect("the dataset").metadata;
+    let origin = meta["text_dir"].as_str().expect("text_dir");
+    assert!(
+        origin.starts_with("captions in ") && origin.contains("captions") && !origin.contains(".mmif-text"),
+        "{origin}"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&s.0)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -52,11 +52,15 @@ pub struct FilmPrepareConfig {
     /// Only these stems, in any order (the official `train.txt`; a name is cut at its first
     /// `.`, as the official script does). `None`: every image of folder A.
     pub stems: Option<Vec<String>>,
+    /// Where the text features came from, for the dataset's metadata (`text_dir`) when
+    /// `text_dir` is a temporary folder (captions encoded on the fly); `None`: `text_dir` itself.
+    #[serde(skip)]
+    pub text_origin: Option<String>,
 }
 
 impl Default for FilmPrepareConfig {
     fn default() -> Self {
-        Self { size: FilmSize::Small, stems: None }
+        Self { size: FilmSize::Small, stems: None, text_origin: None }
     }
 }
 
@@ -273,7 +277,7 @@ pub fn prepare_film(
         "config": cfg,
         "a_dir": a_dir.display().to_string(),
         "b_dir": b_dir.display().to_string(),
-        "text_dir": text_dir.display().to_string(),
+        "text_dir": cfg.text_origin.clone().unwrap_or_else(|| text_dir.display().to_string()),
         "stats": stats,
         "files": files,
     });
@@ -375,7 +379,7 @@ mod tests {
         d.gray("ir", "x.png", 12, 10, |x, y| (x * 20 + y) as u8);
         d.gray("vi", "x.png", 12, 10, |x, _| (x * 3) as u8);
         d.text("x.npy", &[4, TEXT_DIM], 1);
-        let cfg = FilmPrepareConfig { size: FilmSize::Full, stems: None };
+        let cfg = FilmPrepareConfig { size: FilmSize::Full, ..Default::default() };
         d.run(&cfg).unwrap();
         let mut ds = Dataset::open(&d.p("d.mmifds")).unwrap();
         assert_eq!((ds.height, ds.width), (10, 12));
