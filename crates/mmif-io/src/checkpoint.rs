@@ -23,7 +23,7 @@ use crate::tensor::{DType, TensorData, c_strides};
 use crate::{Error, Result};
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read, Seek, Write};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -207,25 +207,62 @@ fn unpickle(
 const ZIP_EXPANSION: u64 = 16;
 const ZIP_MIN_BUDGET: u64 = 256 << 20;
 
-fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-        Error::format(path, format!("not a readable zip archive (truncated or corrupt PyTorch checkpoint): {e}"))
-    })?;
-    let pkl_name = zip
-        .file_names()
-        .filter(|n| n.ends_with("data.pkl"))
-        .filter(|n| *n == "data.pkl" || (n.matches('/').count() == 1 && n.ends_with("/data.pkl")))
-        .min_by_key(|n| n.len())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::format(path, "zip archive has no data.pkl: not a PyTorch checkpoint"))?;
-    let root = pkl_name[..pkl_name.len() - "data.pkl".len()].to_string();
-    // A zip entry may be compressed (PyTorch stores them uncompressed), so the bytes it declares are
-    // not bounded by the file: a small deflated entry can expand a thousandfold. The entries read
-    // may expand to at most `ZIP_EXPANSION` times the file (or `ZIP_MIN_BUDGET`), checked against
-    // each entry's declared size before reading and enforced while reading.
-    let mut budget = (bytes.len() as u64).saturating_mul(ZIP_EXPANSION).max(ZIP_MIN_BUDGET);
-    let mut read_entry = |zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str| -> Result<Option<Vec<u8>>> {
-        let f = match zip.by_name(name) {
+/// A PyTorch zip checkpoint's archive: where its pickle is, and its entries read within the
+/// expansion budget.
+struct PthZip<R: Read + Seek> {
+    zip: zip::ZipArchive<R>,
+    /// The folder every entry is in (`archive/`, or the name the checkpoint was saved under).
+    root: String,
+    pkl_name: String,
+    file_len: u64,
+    /// Bytes the entries still read may expand to.
+    budget: u64,
+    big_endian: bool,
+}
+
+impl<R: Read + Seek> PthZip<R> {
+    fn open(reader: R, file_len: u64, path: &Path) -> Result<Self> {
+        let zip = zip::ZipArchive::new(reader).map_err(|e| {
+            Error::format(path, format!("not a readable zip archive (truncated or corrupt PyTorch checkpoint): {e}"))
+        })?;
+        let pkl_name = zip
+            .file_names()
+            .filter(|n| n.ends_with("data.pkl"))
+            .filter(|n| *n == "data.pkl" || (n.matches('/').count() == 1 && n.ends_with("/data.pkl")))
+            .min_by_key(|n| n.len())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::format(path, "zip archive has no data.pkl: not a PyTorch checkpoint"))?;
+        let root = pkl_name[..pkl_name.len() - "data.pkl".len()].to_string();
+        // A zip entry may be compressed (PyTorch stores them uncompressed), so the bytes it
+        // declares are not bounded by the file: a small deflated entry can expand a thousandfold.
+        // The entries read may expand to at most `ZIP_EXPANSION` times the file (or
+        // `ZIP_MIN_BUDGET`), checked against each entry's declared size before reading and
+        // enforced while reading.
+        let budget = file_len.saturating_mul(ZIP_EXPANSION).max(ZIP_MIN_BUDGET);
+        let mut z = Self { zip, root, pkl_name, file_len, budget, big_endian: false };
+        z.big_endian = match z.read(&format!("{}byteorder", z.root), path)? {
+            None => false,
+            Some(b) => match String::from_utf8_lossy(&b).trim() {
+                "little" => false,
+                "big" => true,
+                o => return Err(Error::format(path, format!("unknown byteorder '{o}'"))),
+            },
+        };
+        Ok(z)
+    }
+
+    /// The declared (uncompressed) size of entry `name`, `None` when there is none.
+    fn size(&mut self, name: &str, path: &Path) -> Result<Option<u64>> {
+        match self.zip.by_name(name) {
+            Ok(f) => Ok(Some(f.size())),
+            Err(zip::result::ZipError::FileNotFound) => Ok(None),
+            Err(e) => Err(Error::format(path, format!("cannot read '{name}' in the zip: {e}"))),
+        }
+    }
+
+    /// Reads entry `name` (`None` when there is none).
+    fn read(&mut self, name: &str, path: &Path) -> Result<Option<Vec<u8>>> {
+        let f = match self.zip.by_name(name) {
             Ok(f) => f,
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => {
@@ -233,12 +270,12 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             }
         };
         let declared = f.size();
-        if declared > budget {
+        if declared > self.budget {
             return Err(Error::format(
                 path,
                 format!(
                     "'{name}' in the zip declares {declared} bytes, more than a checkpoint of {} bytes can expand to",
-                    bytes.len()
+                    self.file_len
                 ),
             ));
         }
@@ -246,47 +283,59 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         f.take(declared)
             .read_to_end(&mut buf)
             .map_err(|e| Error::format(path, format!("cannot read '{name}' in the zip: {e}")))?;
-        budget -= buf.len() as u64;
+        self.budget -= buf.len() as u64;
         Ok(Some(buf))
-    };
-    let big_endian = match read_entry(&mut zip, &format!("{root}byteorder"))? {
-        None => false,
-        Some(b) => match String::from_utf8_lossy(&b).trim() {
-            "little" => false,
-            "big" => true,
-            o => return Err(Error::format(path, format!("unknown byteorder '{o}'"))),
-        },
-    };
-    let pkl = read_entry(&mut zip, &pkl_name)?.unwrap_or_default();
+    }
+
+    fn pickle(&mut self, path: &Path) -> Result<Vec<u8>> {
+        let name = self.pkl_name.clone();
+        Ok(self.read(&name, path)?.unwrap_or_default())
+    }
+
+    fn storage_name(&self, key: &str) -> String {
+        format!("{}data/{key}", self.root)
+    }
+}
+
+/// A torch storage's persistent id: `('storage', StorageType, key, location, numel)`.
+fn storage_pid(pid: &Value) -> std::result::Result<(DType, String, usize), PickleError> {
+    let items = pid.items().unwrap_or_default();
+    match items.as_slice() {
+        [Value::Str(tag), Value::Global(Global::StorageType(dt)), key, _location, numel] if &**tag == "storage" => {
+            let key = match key {
+                Value::Str(s) => s.to_string(),
+                Value::Int(i) => i.to_string(),
+                _ => return Err(PickleError::Msg("storage key is not a string".into())),
+            };
+            let numel = match numel {
+                Value::Int(n) if *n >= 0 => *n as usize,
+                _ => return Err(PickleError::Msg("storage size is not an int".into())),
+            };
+            Ok((*dt, key, numel))
+        }
+        _ => Err(PickleError::Msg("unsupported persistent id (expected a torch storage)".into())),
+    }
+}
+
+fn storage_too_small(name: &str, have: u64, numel: usize, dtype: DType) -> Option<PickleError> {
+    numel.checked_mul(dtype.size()).is_none_or(|n| n as u64 > have).then(|| {
+        PickleError::Msg(format!("storage '{name}' holds {have} bytes, fewer than its {numel} {dtype:?} elements"))
+    })
+}
+
+fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let mut z = PthZip::open(Cursor::new(bytes), bytes.len() as u64, path)?;
+    let pkl = z.pickle(path)?;
     let mut cache: HashMap<String, Rc<Storage>> = HashMap::new();
     let mut storage_error: Option<Error> = None;
     let v = {
         let mut load = |pid: &Value| -> std::result::Result<Value, PickleError> {
-            let items = pid.items().unwrap_or_default();
-            let (dtype, key, numel) = match items.as_slice() {
-                [Value::Str(tag), Value::Global(Global::StorageType(dt)), key, _location, numel]
-                    if &**tag == "storage" =>
-                {
-                    let key = match key {
-                        Value::Str(s) => s.to_string(),
-                        Value::Int(i) => i.to_string(),
-                        _ => return Err(PickleError::Msg("storage key is not a string".into())),
-                    };
-                    let numel = match numel {
-                        Value::Int(n) if *n >= 0 => *n as usize,
-                        _ => return Err(PickleError::Msg("storage size is not an int".into())),
-                    };
-                    (*dt, key, numel)
-                }
-                _ => {
-                    return Err(PickleError::Msg("unsupported persistent id (expected a torch storage)".into()));
-                }
-            };
+            let (dtype, key, numel) = storage_pid(pid)?;
             if let Some(s) = cache.get(&key) {
                 return Ok(Value::Storage(s.clone()));
             }
-            let name = format!("{root}data/{key}");
-            let bytes = match read_entry(&mut zip, &name) {
+            let name = z.storage_name(&key);
+            let bytes = match z.read(&name, path) {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     return Err(PickleError::Msg(format!("storage '{name}' is missing from the zip")));
@@ -297,13 +346,10 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
                     return Err(PickleError::Msg(msg));
                 }
             };
-            if numel.checked_mul(dtype.size()).is_none_or(|n| n > bytes.len()) {
-                return Err(PickleError::Msg(format!(
-                    "storage '{name}' holds {} bytes, fewer than its {numel} {dtype:?} elements",
-                    bytes.len()
-                )));
+            if let Some(e) = storage_too_small(&name, bytes.len() as u64, numel, dtype) {
+                return Err(e);
             }
-            let s = Rc::new(Storage { dtype, bytes, big_endian });
+            let s = Rc::new(Storage { dtype, bytes, big_endian: z.big_endian, lazy: None });
             cache.insert(key, s.clone());
             Ok(Value::Storage(s))
         };
@@ -314,6 +360,121 @@ fn load_pth(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     }
     let (v, _cycles) = v?;
     from_value(v, CheckpointFormat::Pth, path)
+}
+
+/// One tensor of a [`LazyPth`]: its storage's key and its view of it.
+#[derive(Clone, Debug)]
+pub(crate) struct PthTensor {
+    key: String,
+    dtype: DType,
+    big_endian: bool,
+    offset: usize,
+    pub size: Vec<usize>,
+    stride: Vec<usize>,
+}
+
+/// A PyTorch zip checkpoint whose tensors are read one at a time: the pickle is read when it is
+/// opened (names, shapes, storage keys), a tensor's storage entry when the tensor is read, so the
+/// memory a reader needs is that of the tensors it takes, not of the file.
+pub(crate) struct LazyPth {
+    zip: PthZip<std::fs::File>,
+    /// Tensors by flattened name (the names [`load_checkpoint`] gives them).
+    pub tensors: BTreeMap<String, PthTensor>,
+}
+
+impl LazyPth {
+    /// Opens a zip checkpoint (`Ok(None)` when `path` is not a zip).
+    pub(crate) fn open(path: &Path) -> Result<Option<Self>> {
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut magic = [0u8; 4];
+        let n = file.read(&mut magic).map_err(|e| Error::io(path, e))?;
+        if n < 4 || !(magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
+            return Ok(None);
+        }
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut z = PthZip::open(file, file_len, path)?;
+        let pkl = z.pickle(path)?;
+        let mut storage_error: Option<Error> = None;
+        let v = {
+            let mut load = |pid: &Value| -> std::result::Result<Value, PickleError> {
+                let (dtype, key, numel) = storage_pid(pid)?;
+                let name = z.storage_name(&key);
+                let have = match z.size(&name, path) {
+                    Ok(Some(n)) => n,
+                    Ok(None) => return Err(PickleError::Msg(format!("storage '{name}' is missing from the zip"))),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        storage_error = Some(e);
+                        return Err(PickleError::Msg(msg));
+                    }
+                };
+                if let Some(e) = storage_too_small(&name, have, numel, dtype) {
+                    return Err(e);
+                }
+                let lazy = Some(Rc::from(key.as_str()));
+                Ok(Value::Storage(Rc::new(Storage { dtype, bytes: Vec::new(), big_endian: z.big_endian, lazy })))
+            };
+            unpickle(&pkl, path, Some(&mut load))
+        };
+        if let Some(e) = storage_error {
+            return Err(e);
+        }
+        let (v, _cycles) = v?;
+        if !matches!(v, Value::Dict(_)) {
+            return Err(Error::format(path, format!("checkpoint top level is a {}, not a dict", v.kind())));
+        }
+        let mut tensors = BTreeMap::new();
+        lazy_tensors(&v, "", 0, &mut tensors).map_err(|m| Error::format(path, m))?;
+        Ok(Some(Self { zip: z, tensors }))
+    }
+
+    /// Reads one tensor as `f32` values (its storage entry only).
+    pub(crate) fn read(&mut self, name: &str, path: &Path) -> Result<TensorData> {
+        let t = self.tensors.get(name).ok_or_else(|| Error::format(path, format!("no tensor '{name}'")))?.clone();
+        let entry = self.zip.storage_name(&t.key);
+        let bytes =
+            self.zip.read(&entry, path)?.ok_or_else(|| Error::format(path, format!("storage '{entry}' is missing")))?;
+        let data = crate::tensor::materialize(&bytes, t.dtype, t.big_endian, t.offset, &t.size, &t.stride)
+            .map_err(|m| Error::format(path, format!("tensor '{name}': {m}")))?;
+        Ok(TensorData { shape: t.size, dtype: t.dtype, data })
+    }
+}
+
+/// The lazy tensors of an unpickled value by flattened name, named as [`flatten`] names tensors.
+fn lazy_tensors(
+    v: &Value,
+    name: &str,
+    depth: usize,
+    out: &mut BTreeMap<String, PthTensor>,
+) -> std::result::Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nesting deeper than {MAX_DEPTH} levels at '{name}'"));
+    }
+    match v {
+        Value::LazyTensor(t) => {
+            let t = PthTensor {
+                key: t.key.to_string(),
+                dtype: t.dtype,
+                big_endian: t.big_endian,
+                offset: t.offset,
+                size: t.size.clone(),
+                stride: t.stride.clone(),
+            };
+            out.insert(name.to_string(), t);
+        }
+        Value::Dict(m) => {
+            for (k, val) in m.0.borrow().iter() {
+                lazy_tensors(val, &join(name, &key_string(k)?), depth + 1, out)?;
+            }
+        }
+        Value::Tuple(_) | Value::List(_) | Value::Set(_) => {
+            for (i, it) in v.items().unwrap_or_default().iter().enumerate() {
+                lazy_tensors(it, &join(name, &i.to_string()), depth + 1, out)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn load_jittor(bytes: &[u8], path: &Path) -> Result<Checkpoint> {

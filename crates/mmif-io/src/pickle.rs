@@ -89,6 +89,20 @@ pub(crate) struct Storage {
     pub dtype: DType,
     pub bytes: Vec<u8>,
     pub big_endian: bool,
+    /// Lazy reading (one tensor at a time out of a large `.pth`): the storage's key in the zip,
+    /// whose bytes are not read (`bytes` is empty); tensors on it become [`LazyTensor`]s.
+    pub lazy: Option<Rc<str>>,
+}
+
+/// A tensor of a lazily read storage: where its values are, read when asked for.
+#[derive(Clone, Debug)]
+pub(crate) struct LazyTensor {
+    pub key: Rc<str>,
+    pub dtype: DType,
+    pub big_endian: bool,
+    pub offset: usize,
+    pub size: Vec<usize>,
+    pub stride: Vec<usize>,
 }
 
 /// A NumPy dtype under construction (`numpy.dtype(...)` then `BUILD`).
@@ -124,6 +138,8 @@ pub(crate) enum Value {
     Global(Global),
     Storage(Rc<Storage>),
     Tensor(Rc<TensorData>),
+    /// A tensor whose storage is read later ([`Storage::lazy`]).
+    LazyTensor(Rc<LazyTensor>),
     /// A NumPy array: `None` until its `BUILD` state arrives.
     NdArray(Rc<RefCell<Option<TensorData>>>),
     NpDtype(Rc<RefCell<NpDtype>>),
@@ -207,7 +223,7 @@ impl Value {
             Value::Dict(_) => "dict",
             Value::Global(_) => "global",
             Value::Storage(_) => "storage",
-            Value::Tensor(_) => "tensor",
+            Value::Tensor(_) | Value::LazyTensor(_) => "tensor",
             Value::NdArray(_) => "ndarray",
             Value::NpDtype(_) => "numpy dtype",
         }
@@ -897,12 +913,17 @@ fn call(g: Global, args: &[Value]) -> PResult<Value> {
             let offset = args[1].as_usize("storage offset")?;
             let size = args[2].as_usize_seq("tensor size")?;
             let stride = args[3].as_usize_seq("tensor stride")?;
+            if let Some(key) = &storage.lazy {
+                let (dtype, big_endian) = (storage.dtype, storage.big_endian);
+                let t = LazyTensor { key: key.clone(), dtype, big_endian, offset, size, stride };
+                return Ok(Value::LazyTensor(Rc::new(t)));
+            }
             let data = materialize(&storage.bytes, storage.dtype, storage.big_endian, offset, &size, &stride)
                 .map_err(PickleError::Msg)?;
             Ok(Value::Tensor(Rc::new(TensorData { shape: size, dtype: storage.dtype, data })))
         }
         Global::RebuildParameter => match args.first() {
-            Some(t @ Value::Tensor(_)) => Ok(t.clone()),
+            Some(t @ (Value::Tensor(_) | Value::LazyTensor(_))) => Ok(t.clone()),
             _ => err("_rebuild_parameter: expected a tensor"),
         },
         Global::OrderedDict => {
@@ -1020,7 +1041,7 @@ fn build(obj: &Value, state: &Value) -> PResult<()> {
             Ok(())
         }
         // OrderedDict state (e.g. a state dict's `_metadata`) and tensor attributes are not needed.
-        Value::Dict(_) | Value::Tensor(_) => Ok(()),
+        Value::Dict(_) | Value::Tensor(_) | Value::LazyTensor(_) => Ok(()),
         v => err(format!("BUILD on a {} is not supported", v.kind())),
     }
 }

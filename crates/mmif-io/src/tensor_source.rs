@@ -8,9 +8,11 @@
 //! * **sharded safetensors** (Hugging Face `model.safetensors.index.json`, whose `weight_map`
 //!   names each tensor's shard): pass the index, the folder holding it, or one of its shards
 //!   (`model-00001-of-00002.safetensors` beside the index); every shard is memory-mapped.
-//! * anything else [`crate::load_checkpoint`] reads (`.pth`, Jittor `.pkl`, pickles): loaded
-//!   whole, then served from memory (a `.pth` is a zip of one entry per storage, but its pickle
-//!   names tensors only through those storages, so this reader does not pick entries apart).
+//! * **PyTorch zip checkpoints** (`.pth`, `.pt`, …: one zip entry per storage): the pickle is read
+//!   when the checkpoint is opened, with the storages left unread; a tensor's storage entry is read
+//!   when the tensor is read.
+//! * anything else [`crate::load_checkpoint`] reads (Jittor `.pkl`, plain pickles): loaded whole,
+//!   then served from memory.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,7 +21,9 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use safetensors::SafeTensors;
 
-use crate::checkpoint::{is_safetensors, safetensors_values};
+use std::cell::RefCell;
+
+use crate::checkpoint::{LazyPth, is_safetensors, safetensors_values};
 use crate::{Error, Result, TensorData};
 
 /// The name of Hugging Face's shard index.
@@ -33,6 +37,8 @@ pub struct TensorSource {
     entries: BTreeMap<String, (Vec<usize>, Slot)>,
     maps: Vec<Mapped>,
     loaded: BTreeMap<String, TensorData>,
+    /// A PyTorch zip checkpoint read one storage at a time.
+    pth: Option<RefCell<LazyPth>>,
 }
 
 /// One safetensors file: its map (for the header), the open file and where its data starts.
@@ -50,6 +56,8 @@ enum Slot {
     Mapped(usize),
     /// In `loaded`.
     Loaded,
+    /// In `pth`.
+    Pth,
 }
 
 fn map_file(path: &Path) -> Result<(Mmap, File)> {
@@ -82,8 +90,13 @@ impl TensorSource {
     /// Opens `path`: a safetensors file, a shard index (or its folder, or one of its shards), or
     /// any checkpoint [`crate::load_checkpoint`] reads.
     pub fn open(path: &Path) -> Result<Self> {
-        let mut src =
-            Self { path: path.to_path_buf(), entries: BTreeMap::new(), maps: Vec::new(), loaded: BTreeMap::new() };
+        let mut src = Self {
+            path: path.to_path_buf(),
+            entries: BTreeMap::new(),
+            maps: Vec::new(),
+            loaded: BTreeMap::new(),
+            pth: None,
+        };
         if let Some(index) = shard_index(path) {
             src.open_shards(&index)?;
             return Ok(src);
@@ -104,6 +117,13 @@ impl TensorSource {
             return Ok(src);
         }
         drop(map);
+        if let Some(pth) = LazyPth::open(path)? {
+            for (name, t) in &pth.tensors {
+                src.entries.insert(name.clone(), (t.size.clone(), Slot::Pth));
+            }
+            src.pth = Some(RefCell::new(pth));
+            return Ok(src);
+        }
         let ck = crate::load_checkpoint(path)?;
         for (name, t) in ck.tensors {
             src.entries.insert(name.clone(), (t.shape.clone(), Slot::Loaded));
@@ -174,6 +194,10 @@ impl TensorSource {
         match self.entries.get(name) {
             None => Err(Error::format(&self.path, format!("no tensor '{name}'"))),
             Some((_, Slot::Loaded)) => Ok(self.loaded[name].clone()),
+            Some((_, Slot::Pth)) => match &self.pth {
+                Some(pth) => pth.borrow_mut().read(name, &self.path),
+                None => Err(Error::format(&self.path, format!("no tensor '{name}'"))),
+            },
             Some((_, Slot::Mapped(i))) => {
                 use std::io::{Read, Seek, SeekFrom};
                 let m = &self.maps[*i];
@@ -199,6 +223,30 @@ mod tests {
 
     fn t(shape: &[usize], v: f32) -> TensorData {
         TensorData::f32(shape.to_vec(), vec![v; shape.iter().product()])
+    }
+
+    #[test]
+    fn reads_pth_tensors_one_at_a_time_as_load_checkpoint_names_and_reads_them() {
+        use crate::checkpoint::{SaveValue, save_pth};
+        let scratch = mmif_testkit::Scratch::new("lazy-pth");
+        let path = scratch.0.join("model.pth");
+        let w = TensorData::f32(vec![2, 3], (0..6).map(|i| i as f32 * 0.5 - 1.0).collect());
+        let inner = vec![
+            ("enc.weight".to_string(), SaveValue::Tensor(w.clone())),
+            ("enc.bias".to_string(), SaveValue::Tensor(t(&[3], 0.25))),
+        ];
+        let root = vec![("model".to_string(), SaveValue::Dict(inner)), ("epoch".to_string(), SaveValue::Int(3))];
+        save_pth(&path, &root).unwrap();
+        let whole = crate::load_checkpoint(&path).unwrap();
+        let src = TensorSource::open(&path).unwrap();
+        assert!(src.pth.is_some(), "a zip checkpoint is read lazily");
+        let names: Vec<&str> = src.shapes().map(|(n, _)| n).collect();
+        assert_eq!(names, whole.tensors.keys().map(String::as_str).collect::<Vec<_>>());
+        for (name, t) in &whole.tensors {
+            assert_eq!(src.shape(name), Some(t.shape.as_slice()));
+            assert_eq!(&src.read(name).unwrap(), t, "{name}");
+        }
+        assert!(src.read("model.nothing").is_err());
     }
 
     #[test]
