@@ -41,10 +41,10 @@ pub struct TensorSource {
     pth: Option<RefCell<LazyPth>>,
 }
 
-/// One safetensors file: its map (for the header), the open file and where its data starts.
+/// One safetensors file (its header read through a map when it is opened, then unmapped): the
+/// open file and where its data starts.
 struct Mapped {
     path: PathBuf,
-    map: Mmap,
     file: File,
     /// Bytes before the data section (8 + header length).
     data_start: u64,
@@ -52,8 +52,9 @@ struct Mapped {
 
 #[derive(Clone, Copy)]
 enum Slot {
-    /// Index into `maps`.
-    Mapped(usize),
+    /// Index into `maps`, the tensor's dtype and its byte range in the data section (from the
+    /// header, parsed once when the file is opened).
+    Mapped(usize, safetensors::Dtype, (usize, usize)),
     /// In `loaded`.
     Loaded,
     /// In `pth`.
@@ -137,9 +138,9 @@ impl TensorSource {
         let (n, meta) =
             SafeTensors::read_metadata(&map).map_err(|e| Error::format(path, format!("bad safetensors file: {e}")))?;
         for (name, info) in meta.tensors() {
-            self.entries.insert(name, (info.shape.clone(), Slot::Mapped(i)));
+            self.entries.insert(name, (info.shape.clone(), Slot::Mapped(i, info.dtype, info.data_offsets)));
         }
-        self.maps.push(Mapped { path: path.to_path_buf(), map, file, data_start: 8 + n as u64 });
+        self.maps.push(Mapped { path: path.to_path_buf(), file, data_start: 8 + n as u64 });
         Ok(i)
     }
 
@@ -165,7 +166,7 @@ impl TensorSource {
             let (map, file) = map_file(&path)?;
             let i = self.add_mapped(&path, map, file)?;
             if let Some(name) =
-                names.iter().find(|n| !matches!(self.entries.get(*n), Some((_, Slot::Mapped(j))) if *j == i))
+                names.iter().find(|n| !matches!(self.entries.get(*n), Some((_, Slot::Mapped(j, ..))) if *j == i))
             {
                 return Err(Error::format(index, format!("tensor '{name}' is not in its shard {shard}")));
             }
@@ -198,19 +199,15 @@ impl TensorSource {
                 Some(pth) => pth.borrow_mut().read(name, &self.path),
                 None => Err(Error::format(&self.path, format!("no tensor '{name}'"))),
             },
-            Some((_, Slot::Mapped(i))) => {
+            Some((shape, Slot::Mapped(i, dtype, (begin, end)))) => {
                 use std::io::{Read, Seek, SeekFrom};
                 let m = &self.maps[*i];
-                let (_, meta) = SafeTensors::read_metadata(&m.map)
-                    .map_err(|e| Error::format(&m.path, format!("bad safetensors file: {e}")))?;
-                let info = meta.info(name).ok_or_else(|| Error::format(&m.path, format!("no tensor '{name}'")))?;
-                let (begin, end) = info.data_offsets;
                 let mut bytes = vec![0u8; end - begin];
                 let mut file = &m.file;
-                file.seek(SeekFrom::Start(m.data_start + begin as u64))
+                file.seek(SeekFrom::Start(m.data_start + *begin as u64))
                     .and_then(|_| file.read_exact(&mut bytes))
                     .map_err(|e| Error::io(&m.path, e))?;
-                safetensors_values(name, info.dtype, &info.shape, &bytes, &m.path)
+                safetensors_values(name, *dtype, shape, &bytes, &m.path)
             }
         }
     }
