@@ -114,10 +114,10 @@ fn auto_lambda(ir: &Grid, vis: &Grid) -> f64 {
 }
 
 /// One source's decomposition: `(M^{L+1}, E^2..=E^{L+1}, D^2..=D^{L+1})` (index 0 = level 2).
-struct Layers {
-    base: Grid,
-    edge: Vec<Grid>,
-    detail: Vec<Grid>,
+pub(crate) struct Layers {
+    pub base: Grid,
+    pub edge: Vec<Grid>,
+    pub detail: Vec<Grid>,
 }
 
 fn decompose(src: &Grid, levels: usize) -> Layers {
@@ -137,21 +137,21 @@ fn decompose(src: &Grid, levels: usize) -> Layers {
 }
 
 /// Below this largest edge excess (on the 0..=1 scale) `P` is taken as 0: such values are the
-/// rounding noise of the box filters on flat images (8-bit sources differ by at least 1/255),
+/// rounding noise of the filters on flat images (8-bit sources differ by at least 1/255),
 /// which the normalisation by the maximum would otherwise blow up to a random blend.
 const EDGE_NOISE: f64 = 1e-9;
 
 /// `atan(λP)/atan(λ)` with `P = max(|e_a| − |e_b|, 0) / max(·)` (`P = 0` where the max is
-/// below [`EDGE_NOISE`]).
-fn injection_map(ea: &Grid, eb: &Grid, lambda: f64) -> Grid {
+/// below `noise`).
+fn injection_map(ea: &Grid, eb: &Grid, lambda: f64, noise: f64) -> Grid {
     let r = ea.zip_map(eb, |a, b| (a.abs() - b.abs()).max(0.0));
     let rmax = r.data.iter().copied().fold(0.0, f64::max);
-    let inv = if rmax > EDGE_NOISE { 1.0 / rmax } else { 0.0 };
+    let inv = if rmax > noise { 1.0 / rmax } else { 0.0 };
     let norm = lambda.atan();
     r.map(|v| (lambda * v * inv).atan() / norm)
 }
 
-fn gaussian_symmetric(g: &Grid, sigma: f64) -> Grid {
+pub(crate) fn gaussian_symmetric(g: &Grid, sigma: f64) -> Grid {
     let radius = (3.0 * sigma).floor() as usize;
     correlate_separable_symmetric(g, &fspecial_gaussian(radius, sigma))
 }
@@ -161,6 +161,53 @@ fn blend_into(acc: &mut Grid, c: &Grid, x: &Grid, y: &Grid) {
     for k in 0..acc.data.len() {
         acc.data[k] += c.data[k] * x.data[k] + (1.0 - c.data[k]) * y.data[k];
     }
+}
+
+/// How [`combine`] treats the finest level and what it takes for rounding noise.
+pub(crate) struct Combine {
+    /// Injection strength `λ`.
+    pub lambda: f64,
+    /// σ of the Gaussian smoothing the finest level's edge choice map.
+    pub fine_edge_sigma: f64,
+    /// σ of the Gaussian smoothing the finest level's detail choice map; `None`: not smoothed.
+    pub fine_detail_sigma: Option<f64>,
+    /// Largest edge excess taken as rounding noise (`P = 0`), on the sources' scale.
+    pub noise: f64,
+}
+
+/// The multi-scale combination shared by HMSD (Zhou et al. 2016) and HMSD-GF: infrared layers `la`
+/// injected into visible layers `lb` (see the module documentation); returns the fused image on
+/// the layers' scale. `σ_base = 2^{L+2}` for the base map, σ 1 for the coarser levels' maps.
+pub(crate) fn combine(la: &Layers, lb: &Layers, c: &Combine) -> Grid {
+    let levels = la.edge.len();
+    let (w, h) = (la.base.w, la.base.h);
+    // σ of the base-layer smoothing: 2·(2·2^L), as in the MATLAB loop.
+    let sigma_base = 2.0 * 2.0 * (1u64 << levels) as f64;
+    let mut fused = Grid::zeros(w, h);
+    for j in (1..levels).rev() {
+        let p = injection_map(&la.edge[j], &lb.edge[j], c.lambda, c.noise);
+        if j == levels - 1 {
+            let cb = gaussian_symmetric(&p, sigma_base);
+            blend_into(&mut fused, &cb, &la.base, &lb.base);
+        }
+        let p = gaussian_symmetric(&p, 1.0);
+        blend_into(&mut fused, &p, &la.edge[j], &lb.edge[j]);
+        blend_into(&mut fused, &p, &la.detail[j], &lb.detail[j]);
+    }
+    if levels == 1 {
+        // No coarser level: the base is blended by the level-2 map.
+        let p = injection_map(&la.edge[0], &lb.edge[0], c.lambda, c.noise);
+        blend_into(&mut fused, &gaussian_symmetric(&p, sigma_base), &la.base, &lb.base);
+    }
+    let pick = |x: &Grid, y: &Grid| x.zip_map(y, |p, q| if q.abs() < p.abs() { 1.0 } else { 0.0 });
+    let c_edge = gaussian_symmetric(&pick(&la.edge[0], &lb.edge[0]), c.fine_edge_sigma);
+    blend_into(&mut fused, &c_edge, &la.edge[0], &lb.edge[0]);
+    let mut c_detail = pick(&la.detail[0], &lb.detail[0]);
+    if let Some(s) = c.fine_detail_sigma {
+        c_detail = gaussian_symmetric(&c_detail, s);
+    }
+    blend_into(&mut fused, &c_detail, &la.detail[0], &lb.detail[0]);
+    fused
 }
 
 /// HMSD-GF fusion of the infrared image `a` into the visible image `b` (0..=255 scale).
@@ -174,28 +221,7 @@ pub fn hmsd_gf(a: &Plane, b: &Plane, prm: &HmsdGfParams) -> Result<Plane> {
         || decompose(&Grid::from_plane_scaled(a, k), prm.levels),
         || decompose(&Grid::from_plane_scaled(b, k), prm.levels),
     );
-    let levels = prm.levels;
-    // σ of the base-layer smoothing: 2·(2·2^L), as in the MATLAB loop.
-    let sigma_base = 2.0 * 2.0 * (1u64 << levels) as f64;
-    let mut fused = Grid::zeros(a.width, a.height);
-    for j in (1..levels).rev() {
-        let c = injection_map(&la.edge[j], &lb.edge[j], lambda);
-        if j == levels - 1 {
-            let cb = gaussian_symmetric(&c, sigma_base);
-            blend_into(&mut fused, &cb, &la.base, &lb.base);
-        }
-        let c = gaussian_symmetric(&c, 1.0);
-        blend_into(&mut fused, &c, &la.edge[j], &lb.edge[j]);
-        blend_into(&mut fused, &c, &la.detail[j], &lb.detail[j]);
-    }
-    if levels == 1 {
-        // No coarser level: the base is blended by the level-2 map.
-        let c = injection_map(&la.edge[0], &lb.edge[0], lambda);
-        blend_into(&mut fused, &gaussian_symmetric(&c, sigma_base), &la.base, &lb.base);
-    }
-    let pick = |x: &Grid, y: &Grid| x.zip_map(y, |p, q| if q.abs() < p.abs() { 1.0 } else { 0.0 });
-    let c_edge = gaussian_symmetric(&pick(&la.edge[0], &lb.edge[0]), 1.0);
-    blend_into(&mut fused, &c_edge, &la.edge[0], &lb.edge[0]);
-    blend_into(&mut fused, &pick(&la.detail[0], &lb.detail[0]), &la.detail[0], &lb.detail[0]);
+    let fused =
+        combine(&la, &lb, &Combine { lambda, fine_edge_sigma: 1.0, fine_detail_sigma: None, noise: EDGE_NOISE });
     Ok(fused.map(|v| (v * prm.gain).clamp(0.0, 255.0)).to_plane())
 }

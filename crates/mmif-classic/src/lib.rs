@@ -20,6 +20,7 @@
 //! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
+//! | `hybrid_msd` | [`hybrid_msd()`] | Zhou, Wang, Li & Dong, Information Fusion 2016 (VIFB's code) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
 //! method of each task and [`DEFAULT`] (GFF) that of tasks without a measured choice.
@@ -37,6 +38,7 @@ pub mod gfce;
 pub mod gff;
 mod grid;
 pub mod hmsd_gf;
+pub mod hybrid_msd;
 pub mod ifevip;
 mod kl;
 pub mod lp;
@@ -58,6 +60,7 @@ pub use fpde::{FpdeParams, fpde, fpde_with};
 pub use gfce::{GfceParams, gfce, gfce_with};
 pub use gff::{GffParams, gff, gff_with};
 pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
+pub use hybrid_msd::{HybridMsdParams, hybrid_msd};
 pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};
 pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};

@@ -2,8 +2,8 @@
 
 use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
 use crate::{
-    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, HmsdGfParams, IfevipParams, MgffParams, Result,
-    TifParams, VsmwlsParams,
+    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, HmsdGfParams, HybridMsdParams, IfevipParams,
+    MgffParams, Result, TifParams, VsmwlsParams,
 };
 use mmif_io::Plane;
 use std::fmt;
@@ -49,6 +49,8 @@ pub enum Method {
     Ifevip(IfevipParams),
     /// VIFB's GFCE: enhanced visible image, guided-filter hybrid decomposition, saliency-driven weights.
     Gfce(GfceParams),
+    /// VIFB's Hybrid_MSD: Gaussian/bilateral hybrid multi-scale decomposition; `a` is infrared.
+    HybridMsd(HybridMsdParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -142,6 +144,9 @@ const CITE_IFEVIP: &str = "Y. Zhang, L. Zhang, X. Bai and L. Zhang, \"Infrared a
 infrared feature extraction and visual information preservation\", Infrared Phys. Technol. 83:227-237, 2017";
 const CITE_GFCE: &str = "Z. Zhou, M. Dong, X. Xie and Z. Gao, \"Fusion of infrared and visible images for \
 night-vision context enhancement\", Applied Optics 55(23):6480-6490, 2016";
+const CITE_HYBRID_MSD: &str = "Z. Zhou, B. Wang, S. Li and M. Dong, \"Perceptual fusion of infrared and visible images \
+through a hybrid multi-scale decomposition with Gaussian and bilateral filters\", Information Fusion 30:15-26, 2016 \
+(parameters of VIFB's methods/Hybrid_MSD)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -163,6 +168,7 @@ impl Method {
             Method::Vsmwls(_) => "vsmwls",
             Method::Ifevip(_) => "ifevip",
             Method::Gfce(_) => "gfce",
+            Method::HybridMsd(_) => "hybrid_msd",
         }
     }
 
@@ -208,6 +214,9 @@ impl Method {
             Method::Gfce(_) => {
                 "enhanced visible image, 4-level guided-filter hybrid decomposition, perceptual-saliency weights (VIFB)"
             }
+            Method::HybridMsd(_) => {
+                "hybrid Gaussian/fast-bilateral 4-level decomposition, infrared (a) features injected into visible (b) (VIFB)"
+            }
         }
     }
 
@@ -227,6 +236,7 @@ impl Method {
             Method::Vsmwls(_) => CITE_VSMWLS,
             Method::Ifevip(_) => CITE_IFEVIP,
             Method::Gfce(_) => CITE_GFCE,
+            Method::HybridMsd(_) => CITE_HYBRID_MSD,
         }
     }
 
@@ -243,6 +253,7 @@ impl Method {
             Method::Gff | Method::Tif(_) | Method::Mgff(_) => "medium",
             Method::Ifevip(_) | Method::Adf(_) | Method::Fpde(_) => "medium",
             Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
+            Method::HybridMsd(_) => "medium",
         }
     }
 
@@ -262,6 +273,7 @@ impl Method {
             Method::Vsmwls(p) => p.list(),
             Method::Ifevip(p) => p.list(),
             Method::Gfce(p) => p.list(),
+            Method::HybridMsd(p) => p.list(),
         }
     }
 
@@ -284,6 +296,7 @@ impl Method {
             Method::Vsmwls(p) => p.set(key, value)?,
             Method::Ifevip(p) => p.set(key, value)?,
             Method::Gfce(p) => p.set(key, value)?,
+            Method::HybridMsd(p) => p.set(key, value)?,
             _ => return Err(unknown_key(name, key, &known)),
         }
         Ok(())
@@ -317,6 +330,7 @@ impl Method {
             Method::Vsmwls(p) => crate::vsmwls_with(a, b, &p),
             Method::Ifevip(p) => crate::ifevip_with(a, b, &p),
             Method::Gfce(p) => crate::gfce_with(a, b, &p),
+            Method::HybridMsd(p) => crate::hybrid_msd(a, b, &p),
         }
     }
 
@@ -338,6 +352,7 @@ impl Method {
             Method::Vsmwls(VsmwlsParams::default()),
             Method::Ifevip(IfevipParams::default()),
             Method::Gfce(GfceParams::default()),
+            Method::HybridMsd(HybridMsdParams::default()),
         ]
     }
 }
@@ -388,6 +403,7 @@ impl fmt::Display for Method {
             Method::Vsmwls(_) => write_changed(f, self, &Method::Vsmwls(VsmwlsParams::default())),
             Method::Ifevip(_) => write_changed(f, self, &Method::Ifevip(IfevipParams::default())),
             Method::Gfce(_) => write_changed(f, self, &Method::Gfce(GfceParams::default())),
+            Method::HybridMsd(_) => write_changed(f, self, &Method::HybridMsd(HybridMsdParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -457,6 +473,7 @@ impl FromStr for Method {
             "vsmwls" => keyed(Method::Vsmwls(VsmwlsParams::default())),
             "ifevip" => keyed(Method::Ifevip(IfevipParams::default())),
             "gfce" => keyed(Method::Gfce(GfceParams::default())),
+            "hybrid_msd" => keyed(Method::HybridMsd(HybridMsdParams::default())),
             _ => Err(unknown()),
         }
     }

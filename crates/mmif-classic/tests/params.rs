@@ -1,6 +1,6 @@
 //! `--param key=value`, `name:key=value` and the parameter listing of `mmif models`.
 
-use mmif_classic::{Error, HmsdGfParams, Method, MgffParams, Plane, TifParams, all, tif};
+use mmif_classic::{Error, HmsdGfParams, HybridMsdParams, Method, MgffParams, Plane, TifParams, all, tif};
 
 fn ramp(w: usize, h: usize, k: f32) -> Plane {
     Plane::new(w, h, (0..w * h).map(|i| ((i * 37) % 251) as f32 * k).collect())
@@ -75,6 +75,10 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     for (k, v) in [("lambda", "-3"), ("gain", "inf"), ("levels", "0")] {
         assert!(h.set_param(k, v).is_err(), "{k}={v}");
     }
+    let mut hy: Method = "hybrid_msd".parse().unwrap();
+    for (k, v) in [("lambda", "0"), ("sigma", "0.1"), ("sigma", "9"), ("sigma_r", "-1"), ("levels", "7"), ("k", "2")] {
+        assert!(matches!(hy.set_param(k, v), Err(Error::InvalidParameter { method: "hybrid_msd", .. })), "{k}={v}");
+    }
     assert!("tif:mean".parse::<Method>().is_err());
     assert!("mgff:foo=1".parse::<Method>().is_err());
     // parameter structs built directly are validated too
@@ -82,6 +86,11 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     assert!(tif(&a, &b, &TifParams { median: 4, mean: 35 }).is_err());
     assert!(Method::Mgff(MgffParams { eps: -1.0, ..Default::default() }).fuse(&a, &b).is_err());
     assert!(Method::HmsdGf(HmsdGfParams { levels: 0, ..Default::default() }).fuse(&a, &b).is_err());
+    assert!(Method::HybridMsd(HybridMsdParams { sigma_r: f64::NAN, ..Default::default() }).fuse(&a, &b).is_err());
+    // a range sigma so small that the bilateral grid would need more than 4 GiB
+    let big = Method::HybridMsd(HybridMsdParams { sigma_r: 1e-9, ..Default::default() });
+    let e = big.fuse(&a, &b).unwrap_err().to_string();
+    assert!(e.contains("bilateral grid") && e.contains("sigma_r"), "{e}");
 }
 
 #[test]
@@ -96,6 +105,8 @@ fn non_default_parameters_run_on_small_and_odd_sizes() {
             "mgff:radius=40",
             "tif:median=1,mean=1",
             "tif:median=7,mean=99",
+            "hybrid_msd:levels=1",
+            "hybrid_msd:levels=6,sigma=0.5,sigma_r=0.5,lambda=3000",
         ] {
             let m: Method = spec.parse().unwrap();
             let f = m.fuse(&a, &b).unwrap_or_else(|e| panic!("{spec} on {w}x{h}: {e}"));

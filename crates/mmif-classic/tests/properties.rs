@@ -264,8 +264,22 @@ fn registry_parses_describes_and_dispatches() {
     assert_eq!(
         names,
         [
-            "mean", "max", "weighted", "lp", "gff", "dwt", "tif", "mgff", "hmsd_gf", "adf", "fpde", "cbf", "vsmwls",
-            "ifevip", "gfce"
+            "mean",
+            "max",
+            "weighted",
+            "lp",
+            "gff",
+            "dwt",
+            "tif",
+            "mgff",
+            "hmsd_gf",
+            "adf",
+            "fpde",
+            "cbf",
+            "vsmwls",
+            "ifevip",
+            "gfce",
+            "hybrid_msd"
         ]
     );
     for i in &infos {

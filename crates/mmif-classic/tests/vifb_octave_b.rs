@@ -39,8 +39,13 @@ fn to_u8(v: f32) -> f32 {
 /// Mean and max absolute difference (0..=255) between mmif's `method` and VIFB's result, over all
 /// pairs and channels, printing one line per pair.
 fn compare(method: Method, dir: &str) -> (f64, f64) {
+    compare_on(method, dir, &PAIRS)
+}
+
+/// [`compare`] on the given pairs.
+fn compare_on(method: Method, dir: &str, pairs: &[&str]) -> (f64, f64) {
     let (mut sum, mut n, mut worst) = (0.0f64, 0usize, 0.0f64);
-    for pair in PAIRS {
+    for &pair in pairs {
         let ir = channels(&data().join(format!("inputs/{pair}_ir.png")));
         let vi = channels(&data().join(format!("inputs/{pair}_vi.png")));
         let reference = channels(&data().join(format!("{dir}/{pair}.png")));
@@ -88,6 +93,15 @@ fn mgff_matches_vifb_under_octave() {
 fn hmsd_gf_matches_vifb_under_octave() {
     let (mean, max) = compare(Method::HmsdGf(Default::default()), "hmsd_gf");
     assert!(mean <= 0.01 && max <= 1.0, "hmsd_gf: mean {mean}, max {max}");
+}
+
+/// Hybrid_MSD (its bilateral filter a MEX file, `fast_blf.cpp`, compiled for Octave with
+/// `mkoctfile --mex`) on gray crops of even and odd sizes and two colour-visible crops.
+#[test]
+fn hybrid_msd_matches_vifb_under_octave() {
+    let pairs = ["tno_64x48", "tno_77x101", "tno_150x111", "road_60x90c", "road_160x120"];
+    let (mean, max) = compare_on(Method::HybridMsd(Default::default()), "hybrid_msd", &pairs);
+    assert!(mean <= 0.01 && max <= 1.0, "hybrid_msd: mean {mean}, max {max}");
 }
 
 /// mmif's `gff` (ties shared, weights unquantised) against the core of VIFB's GFF code

@@ -5,10 +5,16 @@
 %   METHODS="ADF FPDE" octave-cli crates/mmif-classic/tests/data/vifb/gen/make_refs.m
 % GFCE needs the two MATLAB-compatibility shims in tools/octave_shims (Octave's blockproc passes the block
 % itself, not MATLAB's block struct, and Octave has no freqspace): SHIMS=1 puts them first.
+% Hybrid_MSD calls a MEX file (fast_blf.cpp, shipped as source with Windows/macOS binaries): build it for
+% Octave with `mkoctfile --mex fast_blf.cpp` in a copy of methods/Hybrid_MSD/{fast_blf.cpp,include} and put
+% that folder in MEX_DIR.
 pkg load image
 root = pwd;
 if ~isempty(getenv('SHIMS'))
   addpath(fullfile(root, 'tools/octave_shims'));
+end
+if ~isempty(getenv('MEX_DIR'))
+  addpath(getenv('MEX_DIR'));
 end
 vifb = getenv('VIFB_DIR');
 data = fullfile(root, 'crates/mmif-classic/tests/data/vifb');
