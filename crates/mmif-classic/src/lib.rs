@@ -21,6 +21,7 @@
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //! | `hybrid_msd` | [`hybrid_msd()`] | Zhou, Wang, Li & Dong, Information Fusion 2016 (VIFB's code) |
+//! | `msvd` | [`msvd()`] | Naidu, Defence Science Journal 2011 (VIFB's code; aligned singular-vector signs) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
 //! method of each task and [`DEFAULT`] (GFF) that of tasks without a measured choice.
@@ -45,6 +46,7 @@ pub mod lp;
 mod matlab;
 mod method;
 pub mod mgff;
+pub mod msvd;
 mod octave_resize;
 pub mod params;
 mod perceptual;
@@ -66,6 +68,7 @@ pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};
 pub use mgff::{MgffParams, mgff};
 pub use mmif_io::Plane;
+pub use msvd::{MsvdParams, msvd};
 pub use params::{ParamInfo, Params};
 pub use tif::{TifParams, tif};
 pub use vsmwls::{VsmwlsParams, vsmwls, vsmwls_with};

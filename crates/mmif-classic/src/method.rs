@@ -3,7 +3,7 @@
 use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
 use crate::{
     AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, HmsdGfParams, HybridMsdParams, IfevipParams,
-    MgffParams, Result, TifParams, VsmwlsParams,
+    MgffParams, MsvdParams, Result, TifParams, VsmwlsParams,
 };
 use mmif_io::Plane;
 use std::fmt;
@@ -51,6 +51,8 @@ pub enum Method {
     Gfce(GfceParams),
     /// VIFB's Hybrid_MSD: Gaussian/bilateral hybrid multi-scale decomposition; `a` is infrared.
     HybridMsd(HybridMsdParams),
+    /// VIFB's MSVD: one-level multi-resolution SVD, singular-vector signs aligned between the sources.
+    Msvd(MsvdParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -147,6 +149,8 @@ night-vision context enhancement\", Applied Optics 55(23):6480-6490, 2016";
 const CITE_HYBRID_MSD: &str = "Z. Zhou, B. Wang, S. Li and M. Dong, \"Perceptual fusion of infrared and visible images \
 through a hybrid multi-scale decomposition with Gaussian and bilateral filters\", Information Fusion 30:15-26, 2016 \
 (parameters of VIFB's methods/Hybrid_MSD)";
+const CITE_MSVD: &str = "V. P. S. Naidu, \"Image fusion technique using multi-resolution singular value \
+decomposition\", Defence Science Journal 61(5):479-484, 2011 (VIFB's methods/MSVD; singular-vector signs aligned)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -169,6 +173,7 @@ impl Method {
             Method::Ifevip(_) => "ifevip",
             Method::Gfce(_) => "gfce",
             Method::HybridMsd(_) => "hybrid_msd",
+            Method::Msvd(_) => "msvd",
         }
     }
 
@@ -217,6 +222,9 @@ impl Method {
             Method::HybridMsd(_) => {
                 "hybrid Gaussian/fast-bilateral 4-level decomposition, infrared (a) features injected into visible (b) (VIFB)"
             }
+            Method::Msvd(_) => {
+                "one-level 2x2-block SVD, averaged approximation, max-abs details, averaged basis (signs aligned), stretched (VIFB)"
+            }
         }
     }
 
@@ -237,6 +245,7 @@ impl Method {
             Method::Ifevip(_) => CITE_IFEVIP,
             Method::Gfce(_) => CITE_GFCE,
             Method::HybridMsd(_) => CITE_HYBRID_MSD,
+            Method::Msvd(_) => CITE_MSVD,
         }
     }
 
@@ -254,6 +263,7 @@ impl Method {
             Method::Ifevip(_) | Method::Adf(_) | Method::Fpde(_) => "medium",
             Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
             Method::HybridMsd(_) => "medium",
+            Method::Msvd(_) => "fast",
         }
     }
 
@@ -274,6 +284,7 @@ impl Method {
             Method::Ifevip(p) => p.list(),
             Method::Gfce(p) => p.list(),
             Method::HybridMsd(p) => p.list(),
+            Method::Msvd(p) => p.list(),
         }
     }
 
@@ -297,6 +308,7 @@ impl Method {
             Method::Ifevip(p) => p.set(key, value)?,
             Method::Gfce(p) => p.set(key, value)?,
             Method::HybridMsd(p) => p.set(key, value)?,
+            Method::Msvd(p) => p.set(key, value)?,
             _ => return Err(unknown_key(name, key, &known)),
         }
         Ok(())
@@ -331,6 +343,7 @@ impl Method {
             Method::Ifevip(p) => crate::ifevip_with(a, b, &p),
             Method::Gfce(p) => crate::gfce_with(a, b, &p),
             Method::HybridMsd(p) => crate::hybrid_msd(a, b, &p),
+            Method::Msvd(p) => crate::msvd(a, b, &p),
         }
     }
 
@@ -353,6 +366,7 @@ impl Method {
             Method::Ifevip(IfevipParams::default()),
             Method::Gfce(GfceParams::default()),
             Method::HybridMsd(HybridMsdParams::default()),
+            Method::Msvd(MsvdParams::default()),
         ]
     }
 }
@@ -404,6 +418,7 @@ impl fmt::Display for Method {
             Method::Ifevip(_) => write_changed(f, self, &Method::Ifevip(IfevipParams::default())),
             Method::Gfce(_) => write_changed(f, self, &Method::Gfce(GfceParams::default())),
             Method::HybridMsd(_) => write_changed(f, self, &Method::HybridMsd(HybridMsdParams::default())),
+            Method::Msvd(_) => write_changed(f, self, &Method::Msvd(MsvdParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -474,6 +489,7 @@ impl FromStr for Method {
             "ifevip" => keyed(Method::Ifevip(IfevipParams::default())),
             "gfce" => keyed(Method::Gfce(GfceParams::default())),
             "hybrid_msd" => keyed(Method::HybridMsd(HybridMsdParams::default())),
+            "msvd" => keyed(Method::Msvd(MsvdParams::default())),
             _ => Err(unknown()),
         }
     }

@@ -37,11 +37,13 @@ fn all_methods() -> Vec<Method> {
     v
 }
 
-/// HMSD-GF's VIFB output gain (275 on a 0..=1 result) brightens by design; with gain 255 it must
-/// keep the intensity scale like every other method.
+/// HMSD-GF's VIFB output gain (275 on a 0..=1 result) brightens by design, and MSVD's VIFB output
+/// is stretched to the full range; with gain 255 / no stretch they must keep the intensity scale
+/// like every other method.
 fn unit_gain(m: Method) -> Method {
     match m {
         Method::HmsdGf(p) => Method::HmsdGf(mmif_classic::HmsdGfParams { gain: 255.0, ..p }),
+        Method::Msvd(_) => Method::Msvd(mmif_classic::MsvdParams { stretch: false }),
         m => m,
     }
 }
