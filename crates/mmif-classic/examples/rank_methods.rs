@@ -5,10 +5,12 @@
 //!
 //! ```text
 //! cargo run --release -p mmif-classic --example rank_methods -- \
-//!     [--methods gff,tif,..] [--thermal] NAME=DIR_A,DIR_B [NAME=DIR_A,DIR_B ...]
+//!     [--methods gff,tif,..] [--max-pairs N] [--thermal] NAME=DIR_A,DIR_B [NAME=DIR_A,DIR_B ...]
 //! ```
 //! `DIR_A` holds source `a` (infrared, MRI, over-exposed, near-focused: `mmif fuse`'s order) and
-//! `DIR_B` source `b`, paired by file name. For each set it prints the metric means and the
+//! `DIR_B` source `b`, paired by file name (colour sources are read as luma). `--max-pairs N`
+//! keeps N pairs of each set, evenly spaced in name order (large multi-exposure and multi-focus
+//! sets); the seconds each method took are printed with its row. For each set it prints the metric means and the
 //! per-metric ranks (1 = best, ties share the mean rank) and each method's mean rank; then the
 //! mean of those mean ranks over all sets. With `--thermal` it also prints the *thermal target
 //! retention* of each method: over the brightest 1 % of pixels of each source `a` (the hot
@@ -38,19 +40,21 @@ fn retention(a: &Plane, fused: &[f32]) -> f64 {
     if as_ > 0.0 { fs / as_ } else { 1.0 }
 }
 
-/// Ranks (1 = largest value), ties sharing their mean rank.
+/// Ranks (1 = largest value), ties sharing their mean rank; NaN (a metric undefined on some pair,
+/// e.g. SCD where the fused image equals a source) ranks below every number.
 fn ranks(values: &[f64]) -> Vec<f64> {
+    let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
     values
         .iter()
         .map(|&v| {
-            let better = values.iter().filter(|&&u| u > v).count() as f64;
-            let equal = values.iter().filter(|&&u| u == v).count() as f64;
+            let better = values.iter().filter(|&&u| key(u) > key(v)).count() as f64;
+            let equal = values.iter().filter(|&&u| key(u) == key(v)).count() as f64;
             better + (equal + 1.0) / 2.0
         })
         .collect()
 }
 
-fn read_set(dir_a: &Path, dir_b: &Path) -> Result<Vec<(Plane, Plane)>, Box<dyn Error>> {
+fn read_set(dir_a: &Path, dir_b: &Path, max_pairs: usize) -> Result<Vec<(Plane, Plane)>, Box<dyn Error>> {
     let mut names: Vec<String> = std::fs::read_dir(dir_a)?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|n| dir_b.join(n).is_file())
@@ -58,6 +62,11 @@ fn read_set(dir_a: &Path, dir_b: &Path) -> Result<Vec<(Plane, Plane)>, Box<dyn E
     names.sort();
     if names.is_empty() {
         return Err(format!("no file names common to {} and {}", dir_a.display(), dir_b.display()).into());
+    }
+    if names.len() > max_pairs {
+        // evenly spaced: pair k of max_pairs is name k·len/max_pairs
+        let len = names.len();
+        names = (0..max_pairs).map(|k| names[k * len / max_pairs].clone()).collect();
     }
     Ok(names
         .iter()
@@ -75,10 +84,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         methods = list.split(',').map(str::parse).collect::<Result<_, _>>()?;
         args.drain(i..i + 2);
     }
+    let mut max_pairs = usize::MAX;
+    if let Some(i) = args.iter().position(|a| a == "--max-pairs") {
+        max_pairs = args.get(i + 1).ok_or("--max-pairs needs a number")?.parse()?;
+        if max_pairs == 0 {
+            return Err("--max-pairs must be at least 1".into());
+        }
+        args.drain(i..i + 2);
+    }
     let thermal = args.iter().any(|a| a == "--thermal");
     args.retain(|a| a != "--thermal");
     if args.is_empty() {
-        return Err("usage: rank_methods [--methods m1,m2] [--thermal] NAME=DIR_A,DIR_B ...".into());
+        return Err("usage: rank_methods [--methods m1,m2] [--max-pairs N] [--thermal] NAME=DIR_A,DIR_B ...".into());
     }
     let preset = Preset::Cddfuse;
     let metrics = preset.metrics();
@@ -86,13 +103,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     for set in &args {
         let (name, dirs) = set.split_once('=').ok_or("sets are NAME=DIR_A,DIR_B")?;
         let (da, db) = dirs.split_once(',').ok_or("sets are NAME=DIR_A,DIR_B")?;
-        let pairs = read_set(&PathBuf::from(da), &PathBuf::from(db))?;
+        let pairs = read_set(&PathBuf::from(da), &PathBuf::from(db), max_pairs)?;
         // means[method][metric]
         let mut means = vec![vec![0.0; metrics.len()]; methods.len()];
         let mut keep = vec![0.0; methods.len()];
+        let mut seconds = vec![0.0; methods.len()];
         for (mi, m) in methods.iter().enumerate() {
             for (a, b) in &pairs {
+                let t = std::time::Instant::now();
                 let f = to_u8(&m.fuse(a, b)?);
+                seconds[mi] += t.elapsed().as_secs_f64();
                 let (w, h) = (a.width, a.height);
                 let vals = compute_all(
                     metrics,
@@ -117,7 +137,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         if thermal {
             print!("{:>9}", "thermal");
         }
-        println!();
+        println!("{:>10}", "fuse s");
         let mut order: Vec<usize> = (0..methods.len()).collect();
         order.sort_by(|&i, &j| rank_sum[i].total_cmp(&rank_sum[j]));
         for i in order {
@@ -127,7 +147,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             if thermal {
                 print!("{:>9.3}", keep[i]);
             }
-            println!();
+            println!("{:>10.1}", seconds[i]);
             overall[i] += rank_sum[i] / metrics.len() as f64 / args.len() as f64;
         }
     }

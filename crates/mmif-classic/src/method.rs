@@ -96,13 +96,17 @@ pub enum TaskKind {
 /// * medical: [`Method::Max`], mean rank 2.08 over MRI-CT, MRI-PET and MRI-SPECT (21, 42 and 73
 ///   pairs; 1.75 / 1.88 / 2.62), ahead of HMSD-GF (3.08), ranked among the first nine methods
 ///   (the six infrared–visible methods added later were not re-ranked on medical pairs);
-/// * exposure, focus and unnamed sources: [`DEFAULT`] (GFF), not re-ranked yet (no multi-exposure
-///   or multi-focus set was at hand).
+/// * multi-exposure and multi-focus: [`Method::Lp`] (4 levels), best among the 12 methods that
+///   treat both sources alike (`examples/rank_methods.rs` on MEFB's 98 pairs and MFIFB's 105
+///   pairs; `docs/vifb_methods_b.md`); the infrared-specific methods (HMSD-GF, Hybrid-MSD, GFCE,
+///   IFEVIP) were not ranked there;
+/// * unnamed sources: [`DEFAULT`] (GFF).
 pub fn default_for(task: TaskKind) -> Method {
     match task {
         TaskKind::InfraredVisible => Method::HmsdGf(crate::HmsdGfParams::default()),
         TaskKind::Medical => Method::Max,
-        TaskKind::Exposure | TaskKind::Focus | TaskKind::Other => DEFAULT,
+        TaskKind::Exposure | TaskKind::Focus => Method::Lp { levels: crate::lp::DEFAULT_LEVELS },
+        TaskKind::Other => DEFAULT,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::text::{self, CaptionArgs, Captioner, TEXT_HELP, TextFeatures};
 #[derive(Args, Debug)]
 pub struct FuseArgs {
     /// Model: a network (cddfuse) or a weight-free method (see `mmif models`).
-    /// Default: the measured best weight-free method of the task (ir/vis: hmsd_gf, mri/func: max, else gff)
+    /// Default: the measured best weight-free method of the task (ir/vis: hmsd_gf, mri/func: max, over/under and near/far: lp, else gff)
     #[arg(long, short = 'm', value_parser = crate::registry::model_parser())]
     pub model: Option<Model>,
     /// Checkpoint of a network: official .pth, Jittor .pkl or .safetensors

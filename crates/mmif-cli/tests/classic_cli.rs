@@ -15,7 +15,7 @@ fn plane(img: &image::GrayImage) -> Plane {
 }
 
 #[test]
-fn ir_vis_pairs_default_to_hmsd_gf_and_medical_pairs_to_max() {
+fn ir_vis_pairs_default_to_hmsd_gf_medical_pairs_to_max_exposure_and_focus_to_lp() {
     let dir = Scratch::new("classic_default");
     gray(48, 40, 5).save(dir.path("a.png")).expect("a");
     gray(48, 40, 3).save(dir.path("b.png")).expect("b");
@@ -25,6 +25,11 @@ fn ir_vis_pairs_default_to_hmsd_gf_and_medical_pairs_to_max() {
     let o = mmif(["fuse", "--mri", &dir.s("a.png"), "--func", &dir.s("b.png"), "-o", &dir.s("g.png")]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("`max`"), "{}", stderr(&o));
+    for (x, y) in [("--over", "--under"), ("--near", "--far")] {
+        let o = mmif(["fuse", x, &dir.s("a.png"), y, &dir.s("b.png"), "-o", &dir.s("h.png"), "--force"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("`lp:4`"), "{x}: {}", stderr(&o));
+    }
 }
 
 #[test]
