@@ -97,9 +97,10 @@ pub enum TaskKind {
 ///   pairs; 1.75 / 1.88 / 2.62), ahead of HMSD-GF (3.08), ranked among the first nine methods
 ///   (the six infrared–visible methods added later were not re-ranked on medical pairs);
 /// * multi-exposure and multi-focus: [`Method::Lp`] (4 levels), best among the 12 methods that
-///   treat both sources alike (`examples/rank_methods.rs` on MEFB's 98 pairs and MFIFB's 105
-///   pairs; `docs/vifb_methods_b.md`); the infrared-specific methods (HMSD-GF, Hybrid-MSD, GFCE,
-///   IFEVIP) were not ranked there;
+///   treat both sources alike (`examples/rank_methods.rs` on 16 evenly spaced pairs each of
+///   MEFB and MFIFB: mean rank 3.88 and 3.25, next mgff 4.38 and gff 4.25;
+///   `docs/vifb_methods_b.md`); the infrared-specific methods (HMSD-GF, Hybrid-MSD, GFCE, IFEVIP)
+///   were not ranked there;
 /// * unnamed sources: [`DEFAULT`] (GFF).
 pub fn default_for(task: TaskKind) -> Method {
     match task {
@@ -258,7 +259,8 @@ impl Method {
     /// `medium` < 2 s, `slow` above. Measured medians: mean/max/weighted < 1 ms, dwt 91 ms,
     /// lp 129 ms, tif 333 ms, gff 729 ms, mgff 1085 ms, hmsd_gf 3212 ms; with the `vifb_parity` example
     /// (best of 3, the same conditions): ifevip 241 ms, adf 1357 ms, fpde 1376 ms, cbf 2493 ms,
-    /// vsmwls 3094 ms, gfce 3564 ms.
+    /// vsmwls 3094 ms, gfce 3564 ms; with `mmif fuse` (median of 5, reading and writing included, load
+    /// 15–17): hybrid_msd 2020 ms, msvd 100 ms.
     pub fn speed(&self) -> &'static str {
         match self {
             Method::Mean | Method::Max | Method::Weighted(_) => "fast",
@@ -266,7 +268,7 @@ impl Method {
             Method::Gff | Method::Tif(_) | Method::Mgff(_) => "medium",
             Method::Ifevip(_) | Method::Adf(_) | Method::Fpde(_) => "medium",
             Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
-            Method::HybridMsd(_) => "medium",
+            Method::HybridMsd(_) => "slow",
             Method::Msvd(_) => "fast",
         }
     }
