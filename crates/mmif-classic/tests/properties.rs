@@ -283,7 +283,8 @@ fn registry_parses_describes_and_dispatches() {
             "vsmwls",
             "ifevip",
             "gfce",
-            "hybrid_msd"
+            "hybrid_msd",
+            "msvd"
         ]
     );
     for i in &infos {
