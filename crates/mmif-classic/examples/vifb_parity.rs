@@ -1,5 +1,5 @@
 //! Fuses one infrared–visible pair with a method as VIFB's `run_*.m` do (a colour visible image
-//! channel by channel against the gray infrared one; jointly for IFEVIP), prints the time of each run and, given the
+//! channel by channel against the gray infrared one; jointly for IFEVIP and GTF), prints the time of each run and, given the
 //! 8-bit image VIFB's MATLAB code produced for the same pair, the mean and max absolute
 //! difference on the 0–255 scale after MATLAB's `uint8` conversion.
 //!
@@ -52,8 +52,10 @@ fn main() -> Result<(), String> {
     for _ in 0..runs.max(1) {
         let t = Instant::now();
         fused = if let Method::Ifevip(p) = method {
-            // VIFB fuses a colour visible image jointly for IFEVIP.
+            // VIFB fuses a colour visible image jointly for IFEVIP and GTF.
             mmif_classic::ifevip_channels(&ir[0], &vi, &p)
+        } else if let Method::Gtf(p) = method {
+            mmif_classic::gtf_channels(&ir[0], &vi, &p)
         } else {
             vi.iter().map(|v| method.fuse(&ir[0], v)).collect::<Result<Vec<_>, _>>()
         }

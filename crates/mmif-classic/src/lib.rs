@@ -19,6 +19,7 @@
 //! | `fpde` | [`fpde()`], [`fpde_with`] | Bavirisetti, Xiao & Liu, Fusion 2017 (VIFB's code) |
 //! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
+//! | `gtf` | [`gtf()`], [`gtf_channels`] | Ma, Chen, Li & Huang, Information Fusion 2016 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
@@ -36,6 +37,7 @@ pub mod fpde;
 pub mod gfce;
 pub mod gff;
 mod grid;
+pub mod gtf;
 pub mod hmsd_gf;
 pub mod ifevip;
 mod kl;
@@ -57,6 +59,7 @@ pub use error::{Error, Result};
 pub use fpde::{FpdeParams, fpde, fpde_with};
 pub use gfce::{GfceParams, gfce, gfce_with};
 pub use gff::{GffParams, gff, gff_with};
+pub use gtf::{GtfParams, gtf, gtf_channels, gtf_with};
 pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
 pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};
 pub use lp::{lp, max_levels};

@@ -2,8 +2,8 @@
 
 use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
 use crate::{
-    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, HmsdGfParams, IfevipParams, MgffParams, Result,
-    TifParams, VsmwlsParams,
+    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, GtfParams, HmsdGfParams, IfevipParams, MgffParams,
+    Result, TifParams, VsmwlsParams,
 };
 use mmif_io::Plane;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::str::FromStr;
 /// Textual form (parsed by [`FromStr`], produced by [`Display`](fmt::Display)):
 /// `mean`, `max`, `weighted[:W]` (W in [0, 1], default 0.5), `lp[:LEVELS]` (default 4), `gff`,
 /// `dwt[:LEVELS]` (default 4), VIFB's `tif`, `mgff`, `hmsd_gf`, `adf`, `fpde`, `cbf`, `vsmwls`, `ifevip`
-/// and `gfce` (their published parameters); methods with a parameter set take `name[:key=value[,key=value…]]`
+/// `gfce` and `gtf` (their published parameters); methods with a parameter set take `name[:key=value[,key=value…]]`
 /// (e.g. `tif:mean=21`), the keys being those of [`Method::params`]. Names are case-insensitive.
 /// [`Method::set_param`] sets one parameter by key on any method (`mmif fuse --param key=value`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,6 +49,8 @@ pub enum Method {
     Ifevip(IfevipParams),
     /// VIFB's GFCE: enhanced visible image, guided-filter hybrid decomposition, saliency-driven weights.
     Gfce(GfceParams),
+    /// VIFB's GTF: infrared intensities with visible gradients (l1 fidelity, total variation, IRN).
+    Gtf(GtfParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -142,6 +144,8 @@ const CITE_IFEVIP: &str = "Y. Zhang, L. Zhang, X. Bai and L. Zhang, \"Infrared a
 infrared feature extraction and visual information preservation\", Infrared Phys. Technol. 83:227-237, 2017";
 const CITE_GFCE: &str = "Z. Zhou, M. Dong, X. Xie and Z. Gao, \"Fusion of infrared and visible images for \
 night-vision context enhancement\", Applied Optics 55(23):6480-6490, 2016";
+const CITE_GTF: &str = "J. Ma, C. Chen, C. Li and J. Huang, \"Infrared and visible image fusion via gradient transfer \
+and total variation minimization\", Information Fusion 31:100-109, 2016 (parameters of VIFB's methods/GTF)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -163,6 +167,7 @@ impl Method {
             Method::Vsmwls(_) => "vsmwls",
             Method::Ifevip(_) => "ifevip",
             Method::Gfce(_) => "gfce",
+            Method::Gtf(_) => "gtf",
         }
     }
 
@@ -208,6 +213,9 @@ impl Method {
             Method::Gfce(_) => {
                 "enhanced visible image, 4-level guided-filter hybrid decomposition, perceptual-saliency weights (VIFB)"
             }
+            Method::Gtf(_) => {
+                "infrared (a) intensities with visible (b) gradients: l1 fidelity + total variation, 5 IRN loops (VIFB: lambda 4)"
+            }
         }
     }
 
@@ -227,6 +235,7 @@ impl Method {
             Method::Vsmwls(_) => CITE_VSMWLS,
             Method::Ifevip(_) => CITE_IFEVIP,
             Method::Gfce(_) => CITE_GFCE,
+            Method::Gtf(_) => CITE_GTF,
         }
     }
 
@@ -243,6 +252,7 @@ impl Method {
             Method::Gff | Method::Tif(_) | Method::Mgff(_) => "medium",
             Method::Ifevip(_) | Method::Adf(_) | Method::Fpde(_) => "medium",
             Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
+            Method::Gtf(_) => "medium",
         }
     }
 
@@ -262,6 +272,7 @@ impl Method {
             Method::Vsmwls(p) => p.list(),
             Method::Ifevip(p) => p.list(),
             Method::Gfce(p) => p.list(),
+            Method::Gtf(p) => p.list(),
         }
     }
 
@@ -284,6 +295,7 @@ impl Method {
             Method::Vsmwls(p) => p.set(key, value)?,
             Method::Ifevip(p) => p.set(key, value)?,
             Method::Gfce(p) => p.set(key, value)?,
+            Method::Gtf(p) => p.set(key, value)?,
             _ => return Err(unknown_key(name, key, &known)),
         }
         Ok(())
@@ -317,6 +329,7 @@ impl Method {
             Method::Vsmwls(p) => crate::vsmwls_with(a, b, &p),
             Method::Ifevip(p) => crate::ifevip_with(a, b, &p),
             Method::Gfce(p) => crate::gfce_with(a, b, &p),
+            Method::Gtf(p) => crate::gtf_with(a, b, &p),
         }
     }
 
@@ -338,6 +351,7 @@ impl Method {
             Method::Vsmwls(VsmwlsParams::default()),
             Method::Ifevip(IfevipParams::default()),
             Method::Gfce(GfceParams::default()),
+            Method::Gtf(GtfParams::default()),
         ]
     }
 }
@@ -388,6 +402,7 @@ impl fmt::Display for Method {
             Method::Vsmwls(_) => write_changed(f, self, &Method::Vsmwls(VsmwlsParams::default())),
             Method::Ifevip(_) => write_changed(f, self, &Method::Ifevip(IfevipParams::default())),
             Method::Gfce(_) => write_changed(f, self, &Method::Gfce(GfceParams::default())),
+            Method::Gtf(_) => write_changed(f, self, &Method::Gtf(GtfParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -457,6 +472,7 @@ impl FromStr for Method {
             "vsmwls" => keyed(Method::Vsmwls(VsmwlsParams::default())),
             "ifevip" => keyed(Method::Ifevip(IfevipParams::default())),
             "gfce" => keyed(Method::Gfce(GfceParams::default())),
+            "gtf" => keyed(Method::Gtf(GtfParams::default())),
             _ => Err(unknown()),
         }
     }

@@ -265,7 +265,7 @@ fn registry_parses_describes_and_dispatches() {
         names,
         [
             "mean", "max", "weighted", "lp", "gff", "dwt", "tif", "mgff", "hmsd_gf", "adf", "fpde", "cbf", "vsmwls",
-            "ifevip", "gfce"
+            "ifevip", "gfce", "gtf"
         ]
     );
     for i in &infos {

@@ -121,6 +121,15 @@ fn gfce_matches_vifb() {
 }
 
 #[test]
+fn gtf_matches_vifb() {
+    // A colour visible image is fused jointly (vector-valued total variation, one set of thresholds).
+    let joint = |ir: &Plane, vis: &[Plane]| {
+        mmif_classic::gtf_channels(ir, vis, &mmif_classic::GtfParams::default()).expect("gtf")
+    };
+    check_with(Method::Gtf(Default::default()), joint, 0.01, 1.0);
+}
+
+#[test]
 fn fpde_rounds_its_base_layers_to_8_bits_as_vifb_does() {
     // Equal constant sources: zero details, base uint8(77/2) + uint8(77/2) = 39 + 39.
     let c = Plane::new(9, 7, vec![77.0; 63]);
@@ -142,6 +151,7 @@ fn every_method_here_handles_tiny_and_thin_images() {
             Method::Vsmwls(Default::default()),
             Method::Ifevip(Default::default()),
             Method::Gfce(Default::default()),
+            Method::Gtf(Default::default()),
         ] {
             let f = m.fuse(&a, &b).unwrap_or_else(|e| panic!("{m} on {w}x{h}: {e}"));
             assert_eq!((f.width, f.height), (w, h));
