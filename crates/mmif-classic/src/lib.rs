@@ -20,6 +20,7 @@
 //! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
 //! | `gtf` | [`gtf()`], [`gtf_channels`] | Ma, Chen, Li & Huang, Information Fusion 2016 (VIFB's code) |
+//! | `latlrr` | [`latlrr()`], [`latlrr_with_projection`], [`learn_projection`] | Li & Wu 2018 / MDLatLRR, Li, Wu & Kittler, IEEE TIP 2020 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
@@ -41,6 +42,7 @@ pub mod gtf;
 pub mod hmsd_gf;
 pub mod ifevip;
 mod kl;
+pub mod latlrr;
 pub mod lp;
 mod matlab;
 mod method;
@@ -62,6 +64,7 @@ pub use gff::{GffParams, gff, gff_with};
 pub use gtf::{GtfParams, gtf, gtf_channels, gtf_with};
 pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
 pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};
+pub use latlrr::{LatLrrParams, Projection, latlrr, latlrr_with, latlrr_with_projection, learn_projection};
 pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};
 pub use mgff::{MgffParams, mgff};

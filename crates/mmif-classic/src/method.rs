@@ -2,8 +2,8 @@
 
 use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
 use crate::{
-    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, GtfParams, HmsdGfParams, IfevipParams, MgffParams,
-    Result, TifParams, VsmwlsParams,
+    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, GtfParams, HmsdGfParams, IfevipParams,
+    LatLrrParams, MgffParams, Result, TifParams, VsmwlsParams,
 };
 use mmif_io::Plane;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::str::FromStr;
 /// Textual form (parsed by [`FromStr`], produced by [`Display`](fmt::Display)):
 /// `mean`, `max`, `weighted[:W]` (W in [0, 1], default 0.5), `lp[:LEVELS]` (default 4), `gff`,
 /// `dwt[:LEVELS]` (default 4), VIFB's `tif`, `mgff`, `hmsd_gf`, `adf`, `fpde`, `cbf`, `vsmwls`, `ifevip`
-/// `gfce` and `gtf` (their published parameters); methods with a parameter set take `name[:key=value[,key=value…]]`
+/// `gfce`, `gtf` and `latlrr` (their published parameters); methods with a parameter set take `name[:key=value[,key=value…]]`
 /// (e.g. `tif:mean=21`), the keys being those of [`Method::params`]. Names are case-insensitive.
 /// [`Method::set_param`] sets one parameter by key on any method (`mmif fuse --param key=value`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,6 +51,8 @@ pub enum Method {
     Gfce(GfceParams),
     /// VIFB's GTF: infrared intensities with visible gradients (l1 fidelity, total variation, IRN).
     Gtf(GtfParams),
+    /// VIFB's LatLRR (MDLatLRR): learnt-projection multi-level decomposition, nuclear-norm weights.
+    LatLrr(LatLrrParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -146,6 +148,10 @@ const CITE_GFCE: &str = "Z. Zhou, M. Dong, X. Xie and Z. Gao, \"Fusion of infrar
 night-vision context enhancement\", Applied Optics 55(23):6480-6490, 2016";
 const CITE_GTF: &str = "J. Ma, C. Chen, C. Li and J. Huang, \"Infrared and visible image fusion via gradient transfer \
 and total variation minimization\", Information Fusion 31:100-109, 2016 (parameters of VIFB's methods/GTF)";
+const CITE_LATLRR: &str = "H. Li and X.-J. Wu, \"Infrared and visible image fusion using latent low-rank \
+representation\", arXiv:1804.08992, 2018; VIFB's code is H. Li, X.-J. Wu and J. Kittler, \"MDLatLRR: A novel \
+decomposition method for infrared and visible image fusion\", IEEE Trans. Image Process. 29:4733-4746, 2020 \
+(parameters of VIFB's methods/LatLRR; projection learnt by mmif from TNO images)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -168,6 +174,7 @@ impl Method {
             Method::Ifevip(_) => "ifevip",
             Method::Gfce(_) => "gfce",
             Method::Gtf(_) => "gtf",
+            Method::LatLrr(_) => "latlrr",
         }
     }
 
@@ -216,6 +223,9 @@ impl Method {
             Method::Gtf(_) => {
                 "infrared (a) intensities with visible (b) gradients: l1 fidelity + total variation, 5 IRN loops (VIFB: lambda 4)"
             }
+            Method::LatLrr(_) => {
+                "latent low-rank projection of overlapping 8x8 patches, 4 levels, nuclear-norm weighted details, averaged base"
+            }
         }
     }
 
@@ -236,6 +246,7 @@ impl Method {
             Method::Ifevip(_) => CITE_IFEVIP,
             Method::Gfce(_) => CITE_GFCE,
             Method::Gtf(_) => CITE_GTF,
+            Method::LatLrr(_) => CITE_LATLRR,
         }
     }
 
@@ -253,6 +264,7 @@ impl Method {
             Method::Ifevip(_) | Method::Adf(_) | Method::Fpde(_) => "medium",
             Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
             Method::Gtf(_) => "medium",
+            Method::LatLrr(_) => "slow",
         }
     }
 
@@ -273,6 +285,7 @@ impl Method {
             Method::Ifevip(p) => p.list(),
             Method::Gfce(p) => p.list(),
             Method::Gtf(p) => p.list(),
+            Method::LatLrr(p) => p.list(),
         }
     }
 
@@ -296,6 +309,7 @@ impl Method {
             Method::Ifevip(p) => p.set(key, value)?,
             Method::Gfce(p) => p.set(key, value)?,
             Method::Gtf(p) => p.set(key, value)?,
+            Method::LatLrr(p) => p.set(key, value)?,
             _ => return Err(unknown_key(name, key, &known)),
         }
         Ok(())
@@ -330,6 +344,18 @@ impl Method {
             Method::Ifevip(p) => crate::ifevip_with(a, b, &p),
             Method::Gfce(p) => crate::gfce_with(a, b, &p),
             Method::Gtf(p) => crate::gtf_with(a, b, &p),
+            Method::LatLrr(p) => crate::latlrr_with(a, b, &p),
+        }
+    }
+
+    /// Fuses gray infrared `a` with the channels of visible `b` the way VIFB's `run_*.m` handle a
+    /// colour visible image: jointly for IFEVIP and GTF (one set of statistics over all
+    /// channels), channel by channel for the others; a gray `b` is one channel.
+    pub fn fuse_channels(&self, a: &Plane, b: &[Plane]) -> Result<Vec<Plane>> {
+        match self {
+            Method::Ifevip(p) => crate::ifevip_channels(a, b, p),
+            Method::Gtf(p) => crate::gtf_channels(a, b, p),
+            m => b.iter().map(|c| m.fuse(a, c)).collect(),
         }
     }
 
@@ -352,6 +378,7 @@ impl Method {
             Method::Ifevip(IfevipParams::default()),
             Method::Gfce(GfceParams::default()),
             Method::Gtf(GtfParams::default()),
+            Method::LatLrr(LatLrrParams::default()),
         ]
     }
 }
@@ -403,6 +430,7 @@ impl fmt::Display for Method {
             Method::Ifevip(_) => write_changed(f, self, &Method::Ifevip(IfevipParams::default())),
             Method::Gfce(_) => write_changed(f, self, &Method::Gfce(GfceParams::default())),
             Method::Gtf(_) => write_changed(f, self, &Method::Gtf(GtfParams::default())),
+            Method::LatLrr(_) => write_changed(f, self, &Method::LatLrr(LatLrrParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -473,6 +501,7 @@ impl FromStr for Method {
             "ifevip" => keyed(Method::Ifevip(IfevipParams::default())),
             "gfce" => keyed(Method::Gfce(GfceParams::default())),
             "gtf" => keyed(Method::Gtf(GtfParams::default())),
+            "latlrr" => keyed(Method::LatLrr(LatLrrParams::default())),
             _ => Err(unknown()),
         }
     }
