@@ -255,7 +255,7 @@ impl Method {
     /// `medium` < 2 s, `slow` above. Measured medians: mean/max/weighted < 1 ms, dwt 91 ms,
     /// lp 129 ms, tif 333 ms, gff 729 ms, mgff 1085 ms, hmsd_gf 3212 ms; with the `vifb_parity` example
     /// (best of 3, the same conditions): ifevip 241 ms, adf 1357 ms, fpde 1376 ms, cbf 2493 ms,
-    /// vsmwls 3094 ms, gfce 3564 ms.
+    /// vsmwls 3094 ms, gfce 3564 ms; gtf 828–1097 ms and latlrr 62.7 s (best of 3 / one run, load 11–18).
     pub fn speed(&self) -> &'static str {
         match self {
             Method::Mean | Method::Max | Method::Weighted(_) => "fast",

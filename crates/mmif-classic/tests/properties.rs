@@ -135,7 +135,8 @@ fn max_is_above_and_mean_between_the_inputs() {
 fn symmetric_methods_are_symmetric() {
     for (w, h) in [(37, 53), (96, 80)] {
         let (a, b) = (noise(w, h, 21), scene(w, h, 2.0));
-        for m in [Method::Mean, Method::Max, Method::Lp { levels: 4 }, Method::Gff, Method::Dwt { levels: 4 }] {
+        let latlrr = Method::LatLrr(Default::default());
+        for m in [Method::Mean, Method::Max, Method::Lp { levels: 4 }, Method::Gff, Method::Dwt { levels: 4 }, latlrr] {
             let d = max_diff(&m.fuse(&a, &b).unwrap(), &m.fuse(&b, &a).unwrap());
             assert!(d < 1e-3, "{m}: {d}");
         }
