@@ -1,10 +1,11 @@
 //! Fuses one infrared–visible pair with a method as VIFB's `run_*.m` do (a colour visible image
-//! channel by channel against the gray infrared one; jointly for IFEVIP), prints the time of each run and, given the
+//! channel by channel against the gray infrared one; jointly for IFEVIP and GTF), prints the time of each run and, given the
 //! 8-bit image VIFB's MATLAB code produced for the same pair, the mean and max absolute
 //! difference on the 0–255 scale after MATLAB's `uint8` conversion.
 //!
 //! ```text
 //! cargo run --release -p mmif-classic --example vifb_parity -- METHOD IR.png VIS.png [REF.png] [--runs N] [--out F.png]
+//!     [--projection L.txt]   (latlrr: another projection matrix, as text)
 //! ```
 
 use std::path::Path;
@@ -29,12 +30,13 @@ fn to_u8(v: f32) -> u8 {
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut pos = Vec::new();
-    let (mut runs, mut out) = (1usize, None);
+    let (mut runs, mut out, mut projection) = (1usize, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().and_then(|v| v.parse().ok()).ok_or("--runs N")?,
             "--out" => out = Some(it.next().ok_or("--out FILE")?.clone()),
+            "--projection" => projection = Some(it.next().ok_or("--projection FILE")?.clone()),
             _ => pos.push(a.clone()),
         }
     }
@@ -51,11 +53,14 @@ fn main() -> Result<(), String> {
     let mut best = f64::INFINITY;
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        fused = if let Method::Ifevip(p) = method {
-            // VIFB fuses a colour visible image jointly for IFEVIP.
-            mmif_classic::ifevip_channels(&ir[0], &vi, &p)
+        fused = if let (Method::LatLrr(p), Some(file)) = (method, &projection) {
+            // Another LatLRR projection (e.g. VIFB's L_8 written as text by Octave).
+            let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+            let proj = mmif_classic::Projection::from_text(&text).map_err(|e| format!("{e}"))?;
+            vi.iter().map(|v| mmif_classic::latlrr_with_projection(&ir[0], v, &proj, &p)).collect::<Result<Vec<_>, _>>()
         } else {
-            vi.iter().map(|v| method.fuse(&ir[0], v)).collect::<Result<Vec<_>, _>>()
+            // Jointly for IFEVIP and GTF, channel by channel otherwise, as VIFB does.
+            method.fuse_channels(&ir[0], &vi)
         }
         .map_err(|e| format!("{e}"))?;
         let s = t.elapsed().as_secs_f64();

@@ -19,6 +19,8 @@
 //! | `fpde` | [`fpde()`], [`fpde_with`] | Bavirisetti, Xiao & Liu, Fusion 2017 (VIFB's code) |
 //! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
+//! | `gtf` | [`gtf()`], [`gtf_channels`] | Ma, Chen, Li & Huang, Information Fusion 2016 (VIFB's code) |
+//! | `latlrr` | [`latlrr()`], [`latlrr_with_projection`], [`learn_projection`] | Li & Wu 2018 / MDLatLRR, Li, Wu & Kittler, IEEE TIP 2020 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //! | `hybrid_msd` | [`hybrid_msd()`] | Zhou, Wang, Li & Dong, Information Fusion 2016 (VIFB's code) |
 //! | `msvd` | [`msvd()`] | Naidu, Defence Science Journal 2011 (VIFB's code; aligned singular-vector signs) |
@@ -38,10 +40,12 @@ pub mod fpde;
 pub mod gfce;
 pub mod gff;
 mod grid;
+pub mod gtf;
 pub mod hmsd_gf;
 pub mod hybrid_msd;
 pub mod ifevip;
 mod kl;
+pub mod latlrr;
 pub mod lp;
 mod matlab;
 mod method;
@@ -61,9 +65,11 @@ pub use error::{Error, Result};
 pub use fpde::{FpdeParams, fpde, fpde_with};
 pub use gfce::{GfceParams, gfce, gfce_with};
 pub use gff::{GffParams, gff, gff_with};
+pub use gtf::{GtfParams, gtf, gtf_channels, gtf_with};
 pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
 pub use hybrid_msd::{HybridMsdParams, hybrid_msd};
 pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};
+pub use latlrr::{LatLrrParams, Projection, latlrr, latlrr_with, latlrr_with_projection, learn_projection};
 pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};
 pub use mgff::{MgffParams, mgff};

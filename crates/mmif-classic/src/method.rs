@@ -2,8 +2,8 @@
 
 use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
 use crate::{
-    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, HmsdGfParams, HybridMsdParams, IfevipParams,
-    MgffParams, MsvdParams, Result, TifParams, VsmwlsParams,
+    AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, GtfParams, HmsdGfParams, HybridMsdParams,
+    IfevipParams, LatLrrParams, MgffParams, MsvdParams, Result, TifParams, VsmwlsParams,
 };
 use mmif_io::Plane;
 use std::fmt;
@@ -13,8 +13,9 @@ use std::str::FromStr;
 ///
 /// Textual form (parsed by [`FromStr`], produced by [`Display`](fmt::Display)):
 /// `mean`, `max`, `weighted[:W]` (W in [0, 1], default 0.5), `lp[:LEVELS]` (default 4), `gff`,
-/// `dwt[:LEVELS]` (default 4), VIFB's `tif`, `mgff`, `hmsd_gf`, `adf`, `fpde`, `cbf`, `vsmwls`, `ifevip`
-/// and `gfce` (their published parameters); methods with a parameter set take `name[:key=value[,key=value…]]`
+/// `dwt[:LEVELS]` (default 4), VIFB's `tif`, `mgff`, `hmsd_gf`, `adf`, `fpde`, `cbf`, `vsmwls`, `ifevip`,
+/// `gfce`, `hybrid_msd`, `msvd`, `gtf` and `latlrr` (their published parameters); methods with a parameter
+/// set take `name[:key=value[,key=value…]]`
 /// (e.g. `tif:mean=21`), the keys being those of [`Method::params`]. Names are case-insensitive.
 /// [`Method::set_param`] sets one parameter by key on any method (`mmif fuse --param key=value`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,6 +54,10 @@ pub enum Method {
     HybridMsd(HybridMsdParams),
     /// VIFB's MSVD: one-level multi-resolution SVD, singular-vector signs aligned between the sources.
     Msvd(MsvdParams),
+    /// VIFB's GTF: infrared intensities with visible gradients (l1 fidelity, total variation, IRN).
+    Gtf(GtfParams),
+    /// VIFB's LatLRR (MDLatLRR): learnt-projection multi-level decomposition, nuclear-norm weights.
+    LatLrr(LatLrrParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -156,6 +161,12 @@ through a hybrid multi-scale decomposition with Gaussian and bilateral filters\"
 (parameters of VIFB's methods/Hybrid_MSD)";
 const CITE_MSVD: &str = "V. P. S. Naidu, \"Image fusion technique using multi-resolution singular value \
 decomposition\", Defence Science Journal 61(5):479-484, 2011 (VIFB's methods/MSVD; singular-vector signs aligned)";
+const CITE_GTF: &str = "J. Ma, C. Chen, C. Li and J. Huang, \"Infrared and visible image fusion via gradient transfer \
+and total variation minimization\", Information Fusion 31:100-109, 2016 (parameters of VIFB's methods/GTF)";
+const CITE_LATLRR: &str = "H. Li and X.-J. Wu, \"Infrared and visible image fusion using latent low-rank \
+representation\", arXiv:1804.08992, 2018; VIFB's code is H. Li, X.-J. Wu and J. Kittler, \"MDLatLRR: A novel \
+decomposition method for infrared and visible image fusion\", IEEE Trans. Image Process. 29:4733-4746, 2020 \
+(parameters of VIFB's methods/LatLRR; projection learnt by mmif from TNO images)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -179,6 +190,8 @@ impl Method {
             Method::Gfce(_) => "gfce",
             Method::HybridMsd(_) => "hybrid_msd",
             Method::Msvd(_) => "msvd",
+            Method::Gtf(_) => "gtf",
+            Method::LatLrr(_) => "latlrr",
         }
     }
 
@@ -229,6 +242,11 @@ impl Method {
             }
             Method::Msvd(_) => {
                 "one-level 2x2-block SVD, averaged approximation, max-abs details, averaged basis (signs aligned), stretched (VIFB)"
+            Method::Gtf(_) => {
+                "infrared (a) intensities with visible (b) gradients: l1 fidelity + total variation, 5 IRN loops (VIFB: lambda 4)"
+            }
+            Method::LatLrr(_) => {
+                "latent low-rank projection of overlapping 8x8 patches, 4 levels, nuclear-norm weighted details, averaged base"
             }
         }
     }
@@ -251,6 +269,8 @@ impl Method {
             Method::Gfce(_) => CITE_GFCE,
             Method::HybridMsd(_) => CITE_HYBRID_MSD,
             Method::Msvd(_) => CITE_MSVD,
+            Method::Gtf(_) => CITE_GTF,
+            Method::LatLrr(_) => CITE_LATLRR,
         }
     }
 
@@ -260,7 +280,8 @@ impl Method {
     /// lp 129 ms, tif 333 ms, gff 729 ms, mgff 1085 ms, hmsd_gf 3212 ms; with the `vifb_parity` example
     /// (best of 3, the same conditions): ifevip 241 ms, adf 1357 ms, fpde 1376 ms, cbf 2493 ms,
     /// vsmwls 3094 ms, gfce 3564 ms; with `mmif fuse` (median of 5, reading and writing included, load
-    /// 15–17): hybrid_msd 2020 ms, msvd 100 ms.
+    /// 15–17): hybrid_msd 2020 ms, msvd 100 ms; gtf 828–1097 ms and latlrr 62.7 s (best of 3 / one run,
+    /// load 11–18).
     pub fn speed(&self) -> &'static str {
         match self {
             Method::Mean | Method::Max | Method::Weighted(_) => "fast",
@@ -270,6 +291,8 @@ impl Method {
             Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
             Method::HybridMsd(_) => "slow",
             Method::Msvd(_) => "fast",
+            Method::Gtf(_) => "medium",
+            Method::LatLrr(_) => "slow",
         }
     }
 
@@ -291,6 +314,8 @@ impl Method {
             Method::Gfce(p) => p.list(),
             Method::HybridMsd(p) => p.list(),
             Method::Msvd(p) => p.list(),
+            Method::Gtf(p) => p.list(),
+            Method::LatLrr(p) => p.list(),
         }
     }
 
@@ -315,6 +340,8 @@ impl Method {
             Method::Gfce(p) => p.set(key, value)?,
             Method::HybridMsd(p) => p.set(key, value)?,
             Method::Msvd(p) => p.set(key, value)?,
+            Method::Gtf(p) => p.set(key, value)?,
+            Method::LatLrr(p) => p.set(key, value)?,
             _ => return Err(unknown_key(name, key, &known)),
         }
         Ok(())
@@ -350,6 +377,19 @@ impl Method {
             Method::Gfce(p) => crate::gfce_with(a, b, &p),
             Method::HybridMsd(p) => crate::hybrid_msd(a, b, &p),
             Method::Msvd(p) => crate::msvd(a, b, &p),
+            Method::Gtf(p) => crate::gtf_with(a, b, &p),
+            Method::LatLrr(p) => crate::latlrr_with(a, b, &p),
+        }
+    }
+
+    /// Fuses gray infrared `a` with the channels of visible `b` the way VIFB's `run_*.m` handle a
+    /// colour visible image: jointly for IFEVIP and GTF (one set of statistics over all
+    /// channels), channel by channel for the others; a gray `b` is one channel.
+    pub fn fuse_channels(&self, a: &Plane, b: &[Plane]) -> Result<Vec<Plane>> {
+        match self {
+            Method::Ifevip(p) => crate::ifevip_channels(a, b, p),
+            Method::Gtf(p) => crate::gtf_channels(a, b, p),
+            m => b.iter().map(|c| m.fuse(a, c)).collect(),
         }
     }
 
@@ -373,6 +413,8 @@ impl Method {
             Method::Gfce(GfceParams::default()),
             Method::HybridMsd(HybridMsdParams::default()),
             Method::Msvd(MsvdParams::default()),
+            Method::Gtf(GtfParams::default()),
+            Method::LatLrr(LatLrrParams::default()),
         ]
     }
 }
@@ -425,6 +467,8 @@ impl fmt::Display for Method {
             Method::Gfce(_) => write_changed(f, self, &Method::Gfce(GfceParams::default())),
             Method::HybridMsd(_) => write_changed(f, self, &Method::HybridMsd(HybridMsdParams::default())),
             Method::Msvd(_) => write_changed(f, self, &Method::Msvd(MsvdParams::default())),
+            Method::Gtf(_) => write_changed(f, self, &Method::Gtf(GtfParams::default())),
+            Method::LatLrr(_) => write_changed(f, self, &Method::LatLrr(LatLrrParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -496,6 +540,8 @@ impl FromStr for Method {
             "gfce" => keyed(Method::Gfce(GfceParams::default())),
             "hybrid_msd" => keyed(Method::HybridMsd(HybridMsdParams::default())),
             "msvd" => keyed(Method::Msvd(MsvdParams::default())),
+            "gtf" => keyed(Method::Gtf(GtfParams::default())),
+            "latlrr" => keyed(Method::LatLrr(LatLrrParams::default())),
             _ => Err(unknown()),
         }
     }

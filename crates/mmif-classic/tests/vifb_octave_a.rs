@@ -33,9 +33,9 @@ fn to_u8(v: f32) -> f32 {
     if v.is_nan() { 0.0 } else { v.round().clamp(0.0, 255.0) }
 }
 
-/// Per-channel fusion, as VIFB's `run_*.m` do for all methods here but IFEVIP.
+/// VIFB's colour handling: channel by channel, jointly for IFEVIP and GTF ([`Method::fuse_channels`]).
 fn per_channel(method: Method) -> impl Fn(&Plane, &[Plane]) -> Vec<Plane> {
-    move |ir, vis| vis.iter().map(|v| method.fuse(ir, v).unwrap_or_else(|e| panic!("{method}: {e}"))).collect()
+    move |ir, vis| method.fuse_channels(ir, vis).unwrap_or_else(|e| panic!("{method}: {e}"))
 }
 
 /// Mean and max absolute difference (0..=255 scale) of `fuse` against the Octave references of
@@ -121,6 +121,44 @@ fn gfce_matches_vifb() {
 }
 
 #[test]
+fn gtf_matches_vifb() {
+    // A colour visible image is fused jointly (vector-valued total variation, one set of thresholds).
+    check(Method::Gtf(Default::default()), 0.01, 1.0);
+}
+
+#[test]
+fn latlrr_matches_vifb() {
+    // References made by VIFB's run_LatLRR.m with mmif's default projection in place of its L_8.
+    check(Method::LatLrr(Default::default()), 0.01, 1.0);
+}
+
+#[test]
+fn latlrr_learner_matches_vifb() {
+    // VIFB's latent_lrr.m (lambda 0.4) on every fourth 4x4 distinct patch of a test crop, 0..1 scale,
+    // in im2col order (blocks down the columns, each patch column by column).
+    let img = channels(&data().join("inputs/tno_48x64_ir.png")).remove(0);
+    let (w, h) = (img.width, img.height);
+    let mut x = Vec::new();
+    for (k, (bx, by)) in (0..w / 4).flat_map(|bx| (0..h / 4).map(move |by| (bx, by))).enumerate() {
+        if k % 4 == 0 {
+            for c in 0..4 {
+                for r in 0..4 {
+                    x.push(f64::from(img.data[(4 * by + r) * w + 4 * bx + c]) / 255.0);
+                }
+            }
+        }
+    }
+    assert_eq!(x.len(), 16 * 48);
+    let learnt = mmif_classic::learn_projection(4, &x, 0.4, 100_000).expect("learn");
+    let text = std::fs::read_to_string(data().join("latlrr/learn_u4_L.txt")).expect("reference");
+    let reference = mmif_classic::Projection::from_text(&text).expect("parse");
+    let scale = reference.matrix().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = learnt.matrix().iter().zip(reference.matrix()).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    println!("learnt projection: max |diff| {diff:.3e} (max |L| {scale:.3})");
+    assert!(diff <= 1e-6 * scale.max(1e-3), "max |diff| {diff} against max |L| {scale}");
+}
+
+#[test]
 fn fpde_rounds_its_base_layers_to_8_bits_as_vifb_does() {
     // Equal constant sources: zero details, base uint8(77/2) + uint8(77/2) = 39 + 39.
     let c = Plane::new(9, 7, vec![77.0; 63]);
@@ -142,6 +180,8 @@ fn every_method_here_handles_tiny_and_thin_images() {
             Method::Vsmwls(Default::default()),
             Method::Ifevip(Default::default()),
             Method::Gfce(Default::default()),
+            Method::Gtf(Default::default()),
+            Method::LatLrr(Default::default()),
         ] {
             let f = m.fuse(&a, &b).unwrap_or_else(|e| panic!("{m} on {w}x{h}: {e}"));
             assert_eq!((f.width, f.height), (w, h));

@@ -1,0 +1,566 @@
+//! Latent low-rank representation fusion (LatLRR), as VIFB's `methods/LatLRR` code computes it.
+//!
+//! VIFB cites H. Li and X.-J. Wu, "Infrared and visible image fusion using latent low-rank
+//! representation", arXiv:1804.08992, 2018, but its code is the multi-level version of the same
+//! authors (H. Li, X.-J. Wu and J. Kittler, "MDLatLRR: A novel decomposition method for infrared
+//! and visible image fusion", IEEE TIP 29:4733–4746, 2020): a projection `L` learnt once by latent
+//! low-rank representation (`X = XZ + LX + E`, Liu & Yan, ICCV 2011) from image patches extracts
+//! the salient part of every overlapping 8×8 patch. With VIFB's settings (`L_8`, overlapping
+//! patches, nuclear-norm rule, 4 levels):
+//!
+//! 1. for each source, level by level from the image itself: every 8×8 patch (all positions,
+//!    stride 1) is projected by `L` (patch vector in column-major order); the projections are put
+//!    back and averaged where patches overlap (detail `D_k`), and the next level works on
+//!    `base − D_k`; the last of these is the base `B`;
+//! 2. the projected patches of the two sources at each level are fused with weights
+//!    `‖P₁‖_* / (‖P₁‖_* + ‖P₂‖_*)` and `‖P₂‖_* / (…)`, `‖·‖_*` the nuclear norm of the 8×8 patch;
+//! 3. `F = (B₁ + B₂)/2 + Σ_k (levels − k + 1)·A_k`, `A_k` the overlap-average of the fused
+//!    patches of level `k`: VIFB's `fusion_method.m` accumulates the reconstructions of all levels
+//!    so far and then sums those, so level 1 counts `levels` times, level 2 `levels − 1` times, ….
+//!
+//! VIFB's own `L_8.mat` (and the images it was learnt from) carry no licence, so the default
+//! projection here was learnt the way VIFB's `train_models.m` learns it (1200 8×8 patches,
+//! `λ = 0.4`, its `latent_lrr.m`) from the TNO test images of the CDDFuse repository (CC BY 4.0;
+//! `tests/data/vifb/gen/learn_projection.m`); [`learn_projection`] is the same inexact-ALM solver,
+//! and [`latlrr_with_projection`] takes any projection (e.g. VIFB's `L_8` for its exact output).
+//! Where both nuclear norms are 0 (the MATLAB code divides 0 by 0 and its `uint8` turns the pixel
+//! black) the weights are ½; images smaller than a patch have no patch: their detail is 0 (MATLAB:
+//! 0/0), so the result is the average of the sources. Values on the 0..=255 scale (the method is
+//! linear in the intensity scale).
+
+use crate::params::{ParamInfo, Params, bad, info, parse_usize, unknown_key};
+use crate::{Result, check_pair};
+use mmif_io::Plane;
+use rayon::prelude::*;
+
+/// Parameters of [`latlrr_with`]; [`Default`] is VIFB's `run_LatLRR.m` (4 levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LatLrrParams {
+    /// Decomposition levels (4).
+    pub levels: usize,
+}
+
+impl Default for LatLrrParams {
+    fn default() -> Self {
+        Self { levels: 4 }
+    }
+}
+
+impl LatLrrParams {
+    fn validate(&self) -> Result<()> {
+        if !(1..=16).contains(&self.levels) {
+            return Err(bad("latlrr", format!("levels must be in 1..=16, got {}", self.levels)));
+        }
+        Ok(())
+    }
+}
+
+impl Params for LatLrrParams {
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "levels" => self.levels = parse_usize("latlrr", key, value, 1, 16)?,
+            _ => return Err(unknown_key("latlrr", key, &self.list())),
+        }
+        Ok(())
+    }
+
+    fn list(&self) -> Vec<ParamInfo> {
+        vec![info("levels", self.levels, "decomposition levels (each level's details count once per later level)")]
+    }
+}
+
+/// A learnt LatLRR projection for `unit×unit` patches: a `unit²×unit²` matrix, row-major, acting
+/// on patch vectors in column-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projection {
+    unit: usize,
+    m: Vec<f64>,
+}
+
+const DEFAULT_L8: &[u8] = include_bytes!("data/latlrr_l8.f64");
+
+impl Projection {
+    /// A projection from its `d×d` matrix (row-major, `d = unit²`); the values must be finite.
+    pub fn new(unit: usize, matrix: Vec<f64>) -> Result<Self> {
+        let d = unit.checked_mul(unit).filter(|&d| unit >= 1 && d <= 1024);
+        match d {
+            Some(d) if matrix.len() == d * d && matrix.iter().all(|v| v.is_finite()) => Ok(Self { unit, m: matrix }),
+            _ => Err(bad(
+                "latlrr",
+                format!(
+                    "a projection for {unit}x{unit} patches needs {0}x{0} finite values (unit 1..=32), got {1}",
+                    unit.saturating_mul(unit),
+                    matrix.len()
+                ),
+            )),
+        }
+    }
+
+    /// Parses a square matrix written as text (one row a line, numbers separated by spaces,
+    /// commas or tabs, as Octave's `save -ascii` or `dlmwrite` write it).
+    pub fn from_text(text: &str) -> Result<Self> {
+        let mut values = Vec::new();
+        for tok in text.split(|c: char| c.is_whitespace() || c == ',').filter(|t| !t.is_empty()) {
+            let v = tok.parse::<f64>().map_err(|_| bad("latlrr", format!("projection: `{tok}` is not a number")))?;
+            values.push(v);
+        }
+        let d = (values.len() as f64).sqrt().round() as usize;
+        let unit = (d as f64).sqrt().round() as usize;
+        if unit * unit != d || d * d != values.len() {
+            return Err(bad(
+                "latlrr",
+                format!("projection: {} values are not a d x d matrix with d a square", values.len()),
+            ));
+        }
+        Self::new(unit, values)
+    }
+
+    /// The default 64×64 projection for 8×8 patches (see the module documentation).
+    pub fn default_8() -> Self {
+        let m: Vec<f64> =
+            DEFAULT_L8.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+        Self { unit: 8, m }
+    }
+
+    /// Side of the patches.
+    pub fn unit(&self) -> usize {
+        self.unit
+    }
+
+    /// The matrix, row-major.
+    pub fn matrix(&self) -> &[f64] {
+        &self.m
+    }
+}
+
+/// LatLRR with VIFB's parameters and the default projection.
+pub fn latlrr(a: &Plane, b: &Plane) -> Result<Plane> {
+    latlrr_with(a, b, &LatLrrParams::default())
+}
+
+/// LatLRR of `a` and `b` (0..=255 scale) with the default projection; see the module documentation.
+pub fn latlrr_with(a: &Plane, b: &Plane, prm: &LatLrrParams) -> Result<Plane> {
+    use std::sync::OnceLock;
+    static L8: OnceLock<Projection> = OnceLock::new();
+    latlrr_with_projection(a, b, L8.get_or_init(Projection::default_8), prm)
+}
+
+/// LatLRR of `a` and `b` (0..=255 scale) with a given projection.
+pub fn latlrr_with_projection(a: &Plane, b: &Plane, proj: &Projection, prm: &LatLrrParams) -> Result<Plane> {
+    check_pair(a, b)?;
+    prm.validate()?;
+    let (w, h) = (a.width, a.height);
+    let mut base1: Vec<f64> = a.data.iter().map(|&v| f64::from(v)).collect();
+    let mut base2: Vec<f64> = b.data.iter().map(|&v| f64::from(v)).collect();
+    let count = coverage(w, h, proj.unit);
+    let mut detail = vec![0.0; w * h];
+    for k in 0..prm.levels {
+        let (d1, d2, fused) = level(&base1, &base2, w, h, proj);
+        let times = (prm.levels - k) as f64;
+        for i in 0..w * h {
+            if count[i] > 0.0 {
+                base1[i] -= d1[i] / count[i];
+                base2[i] -= d2[i] / count[i];
+                detail[i] += times * fused[i] / count[i];
+            }
+        }
+    }
+    let data = (0..w * h).map(|i| (0.5 * (base1[i] + base2[i]) + detail[i]) as f32).collect();
+    Ok(Plane::new(w, h, data))
+}
+
+/// How many `unit×unit` patches cover each pixel.
+fn coverage(w: usize, h: usize, unit: usize) -> Vec<f64> {
+    let along = |n: usize, i: usize| -> f64 {
+        if n < unit {
+            return 0.0;
+        }
+        // Patch starts s in 0..=n−unit with s <= i < s + unit.
+        let lo = i.saturating_sub(unit - 1);
+        let hi = i.min(n - unit);
+        (hi + 1 - lo) as f64
+    };
+    (0..h).flat_map(|y| (0..w).map(move |x| along(h, y) * along(w, x))).collect()
+}
+
+/// One level for both sources: the overlap sums (not yet divided by the coverage) of the
+/// projected patches of each source and of their nuclear-norm-weighted fusion.
+fn level(s1: &[f64], s2: &[f64], w: usize, h: usize, proj: &Projection) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let u = proj.unit;
+    let mut sums = [vec![0.0; w * h], vec![0.0; w * h], vec![0.0; w * h]];
+    if w < u || h < u {
+        let [s1, s2, f] = sums;
+        return (s1, s2, f);
+    }
+    let (rows, cols) = (h - u + 1, w - u + 1);
+    // Patch rows in blocks: each block's rows run in parallel into their own strip of `u` image
+    // rows, and the strips are added in order.
+    const BLOCK: usize = 32;
+    for r0 in (0..rows).step_by(BLOCK) {
+        let strips: Vec<[Vec<f64>; 3]> = (r0..(r0 + BLOCK).min(rows))
+            .into_par_iter()
+            .map(|py| {
+                let mut strip = [vec![0.0; u * w], vec![0.0; u * w], vec![0.0; u * w]];
+                let d = u * u;
+                let (mut v1, mut v2) = (vec![0.0; d], vec![0.0; d]);
+                let (mut p1, mut p2) = (vec![0.0; d], vec![0.0; d]);
+                for px in 0..cols {
+                    for c in 0..u {
+                        for r in 0..u {
+                            v1[c * u + r] = s1[(py + r) * w + px + c];
+                            v2[c * u + r] = s2[(py + r) * w + px + c];
+                        }
+                    }
+                    project(&proj.m, &v1, &mut p1);
+                    project(&proj.m, &v2, &mut p2);
+                    let (n1, n2) = (nuclear_norm(&p1, u), nuclear_norm(&p2, u));
+                    let (w1, w2) = if n1 + n2 > 0.0 { (n1 / (n1 + n2), n2 / (n1 + n2)) } else { (0.5, 0.5) };
+                    for c in 0..u {
+                        for r in 0..u {
+                            let j = c * u + r;
+                            let i = r * w + px + c;
+                            strip[0][i] += p1[j];
+                            strip[1][i] += p2[j];
+                            strip[2][i] += w1 * p1[j] + w2 * p2[j];
+                        }
+                    }
+                }
+                strip
+            })
+            .collect();
+        for (k, strip) in strips.iter().enumerate() {
+            let off = (r0 + k) * w;
+            for (sum, part) in sums.iter_mut().zip(strip) {
+                for (s, p) in sum[off..off + u * w].iter_mut().zip(part) {
+                    *s += p;
+                }
+            }
+        }
+    }
+    let [s1, s2, f] = sums;
+    (s1, s2, f)
+}
+
+/// `out = m·v` for the `d×d` row-major `m`.
+fn project(m: &[f64], v: &[f64], out: &mut [f64]) {
+    let d = v.len();
+    for (o, row) in out.iter_mut().zip(m.chunks_exact(d)) {
+        *o = row.iter().zip(v).map(|(a, b)| a * b).sum();
+    }
+}
+
+/// Sum of the singular values of the `n×n` column-major matrix `a` (`n <= 32`): the square
+/// roots of the eigenvalues of `aᵀa`, found by cyclic Jacobi rotations. (The eigenvalues of the
+/// Gram matrix carry an absolute error of about `eps·σ_max²`, so singular values far below
+/// `σ_max` are known to about `√eps·σ_max` only; the sum, and the weights made from it, are not
+/// affected at the 8-bit level.)
+pub(crate) fn nuclear_norm(a: &[f64], n: usize) -> f64 {
+    let mut g = [0.0f64; 32 * 32];
+    let mut scale = 0.0;
+    for i in 0..n {
+        for j in 0..=i {
+            let v: f64 = a[i * n..(i + 1) * n].iter().zip(&a[j * n..(j + 1) * n]).map(|(x, y)| x * y).sum();
+            g[i * n + j] = v;
+            g[j * n + i] = v;
+        }
+        scale += g[i * n + i];
+    }
+    if scale == 0.0 {
+        return 0.0;
+    }
+    for _sweep in 0..50 {
+        let off: f64 = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).map(|(i, j)| g[i * n + j].powi(2)).sum();
+        if off <= (f64::EPSILON * scale).powi(2) {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let gpq = g[p * n + q];
+                if gpq.abs() <= f64::EPSILON * f64::EPSILON * scale {
+                    continue;
+                }
+                let theta = (g[q * n + q] - g[p * n + p]) / (2.0 * gpq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (gkp, gkq) = (g[k * n + p], g[k * n + q]);
+                    g[k * n + p] = c * gkp - s * gkq;
+                    g[k * n + q] = s * gkp + c * gkq;
+                }
+                for k in 0..n {
+                    let (gpk, gqk) = (g[p * n + k], g[q * n + k]);
+                    g[p * n + k] = c * gpk - s * gqk;
+                    g[q * n + k] = s * gpk + c * gqk;
+                }
+            }
+        }
+    }
+    (0..n).map(|i| g[i * n + i].max(0.0).sqrt()).sum()
+}
+
+/// One-sided Jacobi (Hestenes): rotates the `cols` columns (each `rows` long, stored one after the
+/// other) of `a` until every pair is orthogonal to working precision, applying the same rotations
+/// to the columns of `v` (`cols×cols`, column-major) when given. Afterwards `a_in = a·vᵀ`
+/// (`v` orthogonal), the column norms of `a` are the singular values.
+pub(crate) fn jacobi_orthogonalise(a: &mut [f64], rows: usize, cols: usize, mut v: Option<&mut [f64]>) {
+    // Columns below `tiny` (relative to the whole matrix) count as zero: rotating them against
+    // each other only shuffles rounding noise and would never settle.
+    let tiny = f64::EPSILON * a.iter().map(|x| x * x).sum::<f64>();
+    for _sweep in 0..60 {
+        let mut rotated = false;
+        for p in 0..cols {
+            for q in p + 1..cols {
+                let (mut alpha, mut beta, mut gamma) = (0.0, 0.0, 0.0);
+                {
+                    let (cp, cq) = (&a[p * rows..(p + 1) * rows], &a[q * rows..(q + 1) * rows]);
+                    for (x, y) in cp.iter().zip(cq) {
+                        alpha += x * x;
+                        beta += y * y;
+                        gamma += x * y;
+                    }
+                }
+                if alpha <= tiny || beta <= tiny || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() {
+                    continue;
+                }
+                rotated = true;
+                let zeta = (beta - alpha) / (2.0 * gamma);
+                let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = c * t;
+                rotate(a, rows, p, q, c, s);
+                if let Some(v) = v.as_deref_mut() {
+                    rotate(v, cols, p, q, c, s);
+                }
+            }
+        }
+        if !rotated {
+            break;
+        }
+    }
+}
+
+fn rotate(a: &mut [f64], rows: usize, p: usize, q: usize, c: f64, s: f64) {
+    let (head, tail) = a.split_at_mut(q * rows);
+    let cp = &mut head[p * rows..(p + 1) * rows];
+    let cq = &mut tail[..rows];
+    for (x, y) in cp.iter_mut().zip(cq.iter_mut()) {
+        let (xp, xq) = (*x, *y);
+        *x = c * xp - s * xq;
+        *y = s * xp + c * xq;
+    }
+}
+
+/// A dense column-major matrix for [`learn_projection`].
+#[derive(Clone)]
+struct Mat {
+    rows: usize,
+    cols: usize,
+    d: Vec<f64>,
+}
+
+impl Mat {
+    fn zeros(rows: usize, cols: usize) -> Self {
+        Self { rows, cols, d: vec![0.0; rows * cols] }
+    }
+
+    fn eye_plus(a: &Mat) -> Mat {
+        let mut m = a.clone();
+        for i in 0..a.rows.min(a.cols) {
+            m.d[i * a.rows + i] += 1.0;
+        }
+        m
+    }
+
+    fn t(&self) -> Mat {
+        let mut m = Mat::zeros(self.cols, self.rows);
+        for c in 0..self.cols {
+            for r in 0..self.rows {
+                m.d[r * self.cols + c] = self.d[c * self.rows + r];
+            }
+        }
+        m
+    }
+
+    fn mul(&self, b: &Mat) -> Mat {
+        let mut m = Mat::zeros(self.rows, b.cols);
+        let rows = self.rows;
+        m.d.par_chunks_mut(rows).enumerate().for_each(|(c, out)| {
+            for k in 0..self.cols {
+                let bk = b.d[c * b.rows + k];
+                if bk != 0.0 {
+                    for (o, a) in out.iter_mut().zip(&self.d[k * rows..(k + 1) * rows]) {
+                        *o += a * bk;
+                    }
+                }
+            }
+        });
+        m
+    }
+
+    /// `self + k·b`.
+    fn add(&self, b: &Mat, k: f64) -> Mat {
+        Mat { rows: self.rows, cols: self.cols, d: self.d.iter().zip(&b.d).map(|(x, y)| x + k * y).collect() }
+    }
+
+    fn max_abs(&self) -> f64 {
+        self.d.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+    }
+
+    /// Inverse of a symmetric positive definite matrix (Cholesky).
+    fn spd_inverse(&self) -> Mat {
+        let n = self.rows;
+        let mut l = vec![0.0; n * n]; // row-major lower factor
+        for i in 0..n {
+            for j in 0..=i {
+                let mut s = self.d[j * n + i];
+                for k in 0..j {
+                    s -= l[i * n + k] * l[j * n + k];
+                }
+                l[i * n + j] = if i == j { s.max(f64::MIN_POSITIVE).sqrt() } else { s / l[j * n + j] };
+            }
+        }
+        let mut inv = Mat::zeros(n, n);
+        inv.d.par_chunks_mut(n).enumerate().for_each(|(c, col)| {
+            // Solve L y = e_c, then Lᵀ x = y.
+            for i in 0..n {
+                let mut s = if i == c { 1.0 } else { 0.0 };
+                for k in 0..i {
+                    s -= l[i * n + k] * col[k];
+                }
+                col[i] = s / l[i * n + i];
+            }
+            for i in (0..n).rev() {
+                let mut s = col[i];
+                for k in i + 1..n {
+                    s -= l[k * n + i] * col[k];
+                }
+                col[i] = s / l[i * n + i];
+            }
+        });
+        inv
+    }
+
+    /// Singular value thresholding: `Σ max(σ − τ, 0) u vᵀ` over the singular triplets.
+    fn svt(&self, tau: f64) -> Mat {
+        let (rows, cols) = (self.rows, self.cols);
+        let mut a = self.d.clone();
+        let mut v = Mat::eye_plus(&Mat::zeros(cols, cols)).d;
+        jacobi_orthogonalise(&mut a, rows, cols, Some(&mut v));
+        // self = a·vᵀ with orthogonal columns a_j = σ_j u_j: shrink each column.
+        for col in a.chunks_exact_mut(rows) {
+            let sigma = col.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let k = if sigma > tau { 1.0 - tau / sigma } else { 0.0 };
+            col.iter_mut().for_each(|x| *x *= k);
+        }
+        Mat { rows, cols, d: a }.mul(&Mat { rows: cols, cols, d: v }.t())
+    }
+}
+
+/// Learns a LatLRR projection from patch vectors: the columns of `x` (`d` values each, `d = unit²`,
+/// patches in column-major order; `x` holds them one after the other) by the inexact augmented
+/// Lagrange multiplier method for `min ‖Z‖_* + ‖L‖_* + λ‖E‖₁` subject to `X = XZ + LX + E`
+/// (G. Liu and S. Yan, "Latent Low-Rank Representation for Subspace Segmentation and Feature
+/// Extraction", ICCV 2011), with the settings of VIFB's `latent_lrr.m`: μ from 10⁻⁶, ×1.1 per step
+/// up to 10⁶, stop when every constraint residual is below 10⁻⁶ (at most `max_steps` steps).
+/// Singular values by one-sided Jacobi: the cost grows with the cube of the number of patches
+/// (a few hundred are practical here; VIFB learns from 1200).
+pub fn learn_projection(unit: usize, x: &[f64], lambda: f64, max_steps: usize) -> Result<Projection> {
+    let d = unit * unit;
+    if unit == 0 || d > 1024 || x.is_empty() || !x.len().is_multiple_of(d) || x.len() / d > 4096 {
+        return Err(bad("latlrr", format!("learn_projection: {} values are not 1..=4096 patches of {d}", x.len())));
+    }
+    if !(lambda.is_finite() && lambda > 0.0) || x.iter().any(|v| !v.is_finite()) {
+        return Err(bad("latlrr", "learn_projection: lambda and the patches must be finite, lambda > 0".into()));
+    }
+    let n = x.len() / d;
+    let xm = Mat { rows: d, cols: n, d: x.to_vec() };
+    let xt = xm.t();
+    let atx = xt.mul(&xm);
+    let inv_a = Mat::eye_plus(&atx).spd_inverse();
+    let inv_b = Mat::eye_plus(&xm.mul(&xt)).spd_inverse();
+    let (mut z, mut l, mut e) = (Mat::zeros(n, n), Mat::zeros(d, d), Mat::zeros(d, n));
+    let (mut y1, mut y2, mut y3) = (Mat::zeros(d, n), Mat::zeros(n, n), Mat::zeros(d, d));
+    let (rho, max_mu) = (1.1, 1e6);
+    let mut mu = 1e-6;
+    for _ in 0..max_steps {
+        let j = z.add(&y2, 1.0 / mu).svt(1.0 / mu);
+        let s = l.add(&y3, 1.0 / mu).svt(1.0 / mu);
+        // Z = inv_a (XᵀX − XᵀLX − XᵀE + J + (XᵀY1 − Y2)/μ)
+        let rhs = atx
+            .add(&xt.mul(&l.mul(&xm)), -1.0)
+            .add(&xt.mul(&e), -1.0)
+            .add(&j, 1.0)
+            .add(&xt.mul(&y1).add(&y2, -1.0), 1.0 / mu);
+        z = inv_a.mul(&rhs);
+        // L = ((X − XZ − E)Xᵀ + S + (Y1Xᵀ − Y3)/μ) inv_b
+        let xz = xm.mul(&z);
+        let rhs = xm.add(&xz, -1.0).add(&e, -1.0).mul(&xt).add(&s, 1.0).add(&y1.mul(&xt).add(&y3, -1.0), 1.0 / mu);
+        l = rhs.mul(&inv_b);
+        let xmaz = xm.add(&xz, -1.0).add(&l.mul(&xm), -1.0);
+        let shrink = lambda / mu;
+        e = xmaz.add(&y1, 1.0 / mu);
+        e.d.iter_mut().for_each(|v| *v = (*v - shrink).max(0.0) + (*v + shrink).min(0.0));
+        let (leq1, leq2, leq3) = (xmaz.add(&e, -1.0), z.add(&j, -1.0), l.add(&s, -1.0));
+        if leq1.max_abs().max(leq2.max_abs()).max(leq3.max_abs()) < 1e-6 {
+            break;
+        }
+        y1 = y1.add(&leq1, mu);
+        y2 = y2.add(&leq2, mu);
+        y3 = y3.add(&leq3, mu);
+        mu = (mu * rho).min(max_mu);
+    }
+    // Row-major for `Projection`.
+    Projection::new(unit, l.t().d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nuclear_norm_of_known_matrices() {
+        // diag(3, -2) rotated: singular values 3 and 2.
+        let (c, s) = (0.6f64, 0.8f64);
+        let a = vec![3.0 * c, 3.0 * s, 2.0 * s, -2.0 * c];
+        assert!((nuclear_norm(&a, 2) - 5.0).abs() < 1e-12);
+        // Rank one: u vᵀ with |u| = |v| = 1 → 1.
+        let r1: Vec<f64> = (0..16).map(|i| [0.5, 0.5, 0.5, 0.5][i % 4] * [0.5, -0.5, 0.5, -0.5][i / 4]).collect();
+        assert!((nuclear_norm(&r1, 4) - 1.0).abs() < 1e-12);
+        let z = vec![0.0; 64];
+        assert_eq!(nuclear_norm(&z, 8), 0.0);
+    }
+
+    #[test]
+    fn coverage_counts_the_patches_over_each_pixel() {
+        let c = coverage(10, 9, 8);
+        // Columns: starts 0..=2; rows: 0..=1.
+        assert_eq!(c[0], 1.0);
+        assert_eq!(c[2], 3.0); // x = 2: starts 0, 1, 2
+        assert_eq!(c[9 * 10 - 1], 1.0);
+        assert_eq!(c[10 + 5], 2.0 * 3.0);
+        assert!(coverage(7, 9, 8).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn the_default_projection_is_64x64_and_finite() {
+        let p = Projection::default_8();
+        assert_eq!(p.unit(), 8);
+        assert_eq!(p.matrix().len(), 64 * 64);
+        assert!(p.matrix().iter().all(|v| v.is_finite()));
+        assert!(Projection::from_text("1 2\n3").is_err());
+        assert_eq!(Projection::from_text("2").unwrap().unit(), 1);
+        assert!(Projection::new(2, vec![0.0; 15]).is_err());
+    }
+
+    #[test]
+    fn a_zero_projection_averages_the_sources() {
+        let a = Plane::new(12, 10, (0..120).map(|i| (i * 7 % 255) as f32).collect());
+        let b = Plane::new(12, 10, (0..120).map(|i| (i * 13 % 255) as f32).collect());
+        let f =
+            latlrr_with_projection(&a, &b, &Projection::new(8, vec![0.0; 4096]).unwrap(), &Default::default()).unwrap();
+        for i in 0..120 {
+            assert!((f.data[i] - 0.5 * (a.data[i] + b.data[i])).abs() < 1e-4);
+        }
+    }
+}
