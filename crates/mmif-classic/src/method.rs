@@ -242,6 +242,7 @@ impl Method {
             }
             Method::Msvd(_) => {
                 "one-level 2x2-block SVD, averaged approximation, max-abs details, averaged basis (signs aligned), stretched (VIFB)"
+            }
             Method::Gtf(_) => {
                 "infrared (a) intensities with visible (b) gradients: l1 fidelity + total variation, 5 IRN loops (VIFB: lambda 4)"
             }
