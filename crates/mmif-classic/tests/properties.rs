@@ -286,10 +286,10 @@ fn registry_parses_describes_and_dispatches() {
             "vsmwls",
             "ifevip",
             "gfce",
-            "gtf",
-            "latlrr",
             "hybrid_msd",
-            "msvd"
+            "msvd",
+            "gtf",
+            "latlrr"
         ]
     );
     for i in &infos {
