@@ -13,7 +13,7 @@
 //!
 //! `--preset vifb` computes VIFB's 13 MATLAB metrics (`vifb.*`) on the images as `imread` reads
 //! them (8-bit gray or colour, VIFB's own colour handling), 4 decimals in tables; `--preset mefb`
-//! MEFB's (`mefb.*`, all but FMI) the same way, with MEFB's colour handling (MATLAB's
+//! MEFB's 20 (`mefb.*`) the same way, with MEFB's colour handling (MATLAB's
 //! `img1` is the second source: `--under`, `--vis`, `--b`). `--list-metrics`
 //! prints every metric with its origin, reference and direction; `--rank` adds a `Rank` column
 //! (each method's mean of its per-metric ranks, 1 = best; ties share the better rank).
@@ -53,7 +53,7 @@ pub struct EvalArgs {
     /// Metric set of a paper: cddfuse = EN SD SF MI SCD VIF Qabf SSIM (SSIM data range 2, as the
     /// CDDFuse/EMMA tables); film = EN SD SF AG VIF Qabf (SSIM data range 255); vifb = VIFB's 13
     /// MATLAB metrics CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv; mefb = MEFB's MATLAB
-    /// metrics CE EN NMI PSNR QNCIE TE AG EI Qabf Qp SD SF Qc Qw Qy MEF-SSIM Qcb Qcv VIF (all but FMI)
+    /// metrics CE EN FMI NMI PSNR QNCIE TE AG EI Qabf Qp SD SF Qc Qw Qy MEF-SSIM Qcb Qcv VIF
     #[arg(long, value_enum, value_name = "NAME")]
     pub preset: Option<PresetArg>,
     /// `data_range` of SSIM [default: the preset's; 255 with --metrics alone]

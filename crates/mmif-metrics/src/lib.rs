@@ -34,8 +34,8 @@
 //! those as [`MetricError`] instead.
 //!
 //! # MATLAB toolkits
-//! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]; MEFB's,
-//! but FMI: [`Mefb`]) on 8-bit gray or colour [`Image`]s as `imread` returns them, through
+//! [`toolkit`] reproduces the benchmark toolkits' MATLAB metrics (VIFB's 13: [`Vifb`]; MEFB's
+//! 20: [`Mefb`]) on 8-bit gray or colour [`Image`]s as `imread` returns them, through
 //! [`compute_image`]. They are [`Metric::Vifb`] and [`Metric::Mefb`] variants named
 //! `vifb.<name>` and `mefb.<name>`, distinct from the evaluator's same-named metrics.
 
@@ -228,7 +228,7 @@ impl Metric {
     ];
 
     /// Every metric: the evaluator's, then VIFB's, then MEFB's.
-    pub const ALL: [Metric; 48] = [
+    pub const ALL: [Metric; 49] = [
         Metric::En,
         Metric::Sd,
         Metric::Sf,
@@ -256,6 +256,7 @@ impl Metric {
         Metric::Vifb(Vifb::Qcv),
         Metric::Mefb(Mefb::Ce),
         Metric::Mefb(Mefb::En),
+        Metric::Mefb(Mefb::Fmi),
         Metric::Mefb(Mefb::Nmi),
         Metric::Mefb(Mefb::Psnr),
         Metric::Mefb(Mefb::Qncie),
@@ -371,7 +372,9 @@ impl Metric {
             Metric::Mefb(Mefb::Qp) => "Zhao, Laganiere & Liu, IJICIC 2007",
             Metric::Extra(Extra::Nabf) => "Shreyamsha Kumar, Signal Image Video Process. 2015",
             Metric::Extra(Extra::MsSsim) => "Wang, Simoncelli & Bovik, Asilomar 2003",
-            Metric::Extra(Extra::FmiPixel | Extra::FmiGradient) => "Haghighat et al., Comput. Electr. Eng. 2011",
+            Metric::Mefb(Mefb::Fmi) | Metric::Extra(Extra::FmiPixel | Extra::FmiGradient) => {
+                "Haghighat et al., Comput. Electr. Eng. 2011"
+            }
         }
     }
 
@@ -432,8 +435,8 @@ pub enum Preset {
     Film,
     /// VIFB's 13 metrics in its order: CE EN MI PSNR AG EI Qabf SD SF RMSE SSIM Qcb Qcv.
     Vifb,
-    /// MEFB's metrics in its order, without FMI: CE EN NMI PSNR QNCIE TE AG EI Qabf Qp SD SF
-    /// Qc Qw Qy MEF-SSIM Qcb Qcv VIF.
+    /// MEFB's 20 metrics in its order: CE EN FMI NMI PSNR QNCIE TE AG EI Qabf Qp SD SF Qc Qw Qy
+    /// MEF-SSIM Qcb Qcv VIF.
     Mefb,
 }
 
@@ -494,7 +497,7 @@ macro_rules! toolkit_preset {
 }
 
 const VIFB_PRESET: [Metric; 13] = toolkit_preset!(Vifb, Vifb, 13);
-const MEFB_PRESET: [Metric; 19] = toolkit_preset!(Mefb, Mefb, 19);
+const MEFB_PRESET: [Metric; 20] = toolkit_preset!(Mefb, Mefb, 20);
 
 /// Checks shapes and sizes, then computes `metric` for the fused image and its two sources
 /// (`a` = infrared / MRI / over-exposed / near-focus, `b` = visible / functional / under / far).

@@ -6,9 +6,9 @@
 //! column-major; the fused window compared with the second source is the one normalised for the
 //! first; `real()` of the entropy of a negative joint probability).
 //!
-//! MEFB's own FMI uses MATLAB's `edge()` (Sobel with an automatic threshold and a
-//! direction-dependent thinning) as the feature; that detector is not reproduced (GNU Octave's
-//! `edge` differs from it), so only the feature-map part lives here (see docs/metrics.md).
+//! MEFB's own FMI (`mefb.FMI`) uses MATLAB's `edge()` as the feature: Sobel with an automatic
+//! threshold and a direction-dependent thinning, [`super::matlab::edge_sobel`] (GNU Octave's
+//! `edge` thins differently; see docs/metrics.md).
 
 use super::matlab::{Plane, min_max};
 use super::phasecong::sum_colmajor;

@@ -357,6 +357,47 @@ pub fn freqspace(n: usize) -> Vec<f64> {
     (0..n).map(|k| (k as f64 - (n / 2) as f64) * step).collect()
 }
 
+/// MATLAB's `edge(I)` with its defaults (`'sobel'`, direction `'both'`, automatic threshold,
+/// thinning) on a `double` image, as 0/1 values. Gradients `bx = imfilter(I, op', 'replicate')`,
+/// `by = imfilter(I, op, 'replicate')` with `op = fspecial('sobel')/8`; magnitude
+/// `b = bx² + by²`; cutoff `4·sum(b(:))/numel(b)` (threshold = its square root). A pixel is an
+/// edge where `b > cutoff` and `b` is a local maximum across the dominant gradient direction:
+/// `|bx| ≥ |by| − 100·eps` with `b(r,c−1) ≤ b(r,c) > b(r,c+1)`, or `|by| ≥ |bx| − 100·eps` with
+/// `b(r−1,c) ≤ b(r,c) > b(r+1,c)`; a neighbour outside the image passes its test. This is the
+/// rule of MathWorks' portable (code generation) `edge.m`, `computeEdgesWithThinningPortable`
+/// with the Sobel offsets `[0 0 0 0]`, and of the arguments older `edge.m` versions pass to their
+/// compiled `computeedge`. On integer-valued images every `bx`, `by`, `b` and the sum are exact
+/// multiples of 1/64 (no rounding in any order), so the map does not depend on summation order.
+pub fn edge_sobel(x: &Plane) -> Plane {
+    let (w, h) = (x.width, x.height);
+    let op = [[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]].map(|row| row.map(|v: f64| v / 8.0));
+    let op_t: [[f64; 3]; 3] = std::array::from_fn(|i| std::array::from_fn(|j| op[j][i]));
+    let bx = imfilter_replicate3(x, &op_t);
+    let by = imfilter_replicate3(x, &op);
+    let b: Vec<f64> = bx.data.iter().zip(&by.data).map(|(gx, gy)| gx * gx + gy * gy).collect();
+    let cutoff = 4.0 * super::phasecong::sum_colmajor(&b, w, h) / b.len() as f64;
+    let tol = 100.0 * f64::EPSILON;
+    let at = |r: usize, c: usize| b[r * w + c];
+    let mut e = vec![0.0; w * h];
+    for r in 0..h {
+        for c in 0..w {
+            let v = at(r, c);
+            if v <= cutoff || v.is_nan() {
+                continue;
+            }
+            let (ax, ay) = (bx.data[r * w + c].abs(), by.data[r * w + c].abs());
+            let left = c == 0 || at(r, c - 1) <= v;
+            let right = c + 1 == w || v > at(r, c + 1);
+            let up = r == 0 || at(r - 1, c) <= v;
+            let down = r + 1 == h || v > at(r + 1, c);
+            if (ax >= ay - tol && left && right) || (ay >= ax - tol && up && down) {
+                e[r * w + c] = 1.0;
+            }
+        }
+    }
+    Plane::new(w, h, e)
+}
+
 /// `mean2`: the mean of all values (`NaN` for an empty image, as MATLAB's 0/0).
 pub fn mean2(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
@@ -415,6 +456,56 @@ mod tests {
         }
         assert_eq!(filter2_valid(&x, &k[..1], 1).data, x.data);
         assert!(filter2_valid(&Plane::new(2, 2, vec![1.0; 4]), &k, 3).data.is_empty());
+    }
+
+    #[test]
+    fn edge_keeps_one_pixel_across_a_step() {
+        // a vertical step between columns 4 and 5 of a 10x5 image: |bx| = step/2 on columns 4
+        // and 5, zero elsewhere, so b is above 4·mean(b) there; b ties on the two columns, and
+        // the `b(r,c−1) ≤ b > b(r,c+1)` rule keeps the right one of the pair (column 5)
+        let mut want = vec![0.0; 10];
+        want[5] = 1.0;
+        let x = Plane::new(10, 5, (0..50).map(|i| if i % 10 >= 5 { 8.0 } else { 0.0 }).collect());
+        let e = edge_sobel(&x);
+        for r in 0..5 {
+            assert_eq!((0..10).map(|c| e.at(r, c)).collect::<Vec<_>>(), want, "row {r}");
+        }
+        // a horizontal step: the same along rows, on the transposed image
+        let y = Plane::new(5, 10, (0..50).map(|i| if i / 5 >= 5 { 8.0 } else { 0.0 }).collect());
+        let e = edge_sobel(&y);
+        for c in 0..5 {
+            assert_eq!((0..10).map(|r| e.at(r, c)).collect::<Vec<_>>(), want, "column {c}");
+        }
+        // two edge columns out of six: b = 16 is below the cutoff 4·160/30, so no edge
+        let z = Plane::new(6, 5, (0..30).map(|i| if i % 6 >= 3 { 8.0 } else { 0.0 }).collect());
+        assert!(edge_sobel(&z).data.iter().all(|&v| v == 0.0));
+        // a constant image has no edge (b = 0 is not above the cutoff 0); nor does one pixel
+        assert!(edge_sobel(&Plane::new(4, 3, vec![9.0; 12])).data.iter().all(|&v| v == 0.0));
+        assert_eq!(edge_sobel(&Plane::new(1, 1, vec![3.0])).data, vec![0.0]);
+    }
+
+    #[test]
+    fn edge_equals_the_octave_shim_of_matlabs_rule_on_mefb_crops() {
+        // tests/data/fmi/edge_maps.txt (tests/octave/check_edge.m): per crop `name w h`, h rows
+        // of input values, h rows of the 0/1 map of tools/octave_shims/matlab_edge/edge.m
+        let text = include_str!("../../tests/data/fmi/edge_maps.txt");
+        let mut lines = text.lines();
+        let mut crops = 0;
+        while let Some(head) = lines.next() {
+            let f: Vec<&str> = head.split(' ').collect();
+            let (w, h): (usize, usize) = (f[1].parse().unwrap(), f[2].parse().unwrap());
+            let data: Vec<f64> = (0..h)
+                .flat_map(|_| lines.next().unwrap().split(' ').map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>())
+                .collect();
+            let want: Vec<f64> = (0..h)
+                .flat_map(|_| lines.next().unwrap().bytes().map(|b| f64::from(b - b'0')).collect::<Vec<_>>())
+                .collect();
+            let got = edge_sobel(&Plane::new(w, h, data));
+            assert_eq!(got.data, want, "{}", f[0]);
+            assert!(want.iter().sum::<f64>() >= 20.0, "{}: too few edge pixels to test", f[0]);
+            crops += 1;
+        }
+        assert_eq!(crops, 4);
     }
 
     #[test]

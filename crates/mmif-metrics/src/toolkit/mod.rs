@@ -215,14 +215,16 @@ impl Vifb {
     }
 }
 
-/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`. FMI, the one of
-/// MEFB's 20 not reproduced yet, is absent.
+/// The MEFB metrics (`metrics/metrics<Name>.m`), named `mefb.<short name>`: all 20.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mefb {
     /// `Cross_entropy`: VIFB's core, MEFB's colour wrapper.
     Ce,
     /// `Entropy`: VIFB's core, MEFB's colour wrapper.
     En,
+    /// `FMI`: Haghighat's feature mutual information with MEFB's default feature, MATLAB's
+    /// `edge()` (Sobel, automatic threshold, thinning), 3×3 windows.
+    Fmi,
     /// `NMI`: Hossny's normalised mutual information (bits) of `normalize1`d images.
     Nmi,
     /// `Psnr`: VIFB's core, MEFB's colour wrapper.
@@ -260,10 +262,11 @@ pub enum Mefb {
 }
 
 impl Mefb {
-    /// In MEFB's table order (`util/configMetrics.m`, without FMI).
-    pub const ALL: [Mefb; 19] = [
+    /// In MEFB's table order (`util/configMetrics.m`).
+    pub const ALL: [Mefb; 20] = [
         Mefb::Ce,
         Mefb::En,
+        Mefb::Fmi,
         Mefb::Nmi,
         Mefb::Psnr,
         Mefb::Qncie,
@@ -288,6 +291,7 @@ impl Mefb {
         match self {
             Mefb::Ce => "mefb.CE",
             Mefb::En => "mefb.EN",
+            Mefb::Fmi => "mefb.FMI",
             Mefb::Nmi => "mefb.NMI",
             Mefb::Psnr => "mefb.PSNR",
             Mefb::Qncie => "mefb.QNCIE",
@@ -318,6 +322,7 @@ impl Mefb {
         match self {
             Mefb::Ce => "Cross_entropy",
             Mefb::En => "Entropy",
+            Mefb::Fmi => "FMI",
             Mefb::Nmi => "NMI",
             Mefb::Psnr => "Psnr",
             Mefb::Qncie => "Qncie",
@@ -343,6 +348,7 @@ impl Mefb {
         match self {
             Mefb::Ce => "MEFB metrics/metricsCross_entropy.m",
             Mefb::En => "MEFB metrics/metricsEntropy.m",
+            Mefb::Fmi => "MEFB metrics/metricsFMI.m (Haghighat's fmi.m, feature 'edge' = MATLAB's edge())",
             Mefb::Nmi => "MEFB metrics/metricsNMI.m",
             Mefb::Psnr => "MEFB metrics/metricsPsnr.m",
             Mefb::Qncie => "MEFB metrics/metricsQncie.m",
@@ -382,6 +388,10 @@ impl Mefb {
         match self {
             Mefb::Ce => wrap(img1, img2, fused, U8, vifb::cross_entropy),
             Mefb::En => wrap(img1, img2, fused, U8, |_, _, f| vifb::entropy(f)),
+            Mefb::Fmi => wrap(img1, img2, fused, Fails, |a, b, f| {
+                let e = matlab::edge_sobel;
+                Ok(fmi::fmi_of_features(&e(a), &e(b), &e(f)))
+            }),
             Mefb::Nmi => wrap(img1, img2, fused, Fails, mefb::nmi),
             Mefb::Psnr => wrap(img1, img2, fused, Double, |a, b, f| Ok(vifb::psnr(a, b, f))),
             Mefb::Qncie => wrap(img1, img2, fused, Fails, mefb::qncie),

@@ -1,15 +1,17 @@
 % Generates crates/mmif-metrics/tests/data/fmi: small crops of the MEFB test inputs and Haghighat's
-% FMI as MEFB's metrics/metricsFMI.m computes it with the feature 'none' (FMI_pixel) and
-% 'gradient' instead of its default 'edge', run by GNU Octave. Documentation only: the tests read
-% the generated files, never this script.
+% FMI as MEFB's metrics/metricsFMI.m computes it: with its default feature 'edge' (FMI, MATLAB's
+% edge() through the shim tools/octave_shims/matlab_edge/edge.m), and with 'none' (FMI_pixel) and
+% 'gradient' instead, run by GNU Octave. Documentation only: the tests read the generated files,
+% never this script.
 %   octave-cli crates/mmif-metrics/tests/octave/gen_fmi.m MEFB_DIR OUT_DIR
 % The feature is chosen by writing two variants of metricsFMI.m (metricsFMI_pixel.m,
 % metricsFMI_gradient.m) to a temporary folder, their FMI(...) calls given the feature as a
 % fourth argument; nothing else of the file changes. The 'edge' feature is MATLAB's edge(), which
-% GNU Octave's edge() does not reproduce; the edge_* cases are Octave's own edge maps (0/1) as
-% images, so FMI_pixel on them is the FMI part of metricsFMI on Octave's edge features. (Octave's
-% metricsFMI itself fails: FMI converts to double first, and Octave's edge rejects a double
-% image outside 0..1, which MATLAB's accepts; edge of the uint8 crop is used here.)
+% GNU Octave's edge() does not reproduce (Octave's metricsFMI fails: FMI converts to double first,
+% and Octave's edge rejects a double image outside 0..1, which MATLAB's accepts); FMI itself is
+% run with the shim, added to the path only once the cases are built. The edge_* cases are
+% Octave's own edge maps (0/1) of the uint8 crops as images, so FMI_pixel on them is the FMI part
+% of metricsFMI on binary edge features.
 pkg load image
 args = argv();
 mefb = args{1}; out = args{2};
@@ -55,5 +57,6 @@ for i = 1:4
   e = cellfun(@(X) uint8(edge(X)), c(2:4), 'UniformOutput', false);
   cases{end+1} = {['edge_' c{1}], e{:}};
 end
-write_cases(out, cases, {'FMI_pixel', 'FMI_gradient'}, {'img1', 'img2'});
+addpath(fullfile(pwd, 'tools', 'octave_shims', 'matlab_edge'));   % MATLAB's edge(I), from here on
+write_cases(out, cases, {'FMI_pixel', 'FMI_gradient', 'FMI'}, {'img1', 'img2'});
 confirm_recursive_rmdir(false); rmdir(tmp, 's');
