@@ -60,7 +60,7 @@ pub struct FuseArgs {
     /// CDDFuse: auto = the whole image when its estimated peak memory fits the available memory,
     /// else bands of rows (the default); off = always the whole image; on = always bands, their
     /// height chosen for about 2 GB of working memory; ROWS = bands of ROWS rows. Bands give the
-    /// same result up to float rounding, in bounded memory, at about 8-10x the time
+    /// same result up to float rounding, in bounded memory, at about 8x the time
     #[arg(long, value_name = "auto|off|on|ROWS")]
     pub bands: Option<Bands>,
     /// EMMA, --tiling tile: tile side in pixels, a multiple of 32 [default: 512]
