@@ -173,7 +173,8 @@ pub struct AttentionSums {
 enum Sums {
     Empty,
     Gram(kernels::ChannelGram),
-    Tensors { gram: Tensor<3>, qq: Tensor<3>, kk: Tensor<3> },
+    /// q·kᵀ, Σq², Σk².
+    Tensors(Box<[Tensor<3>; 3]>),
 }
 
 impl AttentionSums {
@@ -189,7 +190,7 @@ impl AttentionSums {
         assert_eq!(b, 1, "one image at a time");
         let (heads, c) = (self.heads, c3 / 3);
         count_channel_attention(1, c, heads, th * tw);
-        if let Some(host) = kernels::host(qkv).filter(|_| !matches!(self.acc, Sums::Tensors { .. })) {
+        if let Some(host) = kernels::host(qkv).filter(|_| !matches!(self.acc, Sums::Tensors(_))) {
             let band = kernels::ChannelGram::of(kernels::values(&host), qkv.dims(), heads);
             match &mut self.acc {
                 Sums::Gram(s) => s.add(&band),
@@ -203,11 +204,14 @@ impl AttentionSums {
         let (q, k) = (next(), next());
         let (qq, kk) = (q.clone().square().sum_dim(2), k.clone().square().sum_dim(2));
         let gram = q.matmul(k.swap_dims(1, 2));
-        self.acc = match std::mem::replace(&mut self.acc, Sums::Empty) {
-            Sums::Empty => Sums::Tensors { gram, qq, kk },
-            Sums::Tensors { gram: g, qq: q2, kk: k2 } => Sums::Tensors { gram: g + gram, qq: q2 + qq, kk: k2 + kk },
+        self.acc = Sums::Tensors(Box::new(match std::mem::replace(&mut self.acc, Sums::Empty) {
+            Sums::Empty => [gram, qq, kk],
+            Sums::Tensors(sums) => {
+                let [g, q2, k2] = *sums;
+                [g + gram, q2 + qq, k2 + kk]
+            }
             Sums::Gram(_) => unreachable!("kernel sums take every band (checked above)"),
-        };
+        }));
     }
 
     /// The attention weights of the whole image, `softmax_j(q̂_i·k̂_j · t)` per head.
@@ -217,16 +221,17 @@ impl AttentionSums {
             Sums::Empty => panic!("attention weights of no rows"),
             Sums::Gram(g) => match kernels::host(&self.temperature) {
                 Some(t) => Weights::Host(g.softmax(kernels::values(&t))),
-                None => Weights::Tensor(kernels::from_host(
+                None => Weights::Tensor(Box::new(kernels::from_host(
                     g.softmax(&crate::weights::tensor_to_vec(self.temperature)),
                     [heads, g.d, g.d],
-                )),
+                ))),
             },
-            Sums::Tensors { gram, qq, kk } => {
+            Sums::Tensors(sums) => {
+                let [gram, qq, kk] = *sums;
                 // F.normalize: x / max(‖x‖, 1e-12), so q̂·k̂ᵀ = q·kᵀ / (max(‖q‖,ε) · max(‖k‖,ε)ᵀ).
                 let (qn, kn) = (qq.sqrt().clamp_min(1e-12), kk.sqrt().clamp_min(1e-12));
                 let scores = gram / qn / kn.swap_dims(1, 2) * self.temperature;
-                Weights::Tensor(activation::softmax(scores, 2))
+                Weights::Tensor(Box::new(activation::softmax(scores, 2)))
             }
         };
         AttentionWeights { heads, weights }
@@ -241,7 +246,7 @@ pub struct AttentionWeights {
 
 enum Weights {
     Host(Vec<f32>),
-    Tensor(Tensor<3>),
+    Tensor(Box<Tensor<3>>),
 }
 
 impl AttentionWeights {
@@ -261,7 +266,7 @@ impl AttentionWeights {
                 }
                 kernels::from_host(w.clone(), [heads, d, d])
             }
-            Weights::Tensor(w) => w.clone(),
+            Weights::Tensor(w) => (**w).clone(),
         };
         let v = qkv.narrow(1, 2 * c, c).reshape([heads, d, th * tw]);
         let out = weights.matmul(v).reshape([1, c, th, tw]);
@@ -333,9 +338,13 @@ impl Band {
         let x = conv.forward_fused(xs, Some(pad), Epilogue { residual, act });
         Band { x, top: out_top, image_height }
     }
+}
+
+impl std::ops::Add for Band {
+    type Output = Band;
 
     /// The element-wise sum of two bands of the same rows.
-    pub fn add(self, other: Band) -> Band {
+    fn add(self, other: Band) -> Band {
         assert_eq!((self.top, self.bottom()), (other.top, other.bottom()), "bands on different rows");
         self.map(|x| x + other.x)
     }

@@ -43,8 +43,9 @@ fn bands_match_official_and_the_whole_image() {
     // Every forward fixture in bands: heights that leave a partial last band, some thinner than
     // the last pass's halo (27 rows), so that halos span several bands.
     let net = network();
-    let cases = [
-        ("cddfuse_ivf", "ivf_vi", "ivf_ir", Residual::Vis, 0, |h: usize| h / 3 + 1),
+    type Rows = fn(usize) -> usize;
+    let cases: [(&str, &str, &str, Residual, usize, Rows); 4] = [
+        ("cddfuse_ivf", "ivf_vi", "ivf_ir", Residual::Vis, 0, |h| h / 3 + 1),
         ("cddfuse_ivf_odd", "ivf_vi", "ivf_ir", Residual::Vis, 1, |_| 5),
         ("cddfuse_mif", "mif_mri", "mif_pet", Residual::None, 0, |h| h / 2 - 1),
         ("cddfuse_mif_ivfckpt", "mif_mri", "mif_pet", Residual::Sum, 0, |_| 7),

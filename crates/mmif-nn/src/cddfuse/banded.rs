@@ -181,8 +181,8 @@ impl CddFuse {
         let (v, i) = (v?, i?);
         let vb = passes.block(&enc.baseFeature, Slot::EncoderBase { source: 0 }, v.clone());
         let ib = passes.block(&enc.baseFeature, Slot::EncoderBase { source: 1 }, i.clone());
-        let base = passes.block(&self.BaseFuseLayer, Slot::BaseFuse, vb?.add(ib?))?;
-        let detail = detail_rows(&enc.detailFeature, v).add(detail_rows(&enc.detailFeature, i));
+        let base = passes.block(&self.BaseFuseLayer, Slot::BaseFuse, vb? + ib?)?;
+        let detail = detail_rows(&enc.detailFeature, v) + detail_rows(&enc.detailFeature, i);
         let detail = detail_rows(&self.DetailFuseLayer, detail);
 
         let dec = &self.DIDF_Decoder;
