@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Timed runs after one warm-up run
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// CDDFuse: whole image or bands of rows, as `mmif fuse --bands` (auto|off|on|ROWS)
+    #[arg(long, value_name = "auto|off|on|ROWS")]
+    pub bands: Option<mmif_fuse::pipeline::Bands>,
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
@@ -67,7 +70,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     }
     let sizes = args.size.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
     let device = mmif_nn::cpu();
-    let model = models::build_for_bench(&args.model, args.weights.as_deref(), &ModelOptions::default(), &device)?;
+    let opts = ModelOptions { bands: args.bands, ..ModelOptions::default() };
+    let model = models::build_for_bench(&args.model, args.weights.as_deref(), &opts, &device)?;
     let threads = rayon::current_num_threads();
     // Text-guided models get synthetic features of the VLF dataset's size (149 tokens × 768).
     let text = args.model.uses_text().then(|| {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use mmif_fuse::pipeline::{self, Conventions, TilingMode};
+use mmif_fuse::pipeline::{self, Bands, Conventions, TilingMode};
 use mmif_io::{Chroma, Loaded, Plane, Quantize};
 use mmif_nn::cddfuse::Residual;
 use mmif_nn::emma::Tiling;
@@ -57,6 +57,12 @@ pub struct FuseArgs {
     /// the default), pad = reflect-pad and crop, tile = overlapping blended tiles (bounded memory)
     #[arg(long, value_enum, value_name = "official|pad|tile")]
     pub tiling: Option<TilingMode>,
+    /// CDDFuse: auto = the whole image when its estimated peak memory fits the available memory,
+    /// else bands of rows (the default); off = always the whole image; on = always bands, their
+    /// height chosen for about 2 GB of working memory; ROWS = bands of ROWS rows. Bands give the
+    /// same result up to float rounding, in bounded memory, at about 8x the time
+    #[arg(long, value_name = "auto|off|on|ROWS")]
+    pub bands: Option<Bands>,
     /// EMMA, --tiling tile: tile side in pixels, a multiple of 32 [default: 512]
     #[arg(long, value_name = "N")]
     pub tile: Option<usize>,
@@ -129,10 +135,13 @@ fn fuse_pair(
     if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
         return fuse_channels(model, task, (a, b), out);
     }
-    if !args.no_memory_check
-        && let Some(est) = model.peak(la.gray.width, la.gray.height)
-    {
-        mmif_fuse::memory::check(&model_name(args), la.gray.width, la.gray.height, &est)?;
+    if let Some(est) = model.peak(la.gray.width, la.gray.height) {
+        if let Some(note) = &est.note {
+            eprintln!("mmif: {}: {note}", model_name(args));
+        }
+        if !args.no_memory_check {
+            mmif_fuse::memory::check(&model_name(args), la.gray.width, la.gray.height, &est)?;
+        }
     }
     let conv = Conventions { raw: args.raw, gray: args.gray };
     let fused = pipeline::fuse_loaded(model, task, &la, &lb, text, conv)?;
@@ -290,6 +299,7 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
         levels: args.levels,
         tiling: tiling(args)?,
         params: args.params.clone(),
+        bands: args.bands,
     };
     let device = mmif_nn::cpu();
     check_text_args(args, &name, matches!(sources, Sources::Folders { .. }))?;

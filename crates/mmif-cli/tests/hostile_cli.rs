@@ -99,7 +99,7 @@ fn cddfuse_refuses_images_under_2x2_and_fuses_2x2() {
 #[test]
 fn networks_whose_estimated_peak_exceeds_the_memory_are_refused_naming_the_remedy() {
     let dir = Scratch::new("hostile_mem");
-    // 10000×10000 (the default pixel limit, so it is read): CDDFuse would need hundreds of GB,
+    // 10000×10000 (the default pixel limit, so it is read): CDDFuse whole would need hundreds of GB,
     // EMMA in one pass tens of GB, more than any test machine has.
     let side = 10_000;
     image::GrayImage::new(side, side).save(dir.path("a.png")).expect("a");
@@ -109,8 +109,9 @@ fn networks_whose_estimated_peak_exceeds_the_memory_are_refused_naming_the_remed
         args.extend_from_slice(model);
         mmif_dyn(&args)
     };
-    let o = fuse(&[&"-m", &"cddfuse", &"-w", &cddfuse_weights()]);
-    assert_refused(&o, &["cddfuse on 10000×10000", "no bounded-memory mode", "--no-memory-check"]);
+    // CDDFuse whole (`--bands off`; `auto` would run it in bands, in a few GB but for hours).
+    let o = fuse(&[&"-m", &"cddfuse", &"-w", &cddfuse_weights(), &"--bands", &"off"]);
+    assert_refused(&o, &["cddfuse on 10000×10000", "--bands", "--no-memory-check"]);
     let emma = filled_weights(&dir, "emma_ufuser");
     let o = fuse(&[&"-m", &"emma", &"-w", &emma, &"--tiling", &"pad"]);
     assert_refused(&o, &["emma on 10000×10000", "--tiling tile", "--no-memory-check"]);
@@ -193,4 +194,54 @@ fn a_killed_folder_run_leaves_only_whole_outputs_and_a_rerun_completes_it() {
     for f in &all {
         image::open(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
+}
+
+#[test]
+fn cddfuse_in_bands_gives_the_whole_image_result() {
+    let dir = Scratch::new("hostile_bands");
+    gray(23, 17, 3).save(dir.path("a.png")).expect("a");
+    gray(23, 17, 9).save(dir.path("b.png")).expect("b");
+    let (w, a, b) = (cddfuse_weights(), dir.path("a.png"), dir.path("b.png"));
+    let fuse = |bands: &str, out: &Path| {
+        mmif_dyn(&[&"fuse", &"-m", &"cddfuse", &"-w", &w, &"--ir", &a, &"--vis", &b, &"-o", &out, &"--bands", &bands])
+    };
+    for (bands, out) in [("off", "whole.npy"), ("4", "banded.npy"), ("on", "auto.npy")] {
+        let o = fuse(bands, &dir.path(out));
+        assert!(o.status.success(), "--bands {bands}: {}", stderr(&o));
+    }
+    let read = |f: &str| common::read_npy(&dir.path(f)).1;
+    let whole = read("whole.npy");
+    let d = mmif_testkit::compare::max_abs_diff(&read("banded.npy"), &whole);
+    assert!(d <= 1e-4, "bands of 4 rows differ by {d}");
+    // `on` with the automatic height: one band as high as this image, i.e. the whole image.
+    assert_eq!(read("auto.npy"), whole);
+    let o = fuse("0", &dir.path("x.npy"));
+    assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+    assert!(stderr(&o).contains("number of rows"), "{}", stderr(&o));
+    let help = mmif(["fuse", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--bands <auto|off|on|ROWS>"));
+}
+
+#[test]
+fn bands_are_refused_for_other_models() {
+    let dir = Scratch::new("hostile_bands_other");
+    gray(40, 40, 3).save(dir.path("a.png")).expect("a");
+    let emma = filled_weights(&dir, "emma_ufuser");
+    let a = dir.path("a.png");
+    let o = mmif_dyn(&[
+        &"fuse",
+        &"-m",
+        &"emma",
+        &"-w",
+        &emma,
+        &"--ir",
+        &a,
+        &"--vis",
+        &a,
+        &"-o",
+        &dir.path("o.png"),
+        &"--bands",
+        &"8",
+    ]);
+    assert_refused(&o, &["--bands is for cddfuse"]);
 }

@@ -27,6 +27,8 @@ pub struct Estimate {
     pub bytes: u64,
     /// The flag or the step that bounds the memory, for the error message.
     pub remedy: String,
+    /// What the fuser chose for this size on its own (e.g. CDDFuse's bands), for the user.
+    pub note: Option<String>,
 }
 
 /// `MemAvailable` of `/proc/meminfo` in bytes (`None` where it cannot be read).
@@ -55,8 +57,14 @@ fn gb(b: u64) -> String {
 /// Refuses to run `what` on a `width × height` image when its estimated peak exceeds what this
 /// process has plus what the machine has available. Unknown availability passes.
 pub fn check(what: &str, width: usize, height: usize, est: &Estimate) -> Result<()> {
-    let Some(avail) = available() else { return Ok(()) };
-    check_against(what, width, height, est, avail.saturating_add(resident()))
+    let Some(limit) = limit() else { return Ok(()) };
+    check_against(what, width, height, est, limit)
+}
+
+/// The memory this process may reach: what it has plus what the machine has available (`None`
+/// where that cannot be read).
+pub fn limit() -> Option<u64> {
+    available().map(|avail| avail.saturating_add(resident()))
 }
 
 fn check_against(what: &str, width: usize, height: usize, est: &Estimate, limit: u64) -> Result<()> {
@@ -80,7 +88,7 @@ mod tests {
         let m = PeakModel { base: 100, per_pixel: 10 };
         assert_eq!(m.bytes(5), 150);
         assert_eq!(m.bytes(u64::MAX), u64::MAX);
-        let est = Estimate { bytes: m.bytes(5), remedy: "use --tiling tile".into() };
+        let est = Estimate { bytes: m.bytes(5), remedy: "use --tiling tile".into(), note: None };
         assert!(check_against("emma", 5, 1, &est, 150).is_ok());
         let e = check_against("emma", 5, 1, &est, 149).unwrap_err().to_string();
         assert!(e.contains("emma on 5×1") && e.contains("--tiling tile") && e.contains("--no-memory-check"), "{e}");

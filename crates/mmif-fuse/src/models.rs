@@ -12,7 +12,8 @@ use mmif_nn::film::Film;
 use mmif_nn::{Device, weights};
 
 use crate::Task;
-use crate::memory::{Estimate, PeakModel};
+use crate::memory::{self, Estimate, PeakModel};
+use crate::pipeline::Bands;
 use crate::registry::{Model, Network};
 use crate::text::{TEXT_HELP, TextFeatures};
 
@@ -26,6 +27,8 @@ pub struct ModelOptions {
     pub tiling: Option<Tiling>,
     /// Weight-free methods: `--param KEY=VALUE`, applied in order.
     pub params: Vec<String>,
+    /// CDDFuse: whole image or bands of rows (`None`: [`Bands::Auto`]).
+    pub bands: Option<Bands>,
 }
 
 /// A model ready to fuse pairs (shareable across threads: the Python package fuses with the GIL
@@ -73,13 +76,17 @@ pub fn build(
     if !opts.params.is_empty() {
         bail!("--param is for weight-free methods; `{network}` is a network (see `mmif models`)");
     }
+    if opts.bands.is_some() && network != Network::Cddfuse {
+        bail!("--bands is for cddfuse; `{network}` does not run in bands");
+    }
     let path = need_weights(network, weights_path)?;
     Ok(match network {
         Network::Cddfuse => {
             let net = weights::load_file(CddFuse::new(device), &path, None, device)?;
             let mif_checkpoint =
                 path.file_name().is_some_and(|n| n.to_string_lossy().to_ascii_lowercase().contains("mif"));
-            Box::new(CddFuser { net, residual: opts.residual, mif_checkpoint, device: device.clone() })
+            let bands = opts.bands.unwrap_or_default();
+            Box::new(CddFuser { net, residual: opts.residual, mif_checkpoint, bands, device: device.clone() })
         }
         Network::Emma => {
             let net = weights::load_file(Ufuser::new(device), &path, None, device)?;
@@ -128,6 +135,7 @@ pub fn build_for_bench(
             net: CddFuse::new(device),
             residual: None,
             mif_checkpoint: false,
+            bands: opts.bands.unwrap_or_default(),
             device: device.clone(),
         }),
         Network::Emma => Box::new(EmmaFuser {
@@ -159,7 +167,66 @@ struct CddFuser {
     /// checkpoint (a file name containing "MIF") and `sum` with the IVF one.
     residual: Option<Residual>,
     mif_checkpoint: bool,
+    bands: Bands,
     device: Device,
+}
+
+/// CDDFuse in bands: the working memory the automatic band height aims at (the bands with
+/// their halo rows; the whole-image inputs and output come on top, [`CDDFUSE_BANDED_PEAK`]).
+const CDDFUSE_BAND_BUDGET: u64 = 2_000_000_000;
+
+/// CDDFuse in bands: peak bytes for a `width × height` image with bands of `rows` rows and
+/// `halo` halo rows = `base + per_pixel · width · height + BAND_BYTES_PER_PIXEL · width · (rows
+/// + 2 halo)`. The band part is the slope of `mmif bench --bands 32` between widths 256 and 1024
+/// at height 96 (91.4 → 308.4 MB over 86 × 768 band pixels, rounded up); the image part counts
+/// the pipeline's full-size buffers (decoded planes, input tensors, output copies, 8-bit buffer)
+/// (`docs/hostile_inputs.md`).
+const CDDFUSE_BANDED_PEAK: PeakModel = PeakModel { base: 17_000_000, per_pixel: 64 };
+const CDDFUSE_BAND_BYTES_PER_PIXEL: u64 = 3300;
+
+/// The fewest rows per band the automatic height picks: thinner bands spend most of their work
+/// on halo rows.
+const CDDFUSE_MIN_ROWS: usize = 8;
+
+/// How CDDFuse runs on a `width × height` pair: `None` for the whole image, or the rows per band.
+/// `limit` is the memory this process may use (`None` when unknown: the whole image unless bands
+/// are asked for); `halo` the halo rows of the last pass.
+fn cddfuse_rows(bands: Bands, width: usize, height: usize, halo: usize, limit: Option<u64>) -> Option<usize> {
+    let budget_rows = || {
+        let per_row = CDDFUSE_BAND_BYTES_PER_PIXEL.saturating_mul(width as u64).max(1);
+        ((CDDFUSE_BAND_BUDGET / per_row) as usize).saturating_sub(2 * halo).max(CDDFUSE_MIN_ROWS)
+    };
+    let whole = || peak_model(Network::Cddfuse).bytes((width * height) as u64);
+    let rows = match bands {
+        Bands::Off => None,
+        Bands::Rows(r) => Some(r),
+        Bands::On => Some(budget_rows()),
+        Bands::Auto => limit.is_some_and(|l| whole() > l).then(budget_rows),
+    };
+    rows.filter(|&r| r < height)
+}
+
+/// CDDFuse's estimated peak bytes with bands of `rows` rows (`None`: the whole image).
+fn cddfuse_peak(width: usize, height: usize, rows: Option<usize>, halo: usize) -> u64 {
+    let pixels = (width * height) as u64;
+    match rows {
+        None => peak_model(Network::Cddfuse).bytes(pixels),
+        Some(r) => {
+            let band = (r + 2 * halo).min(height) as u64 * width as u64;
+            CDDFUSE_BANDED_PEAK.bytes(pixels).saturating_add(CDDFUSE_BAND_BYTES_PER_PIXEL.saturating_mul(band))
+        }
+    }
+}
+
+impl CddFuser {
+    /// The halo rows of the last pass in bands.
+    fn halo(&self) -> usize {
+        self.net.band_halo(usize::MAX)
+    }
+
+    fn rows(&self, width: usize, height: usize) -> Option<usize> {
+        cddfuse_rows(self.bands, width, height, self.halo(), memory::limit())
+    }
 }
 
 impl Fuser for CddFuser {
@@ -172,14 +239,28 @@ impl Fuser for CddFuser {
             (Task::Mif, false) => Residual::Sum,
             _ => Residual::Vis,
         });
-        Ok(mmif_nn::tensor_to_plane(self.net.fuse(vis, ir, residual)?))
+        let out = match self.rows(a.width, a.height) {
+            None => self.net.fuse(vis, ir, residual)?,
+            Some(rows) => self.net.fuse_bands(vis, ir, residual, rows)?,
+        };
+        Ok(mmif_nn::tensor_to_plane(out))
     }
 
     fn peak(&self, width: usize, height: usize) -> Option<Estimate> {
-        Some(Estimate {
-            bytes: peak_model(Network::Cddfuse).bytes((width * height) as u64),
-            remedy: "CDDFuse has no bounded-memory mode yet: fuse crops or a downscaled pair".into(),
-        })
+        let rows = self.rows(width, height);
+        let remedy = match rows {
+            None => "run it in bands of rows, whose memory --bands ROWS bounds (--bands on or auto)".into(),
+            Some(r) => format!("lower --bands (now {r} rows per band)"),
+        };
+        let note = match (self.bands, rows) {
+            (Bands::Auto, Some(r)) => Some(format!(
+                "the whole {width}×{height} image would need about {:.1} GB: fusing it in bands of {r} rows \
+                 (the same result, several times the time; --bands off to refuse instead)",
+                cddfuse_peak(width, height, None, 0) as f64 / 1e9
+            )),
+            _ => None,
+        };
+        Some(Estimate { bytes: cddfuse_peak(width, height, rows, self.halo()), remedy, note })
     }
 
     fn min_max(&self) -> bool {
@@ -210,10 +291,12 @@ impl Fuser for EmmaFuser {
                     .bytes((size.min(width) * size.min(height)) as u64)
                     .saturating_add(TILED_BYTES_PER_PIXEL * pixels),
                 remedy: format!("lower --tile (now {size})"),
+                note: None,
             },
             _ => Estimate {
                 bytes: model.bytes(pixels),
                 remedy: "use --tiling tile, whose memory --tile N bounds".into(),
+                note: None,
             },
         })
     }
@@ -255,6 +338,7 @@ impl Fuser for FilmFuser {
         Some(Estimate {
             bytes: peak_model(Network::Film).bytes((width * height) as u64),
             remedy: "FILM's transformer blocks already run in bands, its other layers do not: fuse crops or a downscaled pair".into(),
+            note: None,
         })
     }
 }
@@ -268,5 +352,43 @@ impl Fuser for Classic {
 
     fn min_max(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cddfuse_runs_whole_when_the_estimate_fits_and_in_bands_otherwise() {
+        let (w, h, halo) = (4000, 3000, 27);
+        let whole = cddfuse_peak(w, h, None, halo);
+        assert_eq!(cddfuse_rows(Bands::Auto, w, h, halo, Some(whole)), None);
+        assert_eq!(cddfuse_rows(Bands::Auto, w, h, halo, None), None, "unknown memory: whole");
+        let rows = cddfuse_rows(Bands::Auto, w, h, halo, Some(whole - 1)).expect("bands");
+        assert!(rows >= CDDFUSE_MIN_ROWS && rows < h, "{rows}");
+        // The automatic height keeps the bands within the budget, and the 4000×3000 pair under 4 GB.
+        let band = CDDFUSE_BAND_BYTES_PER_PIXEL * ((rows + 2 * halo) * w) as u64;
+        assert!(band <= CDDFUSE_BAND_BUDGET, "{band}");
+        assert!(cddfuse_peak(w, h, Some(rows), halo) < 4_000_000_000);
+        assert_eq!(cddfuse_rows(Bands::On, w, h, halo, Some(u64::MAX)), Some(rows));
+        assert_eq!(cddfuse_rows(Bands::Off, w, h, halo, Some(0)), None);
+        assert_eq!(cddfuse_rows(Bands::Rows(64), w, h, halo, None), Some(64));
+        // Bands as high as the image are the whole image.
+        assert_eq!(cddfuse_rows(Bands::Rows(h), w, h, halo, Some(0)), None);
+        assert_eq!(cddfuse_rows(Bands::On, 64, 96, halo, None), None);
+        // A very wide image still gets bands of the minimum height.
+        assert_eq!(cddfuse_rows(Bands::On, 1_000_000, 100, halo, None), Some(CDDFUSE_MIN_ROWS));
+    }
+
+    #[test]
+    fn bands_parse_from_the_command_line() {
+        assert_eq!("auto".parse(), Ok(Bands::Auto));
+        assert_eq!("OFF".parse(), Ok(Bands::Off));
+        assert_eq!("on".parse(), Ok(Bands::On));
+        assert_eq!("128".parse(), Ok(Bands::Rows(128)));
+        for bad in ["0", "-3", "many", ""] {
+            assert!(bad.parse::<Bands>().is_err(), "{bad}");
+        }
     }
 }

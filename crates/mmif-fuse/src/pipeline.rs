@@ -65,6 +65,37 @@ pub fn tiling(mode: Option<TilingMode>, tile: Option<usize>, overlap: Option<usi
     }
 }
 
+/// How CDDFuse runs on an image (`--bands`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Bands {
+    /// The whole image in one pass when its estimated peak memory fits the memory available,
+    /// bands of rows otherwise (their height chosen from a memory budget).
+    #[default]
+    Auto,
+    /// Always the whole image in one pass.
+    Off,
+    /// Always bands of rows, their height chosen from the memory budget.
+    On,
+    /// Bands of this many rows.
+    Rows(usize),
+}
+
+impl std::str::FromStr for Bands {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Bands::Auto,
+            "off" => Bands::Off,
+            "on" => Bands::On,
+            n => match n.parse::<usize>() {
+                Ok(rows) if rows > 0 => Bands::Rows(rows),
+                _ => return Err(format!("`{s}` is not auto, off, on or a number of rows (at least 1)")),
+            },
+        })
+    }
+}
+
 /// Checks that two sources (named `a` and `b` in the message) can be fused: same size.
 pub fn check_same_size(a: &str, pa: &Plane, b: &str, pb: &Plane) -> Result<()> {
     if !pa.same_size(pb) {

@@ -16,8 +16,8 @@ use burn::tensor::{Tensor, activation};
 
 use crate::kernels;
 use crate::layers::{
-    BaseFeatureExtraction, Conv2d, Epilogue, GatedFfn, LayerNorm, TransformerBlock, count_channel_attention,
-    project_attention,
+    Activation, BaseFeatureExtraction, Conv2d, Epilogue, GatedFfn, LayerNorm, TransformerBlock,
+    count_channel_attention, project_attention,
 };
 
 /// Largest whole-image temporary of a block before [`auto_rows`] splits it into bands, in
@@ -107,20 +107,25 @@ pub fn auto(block: &impl Banded, x: Tensor<4>) -> Tensor<4> {
 /// `block`'s forward evaluated in bands of `rows` rows (see the module documentation). One
 /// image at a time: a batch, or `rows` ≥ the height, runs whole.
 pub fn in_bands(block: &impl Banded, x: Tensor<4>, rows: usize) -> Tensor<4> {
-    let [b, _, h, w] = x.dims();
+    let [b, _, h, _] = x.dims();
     let rows = rows.max(1);
     if b != 1 || rows >= h {
         return block.forward_whole(x);
     }
     let p = block.parts();
     let x_tiles: Vec<Tensor<4>> = (0..h).step_by(rows).map(|r| x.clone().narrow(2, r, rows.min(h - r))).collect();
-    let x1_tiles = if kernels::on_host(&x) && p.project.is_pointwise() {
-        drop(x);
-        attention_kernels(&p, x_tiles)
-    } else {
-        drop(x);
-        attention_composed(&p, x_tiles, w)
-    };
+    drop(x);
+    // Pass 1: the sums of every band; pass 2: x + project(attention · v), band by band.
+    let mut sums = AttentionSums::new(&p);
+    let qkv_tiles: Vec<Tensor<4>> = (0..x_tiles.len())
+        .map(|i| {
+            let qkv = qkv_band(&p, &x_tiles, i);
+            sums.add(&qkv);
+            qkv
+        })
+        .collect();
+    let weights = sums.weights();
+    let x1_tiles = x_tiles.into_iter().zip(qkv_tiles).map(|(xt, qkv)| weights.apply(qkv, p.project, xt)).collect();
     ffn(&p, x1_tiles)
 }
 
@@ -155,76 +160,213 @@ fn qkv_band(p: &Parts<'_>, tiles: &[Tensor<4>], i: usize) -> Tensor<4> {
     conv3x3_rows(p.qkv_b, p.qkv_a.forward(p.norm1.forward(halo)), top, bottom)
 }
 
-/// Passes 1 and 2 on plain `flex` tensors: the sums of every band go into one
-/// `kernels::ChannelGram`, and each band of v goes through `project` with the attention
-/// folded into its weight and the residual added ([`project_attention`]).
-fn attention_kernels(p: &Parts<'_>, x_tiles: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
-    let heads = p.heads;
-    let mut stats: Option<kernels::ChannelGram> = None;
-    let mut qkv_tiles = Vec::with_capacity(x_tiles.len());
-    for i in 0..x_tiles.len() {
-        let qkv = qkv_band(p, &x_tiles, i);
-        let [_, c3, th, tw] = qkv.dims();
-        count_channel_attention(1, c3 / 3, heads, th * tw);
-        let host = kernels::host(&qkv).expect("a flex tensor (checked by the caller)");
-        let band = kernels::ChannelGram::of(kernels::values(&host), qkv.dims(), heads);
-        match &mut stats {
-            Some(s) => s.add(&band),
-            None => stats = Some(band),
-        }
-        qkv_tiles.push((host, qkv.dims()));
-    }
-    let stats = stats.expect("a band");
-    let temperature = kernels::host(&p.temperature.val()).expect("a flex tensor");
-    let weights = stats.softmax(kernels::values(&temperature));
-    x_tiles
-        .into_iter()
-        .zip(qkv_tiles)
-        .map(|(xt, (qkv, dims))| {
-            project_attention(kernels::values(&qkv), dims, &weights, heads, p.project, &xt)
-                .expect("a 1×1 project on flex tensors (checked by the caller)")
-        })
-        .collect()
+/// The whole-image sums behind one transposed attention, added up over bands of rows: q·kᵀ per
+/// head and the squared norms of the q and k channels. On plain `flex` tensors they go into one
+/// `kernels::ChannelGram` (f32 dot products over pieces of 1024 pixels, summed in f64); other
+/// tensors take burn ops.
+pub struct AttentionSums {
+    heads: usize,
+    temperature: Tensor<3>,
+    acc: Sums,
 }
 
-/// Passes 1 and 2 as burn ops.
-fn attention_composed(p: &Parts<'_>, x_tiles: Vec<Tensor<4>>, w: usize) -> Vec<Tensor<4>> {
-    let heads = p.heads;
-    let c = x_tiles[0].dims()[1];
-    let d = c / heads;
-    // Pass 1: q·kᵀ per head, Σq², Σk², and v, band by band.
-    let mut gram: Option<Tensor<3>> = None;
-    let (mut qq, mut kk): (Option<Tensor<3>>, Option<Tensor<3>>) = (None, None);
-    let mut v_tiles = Vec::with_capacity(x_tiles.len());
-    let add = |acc: Option<Tensor<3>>, t: Tensor<3>| Some(acc.map_or(t.clone(), |a| a + t));
-    for i in 0..x_tiles.len() {
-        let qkv = qkv_band(p, &x_tiles, i);
-        let n = qkv.dims()[2] * w;
-        count_channel_attention(1, c, heads, n);
-        let mut parts = qkv.chunk(3, 1).into_iter();
-        let mut next = || parts.next().expect("three chunks").reshape([heads, d, n]);
-        let (q, k, v) = (next(), next(), next());
-        qq = add(qq, q.clone().square().sum_dim(2));
-        kk = add(kk, k.clone().square().sum_dim(2));
-        gram = add(gram, q.matmul(k.swap_dims(1, 2)));
-        v_tiles.push(v);
-    }
-    let (gram, qq, kk) = (gram.expect("a band"), qq.expect("a band"), kk.expect("a band"));
-    // F.normalize: x / max(‖x‖, 1e-12), so q̂·k̂ᵀ = q·kᵀ / (max(‖q‖,ε) · max(‖k‖,ε)ᵀ).
-    let (qn, kn) = (qq.sqrt().clamp_min(1e-12), kk.sqrt().clamp_min(1e-12));
-    let scores = gram / qn / kn.swap_dims(1, 2) * p.temperature.val();
-    let weights = activation::softmax(scores, 2);
+enum Sums {
+    Empty,
+    Gram(kernels::ChannelGram),
+    /// q·kᵀ, Σq², Σk².
+    Tensors(Box<[Tensor<3>; 3]>),
+}
 
-    // Pass 2: x + project(attention · v), band by band.
-    x_tiles
-        .into_iter()
-        .zip(v_tiles)
-        .map(|(xt, v)| {
-            let th = xt.dims()[2];
-            let out = weights.clone().matmul(v).reshape([1, c, th, w]);
-            p.project.forward_fused(vec![out], None, Epilogue::residual(xt))
-        })
-        .collect()
+impl AttentionSums {
+    /// No rows yet, for the attention of the block `p`.
+    pub fn new(p: &Parts<'_>) -> Self {
+        Self { heads: p.heads, temperature: p.temperature.val(), acc: Sums::Empty }
+    }
+
+    /// Adds the sums of `qkv` (`1×3C×h×W`: q, k and v of some rows of the image). Every row of
+    /// the image must be added exactly once.
+    pub fn add(&mut self, qkv: &Tensor<4>) {
+        let [b, c3, th, tw] = qkv.dims();
+        assert_eq!(b, 1, "one image at a time");
+        let (heads, c) = (self.heads, c3 / 3);
+        count_channel_attention(1, c, heads, th * tw);
+        if let Some(host) = kernels::host(qkv).filter(|_| !matches!(self.acc, Sums::Tensors(_))) {
+            let band = kernels::ChannelGram::of(kernels::values(&host), qkv.dims(), heads);
+            match &mut self.acc {
+                Sums::Gram(s) => s.add(&band),
+                _ => self.acc = Sums::Gram(band),
+            }
+            return;
+        }
+        let (d, n) = (c / heads, th * tw);
+        let mut parts = qkv.clone().chunk(3, 1).into_iter();
+        let mut next = || parts.next().expect("three chunks").reshape([heads, d, n]);
+        let (q, k) = (next(), next());
+        let (qq, kk) = (q.clone().square().sum_dim(2), k.clone().square().sum_dim(2));
+        let gram = q.matmul(k.swap_dims(1, 2));
+        self.acc = Sums::Tensors(Box::new(match std::mem::replace(&mut self.acc, Sums::Empty) {
+            Sums::Empty => [gram, qq, kk],
+            Sums::Tensors(sums) => {
+                let [g, q2, k2] = *sums;
+                [g + gram, q2 + qq, k2 + kk]
+            }
+            Sums::Gram(_) => unreachable!("kernel sums take every band (checked above)"),
+        }));
+    }
+
+    /// The attention weights of the whole image, `softmax_j(q̂_i·k̂_j · t)` per head.
+    pub fn weights(self) -> AttentionWeights {
+        let heads = self.heads;
+        let weights = match self.acc {
+            Sums::Empty => panic!("attention weights of no rows"),
+            Sums::Gram(g) => match kernels::host(&self.temperature) {
+                Some(t) => Weights::Host(g.softmax(kernels::values(&t))),
+                None => Weights::Tensor(Box::new(kernels::from_host(
+                    g.softmax(&crate::weights::tensor_to_vec(self.temperature)),
+                    [heads, g.d, g.d],
+                ))),
+            },
+            Sums::Tensors(sums) => {
+                let [gram, qq, kk] = *sums;
+                // F.normalize: x / max(‖x‖, 1e-12), so q̂·k̂ᵀ = q·kᵀ / (max(‖q‖,ε) · max(‖k‖,ε)ᵀ).
+                let (qn, kn) = (qq.sqrt().clamp_min(1e-12), kk.sqrt().clamp_min(1e-12));
+                let scores = gram / qn / kn.swap_dims(1, 2) * self.temperature;
+                Weights::Tensor(Box::new(activation::softmax(scores, 2)))
+            }
+        };
+        AttentionWeights { heads, weights }
+    }
+}
+
+/// The attention weights of a whole image ([`AttentionSums::weights`]), `[heads, d, d]`.
+pub struct AttentionWeights {
+    heads: usize,
+    weights: Weights,
+}
+
+enum Weights {
+    Host(Vec<f32>),
+    Tensor(Box<Tensor<3>>),
+}
+
+impl AttentionWeights {
+    /// `residual + project(attention · v)` for some rows of the image: `qkv` holds their q, k and
+    /// v, `residual` the same rows of the block's input. On plain `flex` tensors the attention is
+    /// folded into `project`'s 1×1 weight ([`project_attention`]).
+    pub fn apply(&self, qkv: Tensor<4>, project: &Conv2d, residual: Tensor<4>) -> Tensor<4> {
+        let heads = self.heads;
+        let [_, c3, th, tw] = qkv.dims();
+        let (c, d) = (c3 / 3, c3 / 3 / heads);
+        let weights = match &self.weights {
+            Weights::Host(w) => {
+                if let Some(y) = kernels::host(&qkv).and_then(|host| {
+                    project_attention(kernels::values(&host), qkv.dims(), w, heads, project, &residual)
+                }) {
+                    return y;
+                }
+                kernels::from_host(w.clone(), [heads, d, d])
+            }
+            Weights::Tensor(w) => (**w).clone(),
+        };
+        let v = qkv.narrow(1, 2 * c, c).reshape([heads, d, th * tw]);
+        let out = weights.matmul(v).reshape([1, c, th, tw]);
+        project.forward_fused(vec![out], None, Epilogue::residual(residual))
+    }
+}
+
+/// Rows `top .. top + h` of a feature map of an image `image_height` rows high, as a `1×C×h×W`
+/// tensor: a band of rows with whatever halo rows it still carries. A stride-1 conv with `p`
+/// rows of padding computes `p` fewer rows at each side where the band does not reach the image
+/// border, and pads (zeros or reflection) only at the border ([`Band::conv`]), so a chain of
+/// local layers on a band gives exactly the rows the whole-image evaluation gives there.
+#[derive(Clone, Debug)]
+pub struct Band {
+    pub x: Tensor<4>,
+    pub top: usize,
+    pub image_height: usize,
+}
+
+impl Band {
+    /// Rows `top..bottom` of the whole-image map `x` (`1×C×H×W`).
+    pub fn of(x: &Tensor<4>, top: usize, bottom: usize) -> Self {
+        let h = x.dims()[2];
+        assert!(top < bottom && bottom <= h, "rows {top}..{bottom} of an image {h} rows high");
+        Self { x: x.clone().narrow(2, top, bottom - top), top, image_height: h }
+    }
+
+    /// One past the last row.
+    pub fn bottom(&self) -> usize {
+        self.top + self.x.dims()[2]
+    }
+
+    /// Rows `top..bottom`, which this band must hold.
+    pub fn narrow(self, top: usize, bottom: usize) -> Self {
+        let (t0, b0) = (self.top, self.bottom());
+        assert!(t0 <= top && top < bottom && bottom <= b0, "rows {top}..{bottom} of a band of rows {t0}..{b0}");
+        if (top, bottom) == (t0, b0) {
+            return self;
+        }
+        Self { x: self.x.narrow(2, top - t0, bottom - top), top, image_height: self.image_height }
+    }
+
+    /// The same rows after a per-pixel map of the tensor.
+    pub fn map(self, f: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Self {
+        let x = f(self.x);
+        Self { x, ..self }
+    }
+
+    /// The row padding a stride-1 conv with `p` rows of padding takes on this band (only at the
+    /// image border) and the rows `top..bottom` it computes.
+    fn conv_rows(&self, p: usize) -> ([usize; 2], usize, usize) {
+        let (top, bottom) = (self.top, self.bottom());
+        let pad = [if top == 0 { p } else { 0 }, if bottom == self.image_height { p } else { 0 }];
+        let (out_top, out_bottom) = (top + p - pad[0], (bottom + pad[1]).saturating_sub(p));
+        assert!(out_top < out_bottom, "a band of rows {top}..{bottom} is too thin for a conv padding {p} rows");
+        (pad, out_top, out_bottom)
+    }
+
+    /// `act(residual + conv(cat(inputs, 1)))` on the rows a stride-1 `conv` with odd kernel can
+    /// compute from `inputs` (all on the same rows); `residual` must hold those rows.
+    pub fn conv(conv: &Conv2d, inputs: Vec<Band>, residual: Option<&Band>, act: Activation<'_>) -> Band {
+        let first = inputs.first().expect("a conv needs an input");
+        let (top, bottom, image_height) = (first.top, first.bottom(), first.image_height);
+        assert!(inputs.iter().all(|b| (b.top, b.bottom()) == (top, bottom)), "inputs on different rows");
+        assert_eq!(conv.stride, 1, "a banded conv has stride 1");
+        let (pad, out_top, out_bottom) = first.conv_rows(conv.padding);
+        let residual = residual.map(|r| r.clone().narrow(out_top, out_bottom).x);
+        let xs = inputs.into_iter().map(|b| b.x).collect();
+        let x = conv.forward_fused(xs, Some(pad), Epilogue { residual, act });
+        Band { x, top: out_top, image_height }
+    }
+}
+
+impl std::ops::Add for Band {
+    type Output = Band;
+
+    /// The element-wise sum of two bands of the same rows.
+    fn add(self, other: Band) -> Band {
+        assert_eq!((self.top, self.bottom()), (other.top, other.bottom()), "bands on different rows");
+        self.map(|x| x + other.x)
+    }
+}
+
+/// The q, k and v of the block `p` on the rows its 3×3 conv can compute from `x`.
+pub fn qkv_rows(p: &Parts<'_>, x: &Band) -> Band {
+    let normed = x.clone().map(|t| p.qkv_a.forward(p.norm1.forward(t)));
+    Band::conv(p.qkv_b, vec![normed], None, Activation::None)
+}
+
+/// The block `p` on the rows it can compute from `x`, with the attention weights of the whole
+/// image computed beforehand.
+pub fn block_rows(p: &Parts<'_>, attention: &AttentionWeights, x: Band) -> Band {
+    let qkv = qkv_rows(p, &x);
+    let (top, image_height) = (qkv.top, x.image_height);
+    let residual = x.narrow(top, qkv.bottom()).x;
+    let x1 = Band { x: attention.apply(qkv.x, p.project, residual), top, image_height };
+    let (pad, out_top, out_bottom) = x1.conv_rows(p.ffn.dwconv.padding);
+    let normed = p.norm2.forward(x1.x.clone());
+    let y = p.ffn.forward_rows_add(normed, pad, x1.narrow(out_top, out_bottom).x);
+    Band { x: y, top: out_top, image_height }
 }
 
 /// Pass 3: x1 + FFN(LN(x1)), band by band with a one-row halo for the FFN's 3×3 conv.

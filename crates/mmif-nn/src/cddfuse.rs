@@ -16,6 +16,8 @@ use burn::tensor::{Device, Tensor, activation};
 use crate::kernels;
 use crate::layers::{Activation, BaseFeatureExtraction, Conv2d, ConvCfg, Epilogue, Pad, TransformerBlock};
 
+mod banded;
+
 const DIM: usize = 64;
 const HEADS: usize = 8;
 
@@ -324,6 +326,18 @@ impl CddFuse {
     pub fn fuse(&self, vis: Tensor<4>, ir: Tensor<4>, residual: Residual) -> Result<Tensor<4>, CddFuseError> {
         check_pair(vis.dims(), ir.dims())?;
         Ok(self.forward(vis, ir, residual))
+    }
+
+    /// [`Self::forward_bands`] after checking the inputs with [`check_pair`].
+    pub fn fuse_bands(
+        &self,
+        vis: Tensor<4>,
+        ir: Tensor<4>,
+        residual: Residual,
+        rows: usize,
+    ) -> Result<Tensor<4>, CddFuseError> {
+        check_pair(vis.dims(), ir.dims())?;
+        Ok(self.forward_bands(vis, ir, residual, rows))
     }
 
     /// The decoder output, `B×1×H×W` in (0,1), before the test script's min-max normalisation.

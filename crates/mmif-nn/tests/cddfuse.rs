@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use mmif_nn::cddfuse::{CddFuse, Residual};
-use mmif_nn::weights;
+use mmif_nn::{Tensor, weights};
 
 /// The network with the weights of the official-layout checkpoint fixture.
 fn network() -> CddFuse {
@@ -17,13 +17,46 @@ fn network() -> CddFuse {
 /// Runs one forward fixture: `<name>_raw` and its min-max normalisation `<name>_fused` (both
 /// must exist: a missing fixture fails the test).
 fn check(net: &CddFuse, name: &str, vis_kind: &str, ir_kind: &str, residual: Residual, nth: usize) {
+    check_with(name, vis_kind, ir_kind, nth, |vis, ir| net.forward(vis, ir, residual));
+}
+
+/// [`check`] with the network evaluated by `forward`; returns its raw output.
+fn check_with(
+    name: &str,
+    vis_kind: &str,
+    ir_kind: &str,
+    nth: usize,
+    forward: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
     let (shape, raw_want) = expected(&format!("{name}_raw"));
     let vis = input(vis_kind, &shape, nth);
     let ir = input(ir_kind, &shape, nth);
-    let raw = net.forward(vis, ir, residual);
+    let raw = forward(vis, ir);
     assert_close(&format!("{name}_raw"), &values(raw.clone()), &raw_want, 1e-4);
     let (_, fused_want) = expected(&format!("{name}_fused"));
-    assert_close(&format!("{name}_fused"), &values(mmif_nn::min_max(raw)), &fused_want, 1e-4);
+    assert_close(&format!("{name}_fused"), &values(mmif_nn::min_max(raw.clone())), &fused_want, 1e-4);
+    raw
+}
+
+#[test]
+fn bands_match_official_and_the_whole_image() {
+    // Every forward fixture in bands: heights that leave a partial last band, some thinner than
+    // the last pass's halo (27 rows), so that halos span several bands.
+    let net = network();
+    type Rows = fn(usize) -> usize;
+    let cases: [(&str, &str, &str, Residual, usize, Rows); 4] = [
+        ("cddfuse_ivf", "ivf_vi", "ivf_ir", Residual::Vis, 0, |h| h / 3 + 1),
+        ("cddfuse_ivf_odd", "ivf_vi", "ivf_ir", Residual::Vis, 1, |_| 5),
+        ("cddfuse_mif", "mif_mri", "mif_pet", Residual::None, 0, |h| h / 2 - 1),
+        ("cddfuse_mif_ivfckpt", "mif_mri", "mif_pet", Residual::Sum, 0, |_| 7),
+    ];
+    for (name, vis_kind, ir_kind, residual, nth, rows) in cases {
+        let (shape, _) = expected(&format!("{name}_raw"));
+        let rows = rows(shape[0]);
+        let whole = net.forward(input(vis_kind, &shape, nth), input(ir_kind, &shape, nth), residual);
+        let raw = check_with(name, vis_kind, ir_kind, nth, |vis, ir| net.forward_bands(vis, ir, residual, rows));
+        assert_close(&format!("{name} in bands of {rows} rows"), &values(raw), &values(whole), 1e-4);
+    }
 }
 
 #[test]

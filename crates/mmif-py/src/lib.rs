@@ -251,7 +251,7 @@ impl Fuser {
             }
         }
         let tiling = pipeline::tiling(opt_parse(tiling)?, tile, overlap).map_err(mmif_err)?;
-        let opts = ModelOptions { residual: opt_parse(residual)?, weight, levels, tiling, params: kv };
+        let opts = ModelOptions { residual: opt_parse(residual)?, weight, levels, tiling, params: kv, bands: None };
         let m = model.clone();
         let inner = detached(py, move || mmif_fuse::models::build(&m, weights.as_deref(), &opts, &mmif_nn::cpu()))?;
         Ok(Fuser { inner, model, task, conv: Conventions { raw, gray } })
