@@ -74,4 +74,26 @@ for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "crates", "mmi
 for name, data in imgs.items():
     put("image", name, data)
     put("eval", name, data)
+
+
+# mmifds: version 1 (two planes a record) and version 2 (planes + text features, an index),
+# laid out as crates/mmif-io/src/dataset.rs documents it.
+def mmifds(version, sources, h, w, records, dim=0):
+    meta = b'{"seed":true}'
+    body, index, off = b"", b"", 64
+    for r, tokens in enumerate(records):
+        rec = np.arange(sources * h * w, dtype="<f4").tobytes() + np.full(tokens * dim, r, dtype="<f4").tobytes()
+        index += struct.pack("<QQ", off, tokens)
+        body, off = body + rec, off + len(rec)
+    index_off = 64 + len(body)
+    meta_off = index_off + (len(index) if version == 2 else 0)
+    head = b"MMIFDS\0\x01" + struct.pack("<IIIIQQQ", version, sources, h, w, len(records), meta_off, len(meta))
+    head += struct.pack("<QII", index_off if version == 2 else 0, dim, 0)
+    return head + body + (index if version == 2 else b"") + meta
+
+
+put("mmifds", "v1", mmifds(1, 2, 3, 4, [0, 0, 0]))
+put("mmifds", "v1_empty", mmifds(1, 2, 1, 1, []))
+put("mmifds", "v2_uniform", mmifds(2, 2, 2, 3, [4, 4], dim=5))
+put("mmifds", "v2_ragged", mmifds(2, 1, 2, 2, [1, 3, 2], dim=3))
 print("seeds in", root)

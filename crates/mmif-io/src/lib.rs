@@ -7,6 +7,7 @@
 //!   a restricted unpickler that never executes anything.
 //! * [`tensor_source`]: a few tensors out of a large checkpoint (memory-mapped safetensors, Hugging
 //!   Face shard indexes) without reading the rest.
+//! * [`dataset`]: the `.mmifds` training dataset (`mmif prepare` writes it, `mmif train` reads it).
 //! * [`fill`]: the fixtures' deterministic parameter fill.
 //! * [`limits`]: the pixel limit every reader checks against the declared size before allocating.
 //!
@@ -15,6 +16,7 @@
 
 mod atomic;
 pub mod checkpoint;
+pub mod dataset;
 mod error;
 pub mod fill;
 pub mod fixtures;

@@ -11,7 +11,8 @@ use mmif_io::Limits;
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by name (`fuzz/fuzz_targets/<name>.rs`, `fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, Target); 4] = [("checkpoint", checkpoint), ("npy", npy), ("image", image), ("eval", eval)];
+pub const TARGETS: [(&str, Target); 5] =
+    [("checkpoint", checkpoint), ("npy", npy), ("image", image), ("eval", eval), ("mmifds", mmifds)];
 
 /// The pixel limit of the image targets: small, so that an execution stays fast.
 const FUZZ_MAX_PIXELS: u64 = 1 << 16;
@@ -75,6 +76,33 @@ pub fn eval(data: &[u8]) {
             let _ = mmif_metrics::compute(m, gf, ga, gb, &opts);
         }
     }
+}
+
+/// `.mmifds` datasets (`mmif train`'s input): the header, the record index and the metadata are
+/// checked against the file by `Dataset::open`; then every record's planes, text features and
+/// token count are read as the training loader reads them. The reader takes a path, so the
+/// bytes go through a file in the temporary folder (one per process and call, removed after).
+pub fn mmifds(data: &[u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("mmif-fuzz-{}-{n}.mmifds", std::process::id()));
+    std::fs::write(&path, data).expect("write the fuzz input to the temporary folder");
+    if let Ok(mut ds) = mmif_io::dataset::Dataset::open(&path) {
+        // `open` bounds the record count by the file's length, so this loop is bounded too.
+        for i in 0..ds.len {
+            if let Ok(planes) = ds.get(i) {
+                assert_eq!(planes.len(), ds.sources);
+                assert!(planes.iter().all(|p| p.len() == ds.height * ds.width), "a plane holds H×W values");
+            }
+            if let Ok(Some(t)) = ds.text(i) {
+                assert_eq!((Some(t.tokens), Some(t.dim)), (ds.tokens(i), ds.text_dim));
+                assert_eq!(t.data.len(), t.tokens * t.dim, "text features hold T×D values");
+            }
+        }
+        let _ = ds.uniform_tokens();
+    }
+    let _ = std::fs::remove_file(&path);
 }
 
 /// The committed corpus of `target`: `fuzz/corpus/<target>/` at the repository root.

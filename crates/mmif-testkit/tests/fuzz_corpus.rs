@@ -35,3 +35,17 @@ fn the_hostile_files_are_refused_by_the_image_targets() {
         mmif_testkit::fuzz::eval(&data);
     }
 }
+
+#[test]
+fn the_mmifds_seeds_are_valid_datasets() {
+    // The seeds of `fuzz/make_seeds.py` must open, or the fuzzer starts from rejected inputs only.
+    let dir = corpus_dir("mmifds");
+    for (name, version, records, text) in [("v1", 1, 3, false), ("v2_uniform", 2, 2, true), ("v2_ragged", 2, 3, true)] {
+        let scratch = std::env::temp_dir().join(format!("mmifds-seed-{}-{name}", std::process::id()));
+        std::fs::copy(dir.join(name), &scratch).expect("copy the seed");
+        let mut ds = mmif_io::dataset::Dataset::open(&scratch).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((ds.version, ds.len, ds.text_dim.is_some()), (version, records, text), "{name}");
+        assert!(ds.get(records - 1).is_ok() && ds.text(records - 1).is_ok(), "{name}");
+        std::fs::remove_file(&scratch).expect("remove the copy");
+    }
+}

@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{Worst, check_losses, check_param, entry as meta_entry, filled, num};
+use common::{StepTol, Worst, check_losses, check_param, entry as meta_entry, filled, num, steep_mask};
 use mmif_nn::weights;
 use mmif_testkit::fixtures;
 use mmif_train::cddfuse::{CddFuseConfig, CddFuseTrainer, Phase};
@@ -80,7 +80,8 @@ fn run(entry_name: &str, phase: Phase) {
             let key = format!("{g}.{name}");
             let v = &params.get(&key).unwrap_or_else(|| panic!("no parameter {key}")).data;
             let v0 = &sd.get(&key).unwrap_or_else(|| panic!("no initial value of {key}")).data;
-            if check_param(&mut worst, &key, v0, v, lr, p) {
+            let tol = StepTol { lr, sigmas: 1.0 };
+            if check_param(&mut worst, &key, (v0, v), &steep_mask(v0, v, lr), tol, p) {
                 loose.push(key.clone());
             }
             if let Some(want) = p.get("grad_norm") {

@@ -11,7 +11,7 @@
 //! Checked: each loss term (1e-4 relative); each parameter's gradient norm (1e-3 relative, see
 //! below for `emma_fusion`); the fused and transformed batches (1e-4 absolute); each sampled
 //! parameter value after the Adam step (1e-5 absolute); each parameter's sum and abs-sum after
-//! the step (1e-5 absolute plus a bound for Adam's steep elements, below); for the pseudo-sensor
+//! the step (1e-5 absolute plus a bound for the elements whose step is uncertain, below); for the pseudo-sensor
 //! the BatchNorm running statistics after the step (sum and first element, 1e-5 relative +
 //! 1e-6 absolute) and the state dict's keys (the manifest's, `num_batches_tracked` = 1 included).
 //!
@@ -26,6 +26,27 @@
 //!   steep (measured: 6e-8 and 2e-16) and to `2·lr` where it is; sums to
 //!   `1e-5 + 2·lr·√(steep elements)` (a random walk of steps of at most `2·lr`). A wrong update
 //!   rule, sign or learning rate moves non-steep samples by `~lr` and fails at once.
+//! * **The pseudo-sensor's gradients have no determined sign well above ε** (issue 23). Train-mode
+//!   BatchNorm subtracts batch means and divides by batch deviations in every block, and
+//!   activations near a ReLU's kink switch sides with the last bits of the forward pass, so a
+//!   float32 gradient element is off its float64 value by a fraction of its tensor's rms, not by
+//!   a rounding of itself. Measured on five fixture sets made by the official code (the shared
+//!   one, seed 3, and seeds 13, 21, 31, 41 with other crops: `tools/emma_onestep_fixtures.py`,
+//!   compared by `tools/emma_onestep_compare.py`): the 99.9th percentile of a float32 gradient
+//!   element's error is at most 0.16·rms in PyTorch and 0.043·rms here (single kink elements up
+//!   to 1.8·rms in both). PyTorch float32 therefore steps 16,000–129,000 elements per set the
+//!   other way than float64 does, with gradients up to 3.8e-5 = 3800·ε (full steps, not steep),
+//!   and so do we (30,000–70,000 elements). In a 128-element BatchNorm weight one such element
+//!   moves its sum by `2·lr = 2e-4`: the failure of issue 23 was the reference's own noise. An
+//!   element is therefore *uncertain* when it is steep or `|gᵢ| ≤ 0.2·rms(g)` (our gradient,
+//!   read from Adam's first moment): its sample is held to `2·lr`, and the sums to
+//!   `1e-5 + 2·(2·lr·√k)`, `k` the uncertain elements (twice the random-walk spread; the worst
+//!   of the five sets reaches 0.27 of that bound between PyTorch float32 and us, and 0.27
+//!   between either float32 run and float64).
+//!   Every other element must move exactly as PyTorch's: 1e-5. The gradient norms of the
+//!   BatchNorm layers carry the same error: PyTorch's float32 norms are off float64 by up to
+//!   1.9e-3 relative, ours by up to 1.0e-3, so the pseudo-sensor's tolerance is 4e-3. A learning
+//!   rate 10 % off, or a reversed step, fails 49–251 checks on these sets.
 //! * **Conv biases feeding a train-mode BatchNorm** (UNet5's `*.conv.0.bias`, `*.conv.3.bias`)
 //!   have an exactly zero gradient (the batch mean cancels them); both sides compute rounding
 //!   noise (norms 1e-10 … 3e-7), so their norms are only required to be below 1e-6 of the global
@@ -39,13 +60,13 @@ mod common;
 use std::collections::BTreeMap;
 
 use burn::tensor::Tensor;
-use common::{Worst, check_param, filled, num};
+use common::{StepTol, Worst, check_param, filled, num};
 use mmif_io::Manifest;
 use mmif_nn::weights::{self, StateDict};
 use mmif_testkit::fixtures;
 use mmif_train::emma::{EmmaConfig, EmmaTrainer, GROUP, PseudoSensorConfig, PseudoSensorTrainer};
+use mmif_train::trainer::StepReport;
 use mmif_train::transforms::Transforms;
-use mmif_train::update::GroupReport;
 use serde_json::Value;
 
 /// Gradient-norm tolerance of `emma_fusion`: the reference's own float32 error reaches 2.3e-3
@@ -58,6 +79,38 @@ struct Tolerances {
     grad_norm: f64,
     /// The learning rate of the step (Adam's first step moves an element by at most this).
     lr: f64,
+    /// An element's step is uncertain when `|g| ≤ grad_sign_rel·rms(g)` (or it is steep):
+    /// `common::uncertain_mask`.
+    grad_sign_rel: f64,
+    /// Sums within `1e-5 + sum_sigmas·2·lr·√(uncertain elements)`.
+    sum_sigmas: f64,
+}
+
+/// Gradient-norm tolerance of `emma_pseudo_sensor`: the reference's own float32 error reaches
+/// 1.9e-3 and ours 1.0e-3 (see the module documentation).
+const PSEUDO_SENSOR_GRAD_NORM_TOL: f64 = 4e-3;
+
+/// The float32 error of a UNet5 gradient element in train mode, relative to its tensor's rms,
+/// as measured against float64 (see the module documentation): a gradient element below this
+/// has no determined sign.
+const PSEUDO_SENSOR_GRAD_ERR: f64 = 0.2;
+
+/// `MMIF_STEP_DUMP=FILE.safetensors`: writes every parameter before (`before/K`) and after
+/// (`after/K`) the step and its gradient (`grad/K`), for `tools/emma_onestep_compare.py`.
+fn dump_step(
+    initial: &StateDict,
+    params: &BTreeMap<String, mmif_train::optim::Values>,
+    grads: &BTreeMap<String, Vec<f32>>,
+) {
+    let Ok(path) = std::env::var("MMIF_STEP_DUMP") else { return };
+    let mut out = BTreeMap::new();
+    for (k, g) in grads {
+        let p = &params[k];
+        for (tag, v) in [("before", &initial[k].data), ("after", &p.data), ("grad", g)] {
+            out.insert(format!("{tag}/{k}"), mmif_io::TensorData::new(p.shape.clone(), mmif_io::DType::F32, v.clone()));
+        }
+    }
+    mmif_io::save_safetensors(std::path::Path::new(&path), &out).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Whether `key` is a conv bias feeding a BatchNorm in train mode (`X.conv.{i}.bias` followed by
@@ -70,18 +123,17 @@ fn feeds_batch_norm(key: &str, state: &StateDict) -> bool {
 }
 
 /// Losses, gradient norms and the parameters after the step; `initial` holds the parameters
-/// before it, `state` the trained network's state dict (for its BatchNorm layout).
-#[allow(clippy::too_many_arguments)]
+/// before it, `after` the parameters after it and the gradients Adam used.
 fn check_step(
     worst: &mut Worst,
     entry: &Value,
     tol: &Tolerances,
-    losses: &BTreeMap<String, f64>,
-    report: &GroupReport,
+    step: &StepReport,
     initial: &StateDict,
-    params: &BTreeMap<String, mmif_train::optim::Values>,
+    (params, grads): (&BTreeMap<String, mmif_train::optim::Values>, &BTreeMap<String, Vec<f32>>),
     train_mode_bn: bool,
 ) {
+    let (losses, report) = (&step.losses, &step.groups[GROUP]);
     let want_losses = entry["losses"].as_object().expect("losses");
     assert!(!want_losses.is_empty(), "the entry lists no loss");
     for (k, want) in want_losses {
@@ -112,12 +164,12 @@ fn check_step(
         let key = p["name"].as_str().expect("name");
         let v = &params.get(key).unwrap_or_else(|| panic!("no parameter {key}")).data;
         let v0 = &initial.get(key).unwrap_or_else(|| panic!("no initial value of {key}")).data;
-        if check_param(worst, key, v0, v, tol.lr, p) {
-            loose.push(format!(
-                "{key} ({} of {} elements with a partial step)",
-                common::steep_elements(v0, v, tol.lr),
-                v.len()
-            ));
+        let g = grads.get(key).unwrap_or_else(|| panic!("{key}: no gradient in the optimiser"));
+        let uncertain = common::uncertain_mask(v0, v, g, tol.lr, tol.grad_sign_rel);
+        let step_tol = StepTol { lr: tol.lr, sigmas: tol.sum_sigmas };
+        if check_param(worst, key, (v0, v), &uncertain, step_tol, p) {
+            let k = uncertain.iter().filter(|&&u| u).count();
+            loose.push(format!("{key} ({k} of {} elements with an uncertain step)", v.len()));
         }
         if let Some(want) = p.get("grad_norm") {
             let got = *report.clipped_norms.get(key).unwrap_or_else(|| panic!("{key}: not stepped"));
@@ -181,8 +233,9 @@ fn fusion_step_matches_official() {
 
     let mut worst = Worst::default();
     let params = mmif_train::optim::params(&trainer.net);
-    let tol = Tolerances { grad_norm: FUSION_GRAD_NORM_TOL, lr };
-    check_step(&mut worst, entry, &tol, &report.losses, &report.groups[GROUP], &initial, &params, false);
+    let grads = common::adam_gradients(&trainer.optim);
+    let tol = Tolerances { grad_norm: FUSION_GRAD_NORM_TOL, lr, grad_sign_rel: 0.0, sum_sigmas: 1.0 };
+    check_step(&mut worst, entry, &tol, &report, &initial, (&params, &grads), false);
     compare_batch(&mut worst, "Ft", "emma_train_Ft.npy", report.transformed.clone());
     compare_batch(&mut worst, "fused", "emma_train_fused.npy", report.fused.clone());
     worst.finish(name);
@@ -225,8 +278,15 @@ fn pseudo_sensor_step_matches_official() {
 
     let mut worst = Worst::default();
     let params = mmif_train::optim::params(&trainer.net);
-    let tol = Tolerances { grad_norm: 1e-3, lr };
-    check_step(&mut worst, entry, &tol, &report.losses, &report.groups[GROUP], &initial, &params, true);
+    let grads = common::adam_gradients(&trainer.optim);
+    dump_step(&initial, &params, &grads);
+    let tol = Tolerances {
+        grad_norm: PSEUDO_SENSOR_GRAD_NORM_TOL,
+        lr,
+        grad_sign_rel: PSEUDO_SENSOR_GRAD_ERR,
+        sum_sigmas: 2.0,
+    };
+    check_step(&mut worst, entry, &tol, &report, &initial, (&params, &grads), true);
 
     let sd = trainer.state_dict();
     let stats =
@@ -250,4 +310,40 @@ fn pseudo_sensor_step_matches_official() {
         assert_eq!((t.dtype, t.data.as_slice()), (mmif_io::DType::I64, &[1.0f32][..]), "{k}");
     }
     worst.finish(name);
+}
+
+/// The pseudo-sensor step on the second fixture sets of issue 23 (`tests/data/emma_pseudo_sensor_seed*`,
+/// made by the official code with other seeds, see their README.md), on which the former bounds
+/// failed: `pseudo_sensor_step_matches_official` runs again in a child process of this test
+/// binary with `MMIF_FIXTURES` pointing at each.
+#[test]
+fn pseudo_sensor_step_passes_on_the_second_fixture_sets() {
+    if std::env::var_os("MMIF_STEP_CHILD").is_some() {
+        return; // a child run
+    }
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut sets: Vec<_> = std::fs::read_dir(&data)
+        .expect("tests/data")
+        .map(|e| e.expect("tests/data entry").path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("emma_pseudo_sensor_seed")))
+        .collect();
+    sets.sort();
+    assert!(!sets.is_empty(), "no second fixture set under {}", data.display());
+    let exe = std::env::current_exe().expect("test binary");
+    for set in sets {
+        let test = "pseudo_sensor_step_matches_official";
+        let out = std::process::Command::new(&exe)
+            .args([test, "--exact", "--test-threads", "1"])
+            .env("MMIF_FIXTURES", &set)
+            .env("MMIF_STEP_CHILD", "1")
+            .output()
+            .expect("run the test binary");
+        let log = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && log.contains(&format!("{test} ... ok")),
+            "{test} with MMIF_FIXTURES={}:\n{log}{}",
+            set.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
