@@ -36,29 +36,7 @@ fn cuda_without_the_feature_names_it() {
 #[cfg(feature = "wgpu")]
 mod wgpu {
     use super::*;
-    use common::{Scratch, filled_weights, read_npy};
-
-    fn ok(o: &std::process::Output, what: &str) {
-        assert!(o.status.success(), "{what} failed: {}", stderr(o));
-    }
-
-    /// A smooth textured gray image.
-    fn texture(w: u32, h: u32, phase: f32) -> image::GrayImage {
-        image::GrayImage::from_fn(w, h, |x, y| {
-            let v = 127.0 + 100.0 * ((x as f32 * 0.37 + phase).sin() * (y as f32 * 0.23 - phase).cos());
-            image::Luma([v as u8])
-        })
-    }
-
-    fn pairs(s: &Scratch, n: usize, w: u32, h: u32) {
-        for sub in ["ir", "vis"] {
-            std::fs::create_dir_all(s.path(sub)).unwrap();
-        }
-        for i in 0..n {
-            texture(w, h, i as f32).save(s.path(&format!("ir/p{i}.png"))).unwrap();
-            texture(w, h, 1.7 + i as f32 * 0.5).save(s.path(&format!("vis/p{i}.png"))).unwrap();
-        }
-    }
+    use common::{Scratch, filled_weights, loss_lines, ok, pairs, read_npy, tiny_patches};
 
     #[test]
     fn bench_reports_the_wgpu_device() {
@@ -102,32 +80,12 @@ mod wgpu {
         }
     }
 
-    fn losses(path: &std::path::Path) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-
     /// `mmif train -m cddfuse --device wgpu`: its first step's loss terms equal the CPU run's to
     /// the one-step fixture tolerance (1e-4 relative), it checkpoints, and it resumes to the end.
     #[test]
     fn cddfuse_trains_checkpoints_and_resumes_on_wgpu() {
         let s = Scratch::new("device_train");
-        pairs(&s, 3, 40, 24);
-        ok(
-            &mmif([
-                "prepare",
-                "--ir",
-                &s.s("ir"),
-                "--vis",
-                &s.s("vis"),
-                "-o",
-                &s.s("d.mmifds"),
-                "--patch",
-                "16",
-                "--stride",
-                "16",
-            ]),
-            "prepare",
-        );
+        tiny_patches(&s);
         let train = |run: &str, device: &str, extra: &[&str]| {
             let mut a: Vec<String> = ["train", "-m", "cddfuse", "--data", &s.s("d.mmifds"), "-o", &s.s(run)]
                 .iter()
@@ -140,7 +98,7 @@ mod wgpu {
         let cfg = ["--epochs", "2", "--epoch-gap", "1", "--batch", "2"];
         ok(&train("cpu", "cpu", &[&cfg[..], &["--max-steps", "1"]].concat()), "train on cpu");
         ok(&train("gpu", "wgpu", &[&cfg[..], &["--max-steps", "1"]].concat()), "train on wgpu");
-        let (cpu, gpu) = (losses(&s.path("cpu/loss.jsonl")), losses(&s.path("gpu/loss.jsonl")));
+        let (cpu, gpu) = (loss_lines(&s.path("cpu/loss.jsonl")), loss_lines(&s.path("gpu/loss.jsonl")));
         assert_eq!((cpu.len(), gpu.len()), (1, 1));
         let terms = cpu[0]["losses"].as_object().expect("loss terms");
         assert!(!terms.is_empty());
@@ -158,7 +116,7 @@ mod wgpu {
         assert!(s.path("gpu/latest.json").is_file(), "a checkpoint after --max-steps");
         // Resume on wgpu to the end of the run: 3 steps per epoch, 2 epochs.
         ok(&train("gpu", "wgpu", &["--resume"]), "resume on wgpu");
-        let log = losses(&s.path("gpu/loss.jsonl"));
+        let log = loss_lines(&s.path("gpu/loss.jsonl"));
         assert_eq!(log.len(), 6);
         assert_eq!(log[5]["stage"], "II");
         for f in ["cddfuse.safetensors", "model/ckpt_2.safetensors", "pic_fusion/ckpt_2/batch-0.png"] {
