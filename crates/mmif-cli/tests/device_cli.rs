@@ -34,9 +34,9 @@ fn cuda_without_the_feature_names_it() {
 }
 
 #[cfg(feature = "wgpu")]
-mod wgpu {
+mod on_wgpu {
     use super::*;
-    use common::{Scratch, filled_weights, loss_lines, ok, pairs, read_npy, tiny_patches};
+    use crate::common::{Scratch, filled_weights, loss_lines, ok, pairs, read_npy, tiny_patches};
 
     #[test]
     fn bench_reports_the_wgpu_device() {
@@ -56,26 +56,27 @@ mod wgpu {
             let mut out = Vec::new();
             for device in ["cpu", "wgpu"] {
                 let npy = s.path(&format!("{model}-{device}.npy"));
+                let w = w.display().to_string();
                 let o = mmif([
-                    "fuse".as_ref(),
-                    "-m".as_ref(),
-                    model.as_ref(),
-                    "-w".as_ref(),
-                    w.as_os_str(),
-                    "--ir".as_ref(),
-                    s.path("ir/p0.png").as_os_str(),
-                    "--vis".as_ref(),
-                    s.path("vis/p0.png").as_os_str(),
-                    "-o".as_ref(),
-                    npy.as_os_str(),
-                    "--device".as_ref(),
-                    std::ffi::OsStr::new(device),
+                    "fuse",
+                    "-m",
+                    model,
+                    "-w",
+                    &w,
+                    "--ir",
+                    &s.s("ir/p0.png"),
+                    "--vis",
+                    &s.s("vis/p0.png"),
+                    "-o",
+                    &s.s(&format!("{model}-{device}.npy")),
+                    "--device",
+                    device,
                 ]);
                 ok(&o, &format!("fuse {model} on {device}"));
                 out.push(read_npy(&npy).1);
             }
             // The forward parity tolerance of the networks (1e-4 on [0, 1] outputs).
-            let d = common::max_abs_diff(&out[0], &out[1]);
+            let d = crate::common::max_abs_diff(&out[0], &out[1]);
             assert!(d <= 1e-4, "{model}: wgpu differs from cpu by {d}");
         }
     }
