@@ -34,6 +34,8 @@ pub struct BenchArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub device: crate::device::DeviceArgs,
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize)> {
@@ -69,10 +71,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         bail!("--runs must be at least 1");
     }
     let sizes = args.size.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
-    let device = mmif_nn::cpu();
+    let device = args.device.device()?;
     let opts = ModelOptions { bands: args.bands, ..ModelOptions::default() };
     let model = models::build_for_bench(&args.model, args.weights.as_deref(), &opts, &device)?;
     let threads = rayon::current_num_threads();
+    let device_name = mmif_nn::device::describe(&device);
     // Text-guided models get synthetic features of the VLF dataset's size (149 tokens × 768).
     let text = args.model.uses_text().then(|| {
         let tokens = 149;
@@ -96,16 +99,17 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         let median = times[times.len() / 2];
         let gflop = flops as f64 / 1e9;
         let row = serde_json::json!({
-            "model": args.model.name(), "height": h, "width": w, "threads": threads, "runs": args.runs,
+            "model": args.model.name(), "device": device_name, "precision": args.device.precision.name(), "height": h, "width": w, "threads": threads, "runs": args.runs,
             "median_s": median, "min_s": times[0], "max_s": times[times.len() - 1],
             "peak_rss_bytes": peak_rss(), "gflop": gflop, "gflop_per_s": gflop / median,
         });
         if !args.json {
             println!(
-                "{:<10} {:>5}x{:<5} threads {threads}  median {median:>8.3} s  (min {:.3}, max {:.3}, {} runs)  peak RSS {}  {gflop:.1} GFLOP, {:.1} GFLOP/s",
+                "{:<10} {:>5}x{:<5} {device_name} {}  median {median:>8.3} s  (min {:.3}, max {:.3}, {} runs)  peak RSS {}  {gflop:.1} GFLOP, {:.1} GFLOP/s",
                 args.model,
                 h,
                 w,
+                args.device.precision.name(),
                 times[0],
                 times[times.len() - 1],
                 args.runs,

@@ -29,6 +29,8 @@ pub struct FuseArgs {
     pub weights: Option<PathBuf>,
     #[command(flatten)]
     pub sources: SourceArgs,
+    #[command(flatten)]
+    pub device: crate::device::DeviceArgs,
     /// Output file for one pair: .png (8-bit), .tif/.tiff (16-bit) or .npy (float32 in [0,1])
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -234,7 +236,7 @@ fn load_captioner(args: &FuseArgs) -> Result<Option<Captioner>> {
     if args.caption.text_encoder.is_none() {
         return Ok(None);
     }
-    let c = Captioner::load(&args.caption)?;
+    let c = Captioner::load(&args.caption, &args.device.device()?)?;
     c.check_film()?;
     Ok(Some(c))
 }
@@ -301,7 +303,7 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
         params: args.params.clone(),
         bands: args.bands,
     };
-    let device = mmif_nn::cpu();
+    let device = args.device.device()?;
     check_text_args(args, &name, matches!(sources, Sources::Folders { .. }))?;
     if args.color == "channels" && name.network().is_some() {
         bail!("--color channels is for weight-free methods; networks fuse the luma and keep the chroma");

@@ -5,6 +5,7 @@
 
 mod bench;
 mod convert;
+mod device;
 mod embed;
 mod eval;
 mod figure;

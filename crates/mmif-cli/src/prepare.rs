@@ -162,7 +162,7 @@ pub fn run(args: &PrepareArgs) -> Result<ExitCode> {
         source_pair(args)?;
         let captions = args.caption.caption_dir.as_deref().unwrap_or(Path::new("."));
         let stems = text::caption_stems(captions)?;
-        let enc = Captioner::load(&args.caption)?;
+        let enc = Captioner::load(&args.caption, &mmif_nn::cpu())?;
         enc.check_film()?;
         let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let features = parent.join(format!(".mmif-text-{}", std::process::id()));

@@ -30,6 +30,8 @@ pub struct SenseArgs {
     /// Overwrite an existing output file
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub device: crate::device::DeviceArgs,
 }
 
 /// `-m`: the networks of the registry that map one image (the pseudo-sensors).
@@ -43,7 +45,7 @@ fn sensor_parser() -> impl clap::builder::TypedValueParser<Value = Network> {
 pub fn run(args: &SenseArgs) -> Result<ExitCode> {
     check_output(&args.output, &[&args.input], args.force)?;
     let image = mmif_io::read_image(&args.input)?;
-    let device = mmif_nn::cpu();
+    let device = args.device.device()?;
     let net = weights::load_file(UNet5::new(&device), &args.weights, None, &device)?;
     let t = Instant::now();
     let x = mmif_nn::plane_to_tensor(&image.gray, 1.0 / 255.0, &device);

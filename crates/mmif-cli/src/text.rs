@@ -114,9 +114,9 @@ pub struct Captioner {
 
 impl Captioner {
     /// Loads `--text-encoder` and its tokenizer, once.
-    pub fn load(args: &CaptionArgs) -> Result<Self> {
+    pub fn load(args: &CaptionArgs, device: &mmif_nn::Device) -> Result<Self> {
         let ckpt = args.text_encoder.as_deref().context("--text-encoder CKPT is needed for captions")?;
-        let encoder = TextEncoder::load(ckpt, args.tokenizer.as_deref(), &mmif_nn::cpu())?;
+        let encoder = TextEncoder::load(ckpt, args.tokenizer.as_deref(), device)?;
         let limit = encoder.max_positions();
         let max_tokens = match args.max_tokens {
             Some(n) if n > limit => {
@@ -166,6 +166,8 @@ impl Captioner {
 pub struct TextEncodeArgs {
     #[command(flatten)]
     pub caption: CaptionArgs,
+    #[command(flatten)]
+    pub device: crate::device::DeviceArgs,
     /// Output .npy for one caption: float32 of shape (1, T, 768), the layout of FILM's TextFeature files
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -244,7 +246,7 @@ pub fn run_text_encode(args: &TextEncodeArgs) -> Result<ExitCode> {
             (None, Some(p)) => (read_caption(p)?, p.display().to_string()),
             (None, None) => unreachable!("checked by CaptionArgs::check"),
         };
-        let enc = Captioner::load(c)?;
+        let enc = Captioner::load(c, &args.device.device()?)?;
         let t = Instant::now();
         let f = enc.features(&text, &what)?;
         write_features(out, &f, enc.dim())?;
@@ -258,7 +260,7 @@ pub fn run_text_encode(args: &TextEncodeArgs) -> Result<ExitCode> {
     }
     let stems = caption_stems(dir)?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let enc = Captioner::load(c)?;
+    let enc = Captioner::load(c, &args.device.device()?)?;
     let failures = encode_dir(&enc, dir, &stems, out_dir, args.force);
     eprintln!(
         "mmif: encoded {} of {} caption(s) into {}",

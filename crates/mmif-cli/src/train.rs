@@ -71,6 +71,8 @@ pub struct TrainArgs {
     /// Start a new run in a folder that already holds one
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub device: crate::device::TrainDeviceArgs,
 }
 
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
@@ -83,7 +85,11 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if args.batch == Some(0) {
         bail!("--batch must be at least 1");
     }
-    let device = mmif_nn::cpu().autodiff();
+    let device = args.device.device()?.autodiff();
+    // Fresh weights are drawn on the CPU, then moved to the device by the trainer: the same
+    // --seed gives the same initial network on every device (each backend has its own RNG).
+    let init_device = mmif_nn::cpu().autodiff();
+    init_device.seed(args.seed);
     match args.model {
         Network::Cddfuse => {
             let mut config = CddFuseConfig::default();
@@ -100,26 +106,23 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
                 config.lr = v;
             }
             // burn's default initialisation, made reproducible by the run's seed.
-            device.seed(args.seed);
-            let trainer = CddFuseTrainer::new(CddFuse::new(&device), config, &device);
+            let trainer = CddFuseTrainer::new(CddFuse::new(&init_device), config, &device);
             train(args, trainer, &CddFuse::new(&mmif_nn::cpu()), &device)
         }
         Network::EmmaAi | Network::EmmaAv => {
             let sensor = if args.model == Network::EmmaAi { Sensor::Ai } else { Sensor::Av };
             let mut config = PseudoSensorConfig { sensor, ..Default::default() };
             override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
-            device.seed(args.seed);
-            let trainer = PseudoSensorTrainer::new(UNet5::new(&device), config, &device);
+            let trainer = PseudoSensorTrainer::new(UNet5::new(&init_device), config, &device);
             train(args, trainer, &UNet5::new(&mmif_nn::cpu()), &device)
         }
         Network::Emma => {
             let mut config = EmmaConfig { seed: args.seed, ..Default::default() };
             override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
             let (ai, av) = pseudo_sensors(args)?;
-            device.seed(args.seed);
             let plain = mmif_nn::cpu();
             let trainer = EmmaTrainer::new(
-                Ufuser::new(&device),
+                Ufuser::new(&init_device),
                 weights::load(UNet5::new(&plain), &ai, &plain)?,
                 weights::load(UNet5::new(&plain), &av, &plain)?,
                 config,
@@ -130,8 +133,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         Network::Film => {
             let mut config = FilmConfig::default();
             override_common(args, &mut config.epochs, &mut config.batch, &mut config.lr);
-            device.seed(args.seed);
-            let trainer = FilmTrainer::new(Film::new(&device), config, &device);
+            let trainer = FilmTrainer::new(Film::new(&init_device), config, &device);
             train(args, trainer, &Film::new(&mmif_nn::cpu()), &device)
         }
     }
@@ -216,6 +218,7 @@ fn train<T: Trainer, M: burn::module::Module>(
             "commit": env!("MMIF_GIT_COMMIT"),
             "command_line": std::env::args().collect::<Vec<_>>(),
             "init": args.init.as_ref().map(|p| p.display().to_string()),
+            "device": mmif_nn::device::describe(device),
         }),
         stop: Some(stop.clone()),
     };

@@ -4,30 +4,7 @@
 
 mod common;
 
-use common::{Scratch, mmif, stderr};
-
-/// A smooth textured gray image (high contrast, so no patch is dropped).
-fn texture(w: u32, h: u32, phase: f32) -> image::GrayImage {
-    image::GrayImage::from_fn(w, h, |x, y| {
-        let v = 127.0 + 100.0 * ((x as f32 * 0.37 + phase).sin() * (y as f32 * 0.23 - phase).cos());
-        image::Luma([v as u8])
-    })
-}
-
-/// `n` pairs of `w×h` images in `root/{ir,vis}` named `p<i>.png`.
-fn pairs(s: &Scratch, n: usize, w: u32, h: u32) {
-    for sub in ["ir", "vis"] {
-        std::fs::create_dir_all(s.path(sub)).unwrap();
-    }
-    for i in 0..n {
-        texture(w, h, i as f32).save(s.path(&format!("ir/p{i}.png"))).unwrap();
-        texture(w, h, 1.7 + i as f32 * 0.5).save(s.path(&format!("vis/p{i}.png"))).unwrap();
-    }
-}
-
-fn ok(o: &std::process::Output, what: &str) {
-    assert!(o.status.success(), "{what} failed: {}", stderr(o));
-}
+use common::{Scratch, loss_lines, mmif, ok, pairs, stderr, texture, tiny_patches};
 
 /// `mmif fuse` of one pair of the scratch folder with trained weights (and text for FILM).
 fn fuse_trained(s: &Scratch, model: &str, weights: &str, ir: &str, vis: &str, text: Option<&str>, what: &str) {
@@ -39,28 +16,10 @@ fn fuse_trained(s: &Scratch, model: &str, weights: &str, ir: &str, vis: &str, te
     ok(&mmif(a), what);
 }
 
-fn loss_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 #[test]
 fn cddfuse_prepare_train_resume_and_fuse() {
     let s = Scratch::new("cddfuse");
-    pairs(&s, 3, 40, 24);
-    let o = mmif([
-        "prepare",
-        "--ir",
-        &s.s("ir"),
-        "--vis",
-        &s.s("vis"),
-        "-o",
-        &s.s("d.mmifds"),
-        "--patch",
-        "16",
-        "--stride",
-        "16",
-    ]);
-    ok(&o, "prepare");
+    let o = tiny_patches(&s);
     // 40×24 with 16/16: corners x ∈ {0, 16}, y ∈ {0} → 2 windows per pair.
     assert!(stderr(&o).contains("6 patches"), "{}", stderr(&o));
     let run = s.s("run");

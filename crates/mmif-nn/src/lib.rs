@@ -1,12 +1,15 @@
 //! The fusion networks of mmif on burn: CDDFuse, EMMA and FILM, their shared layers and
 //! weight loading, and FILM's text encoder (BLIP-2's BERT, [`text`]).
 //!
-//! Tensors run on burn's pure-Rust `flex` CPU backend ([`cpu`]). Every network takes a
-//! [`Device`] and falls back to burn's own ops where its CPU kernels do not apply, so other burn
-//! backends can run it once the crate enables them (it enables none today: no GPU features).
+//! Tensors run on burn's pure-Rust `flex` CPU backend by default ([`cpu`]), where hand-written
+//! CPU kernels replace burn's ops in inference. The features `wgpu` (Vulkan, Metal, DX12) and
+//! `cuda` add burn's GPU backends ([`device::parse_device`]); every network takes a [`Device`]
+//! and runs on burn's own ops wherever its CPU kernels do not apply (any non-`flex` tensor, and
+//! every autodiff tensor), so inference and training run on any of them.
 
 pub mod bands;
 pub mod cddfuse;
+pub mod device;
 pub mod emma;
 pub mod film;
 pub mod flops;

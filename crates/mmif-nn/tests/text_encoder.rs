@@ -3,6 +3,8 @@
 //! random weights are the fixtures' deterministic fill, rebuilt here), and the checkpoint layouts
 //! and errors of `mmif_nn::text`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -50,7 +52,7 @@ fn filled(cfg: &BertConfig, seed: u64) -> BTreeMap<String, TensorData> {
 
 fn encoder(cfg: &BertConfig, seed: u64) -> BertEncoder {
     let mut sd = filled(cfg, seed);
-    BertEncoder::new(cfg.clone(), &mmif_nn::cpu(), |k| sd.remove(k).expect("a parameter").data)
+    BertEncoder::new(cfg.clone(), &common::device(), |k| sd.remove(k).expect("a parameter").data)
 }
 
 fn features(enc: &BertEncoder, ids: &[u32]) -> Vec<f32> {
@@ -165,7 +167,7 @@ fn prefixed(sd: &BTreeMap<String, TensorData>, prefix: &str) -> BTreeMap<String,
 
 /// The small model's features of paragraph 0 through `TextEncoder::load`.
 fn encode_with(ckpt: &Path) -> Result<Vec<f32>, TextEncoderError> {
-    let enc = TextEncoder::load(ckpt, Some(&data("tokenizer.json")), &mmif_nn::cpu())?;
+    let enc = TextEncoder::load(ckpt, Some(&data("tokenizer.json")), &common::device())?;
     Ok(enc.encode(&paragraphs()[0], 512, false)?.1)
 }
 
@@ -250,7 +252,7 @@ fn hugging_face_blip2_sharded_checkpoint() {
     let want = mmif_io::read_npy_f32(&data("hf_blip2.npy")).unwrap().1;
     let text = &paragraphs()[meta["paragraph"].as_u64().unwrap() as usize];
     for ckpt in [dir.0.clone(), dir.path("model.safetensors.index.json"), dir.path(a)] {
-        let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &mmif_nn::cpu())
+        let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &common::device())
             .unwrap_or_else(|e| panic!("{}: {e}", ckpt.display()));
         assert_eq!(enc.layout(), &Layout::HfBlip2 { prefix: String::new() });
         let d = max_abs_diff(&enc.encode(text, 512, false).unwrap().1, &want);
@@ -280,7 +282,7 @@ fn load_err(keys: &BTreeMap<String, TensorData>, cfg: &BertConfig, tokenizer: &P
     write_config(&dir, cfg, None);
     let ckpt = dir.path("model.safetensors");
     mmif_io::save_safetensors(&ckpt, keys).unwrap();
-    match TextEncoder::load(&ckpt, Some(tokenizer), &mmif_nn::cpu()) {
+    match TextEncoder::load(&ckpt, Some(tokenizer), &common::device()) {
         Ok(_) => panic!("loaded a bad checkpoint"),
         Err(e) => format!("{e:#}"),
     }
@@ -330,7 +332,7 @@ fn vocabulary_sizes_must_pair() {
     write_config(&dir, &lavis, None);
     let ckpt = dir.path("model.safetensors");
     mmif_io::save_safetensors(&ckpt, &keys).unwrap();
-    let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &mmif_nn::cpu()).expect("loads with [DEC]");
+    let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &common::device()).expect("loads with [DEC]");
     assert_eq!(enc.token_ids("[DEC] a", 512, false).unwrap()[1] as usize, cfg.vocab_size);
     let d = max_abs_diff(&enc.encode(&paragraphs()[0], 512, false).unwrap().1, &small_want());
     assert!(d < TOL, "max |Δ| = {d}");
@@ -356,7 +358,7 @@ fn text_over_the_position_limit_is_an_error() {
     write_config(&dir, &cfg, None);
     let ckpt = dir.path("model.safetensors");
     mmif_io::save_safetensors(&ckpt, &keys).unwrap();
-    let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &mmif_nn::cpu()).unwrap();
+    let enc = TextEncoder::load(&ckpt, Some(&data("tokenizer.json")), &common::device()).unwrap();
     let long = paragraphs().last().unwrap().clone();
     let e = enc.encode(&long, 512, false).unwrap_err().to_string();
     assert!(e.contains("over the limit of 32"), "{e}");

@@ -9,6 +9,7 @@
 //! * [`fuzz`]: the fuzz targets' bodies, shared with the replay of their corpus.
 //! * [`hostile`]: files whose header declares a size they do not hold.
 //! * [`Rng`]: a small deterministic generator for test data.
+//! * [`device_name`]: the device the network tests run on (`$MMIF_TEST_DEVICE`).
 
 pub mod cli;
 pub mod compare;
@@ -20,3 +21,10 @@ mod scratch;
 pub use mmif_io::fixtures;
 pub use rng::Rng;
 pub use scratch::Scratch;
+
+/// The device the network and training tests run on, as `mmif --device` names it:
+/// `$MMIF_TEST_DEVICE`, `cpu` when unset. CI runs the parity tests and the training steps a second
+/// time with `MMIF_TEST_DEVICE=wgpu` (lavapipe); a device the build lacks fails the test.
+pub fn device_name() -> String {
+    std::env::var("MMIF_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
+}

@@ -35,7 +35,7 @@ fn run(entry_name: &str, phase: Phase) {
     if let Some(c) = entry.get("clip_grad_norm") {
         config.clip_grad_norm = num(c, "clip_grad_norm");
     }
-    let device = mmif_nn::cpu().autodiff();
+    let device = common::device().autodiff();
     let mut trainer = CddFuseTrainer::from_state_dict(&sd, config, &device).unwrap_or_else(|e| panic!("{e}"));
     let (ir, vis) = common::ir_vis(&device);
     let report = trainer.step(phase, vis, ir);

@@ -193,7 +193,7 @@ fn compare_batch(worst: &mut Worst, what: &'static str, file: &str, got: Tensor<
 #[test]
 fn fusion_step_matches_official() {
     let (name, entry) = ("emma_fusion", &common::entry("emma_fusion"));
-    let device = mmif_nn::cpu().autodiff();
+    let device = common::device().autodiff();
     let (ir, vis) = common::ir_vis(&device);
     let b = ir.dims()[0];
 
@@ -254,7 +254,7 @@ fn operand(expr: &str, ir: &Tensor<4>, vis: &Tensor<4>) -> Tensor<4> {
 #[test]
 fn pseudo_sensor_step_matches_official() {
     let (name, entry) = ("emma_pseudo_sensor", &common::entry("emma_pseudo_sensor"));
-    let device = mmif_nn::cpu().autodiff();
+    let device = common::device().autodiff();
     let (ir, vis) = common::ir_vis(&device);
     let input_expr = entry["input"].as_str().expect("input");
     let target_expr = entry["target"].as_str().expect("target");

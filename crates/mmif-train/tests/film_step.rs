@@ -77,7 +77,7 @@ fn film_step_matches_official() {
     if let Some(lr) = entry.get("lr") {
         config.lr = num(lr, "lr");
     }
-    let device = mmif_nn::cpu().autodiff();
+    let device = common::device().autodiff();
     let mut trainer = FilmTrainer::from_state_dict(&sd, config, &device).unwrap_or_else(|e| panic!("{e}"));
     let (ir, vis) = common::ir_vis(&device);
     let tokens = tokens_from(entry["text"].as_str());

@@ -1,6 +1,8 @@
 //! A training run interrupted and resumed reproduces the uninterrupted run exactly, and its
 //! outputs (weights, log, samples, checkpoints) are in place.
 
+mod common;
+
 use std::path::Path;
 
 use mmif_nn::cddfuse::CddFuse;
@@ -38,9 +40,9 @@ fn interrupted_and_resumed_run_matches_uninterrupted_run() {
     let root = scratch.0.clone();
     let data_path = root.join("d.mmifds");
     tiny_dataset(&data_path, 5, 16);
-    let device = mmif_nn::cpu().autodiff();
+    let device = common::device().autodiff();
     // One fixed starting point for both runs.
-    let init = weights::state_dict(&CddFuse::new(&mmif_nn::cpu()));
+    let init = weights::state_dict(&CddFuse::new(&common::device()));
     let config = CddFuseConfig { epochs: 2, epoch_gap: 1, batch: 2, ..CddFuseConfig::default() };
     let opts = |out: &str, max_steps| RunOptions {
         seed: 7,
@@ -79,7 +81,7 @@ fn interrupted_and_resumed_run_matches_uninterrupted_run() {
     assert_eq!(wa, last_epoch, "the last epoch's checkpoint holds the final weights");
     let wb = mmif_io::load_checkpoint(&root.join("part/cddfuse.safetensors")).unwrap().tensors;
     assert_eq!(wa, wb);
-    let plain = mmif_nn::cpu();
+    let plain = common::device();
     weights::load_file(CddFuse::new(&plain), &root.join("full/cddfuse.safetensors"), None, &plain).unwrap();
     let log = std::fs::read_to_string(root.join("part/log.txt")).unwrap();
     assert_eq!(log.lines().count(), 2, "one line per epoch, also across the resume:\n{log}");

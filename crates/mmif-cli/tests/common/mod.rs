@@ -35,3 +35,51 @@ pub fn filled_weights(dir: &Scratch, model: &str) -> PathBuf {
     mmif_io::save_safetensors(&path, &fixtures::filled(model)).expect("write the filled weights");
     path
 }
+
+/// A smooth textured gray image (high contrast, so no patch is dropped).
+pub fn texture(w: u32, h: u32, phase: f32) -> image::GrayImage {
+    image::GrayImage::from_fn(w, h, |x, y| {
+        let v = 127.0 + 100.0 * ((x as f32 * 0.37 + phase).sin() * (y as f32 * 0.23 - phase).cos());
+        image::Luma([v as u8])
+    })
+}
+
+/// `n` pairs of `w×h` images in `root/{ir,vis}` named `p<i>.png`.
+pub fn pairs(s: &Scratch, n: usize, w: u32, h: u32) {
+    for sub in ["ir", "vis"] {
+        std::fs::create_dir_all(s.path(sub)).unwrap();
+    }
+    for i in 0..n {
+        texture(w, h, i as f32).save(s.path(&format!("ir/p{i}.png"))).unwrap();
+        texture(w, h, 1.7 + i as f32 * 0.5).save(s.path(&format!("vis/p{i}.png"))).unwrap();
+    }
+}
+
+pub fn ok(o: &std::process::Output, what: &str) {
+    assert!(o.status.success(), "{what} failed: {}", stderr(o));
+}
+
+pub fn loss_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Three 40×24 pairs in `ir/`, `vis/` and their 16×16 patches at stride 16 in `d.mmifds` (6 patches);
+/// returns `mmif prepare`'s output, checked to have succeeded.
+pub fn tiny_patches(s: &Scratch) -> Output {
+    pairs(s, 3, 40, 24);
+    let o = mmif([
+        "prepare",
+        "--ir",
+        &s.s("ir"),
+        "--vis",
+        &s.s("vis"),
+        "-o",
+        &s.s("d.mmifds"),
+        "--patch",
+        "16",
+        "--stride",
+        "16",
+    ]);
+    ok(&o, "prepare");
+    o
+}

@@ -5,8 +5,10 @@ use mmif_nn::{Device, Tensor};
 pub use mmif_testkit::compare::{assert_close, assert_close_rel, max_abs_diff};
 pub use mmif_testkit::fixtures;
 
+/// The device under test (`$MMIF_TEST_DEVICE`, default `cpu`).
 pub fn device() -> Device {
-    mmif_nn::cpu()
+    let name = mmif_testkit::device_name();
+    mmif_nn::device::parse_device(&name).unwrap_or_else(|e| panic!("MMIF_TEST_DEVICE={name}: {e}"))
 }
 
 /// An expected-output fixture as `(shape, values)`.

@@ -10,6 +10,12 @@ use mmif_nn::weights::{self, StateDict};
 use mmif_testkit::fixtures;
 use serde_json::Value;
 
+/// The device under test (`$MMIF_TEST_DEVICE`, default `cpu`), without autodiff.
+pub fn device() -> Device {
+    let name = mmif_testkit::device_name();
+    mmif_nn::device::parse_device(&name).unwrap_or_else(|e| panic!("MMIF_TEST_DEVICE={name}: {e}"))
+}
+
 /// A `B×C×H×W` batch of the fixtures.
 pub fn batch(name: &str, device: &Device) -> Tensor<4> {
     let (shape, v) = fixtures::npy(name);
