@@ -7,7 +7,6 @@
 # network access to the Python package index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MMIF_CARGO_FEATURES=${MMIF_CARGO_FEATURES-$(bash scripts/features.sh)}
 
 python=${PYTHON:-python3}
 venv=target/py-venv
@@ -20,20 +19,13 @@ echo "== python: a fresh virtual environment ($venv)"
 
 echo "== python: the wheel (maturin build --release)"
 rm -rf "$wheels"
-# the features of the workspace build before it (scripts/test.sh exports them), so burn is not
-# built a second time: mmif-py's own feature names, without the package prefix
-py_features=extension-module
-for f in ${MMIF_CARGO_FEATURES//,/ }; do
-    [[ $f == mmif-py/* ]] && py_features+=",${f#mmif-py/}"
-done
-"$venv/bin/maturin" build --release --locked -m crates/mmif-py/Cargo.toml -i "$venv/bin/python" -o "$wheels" \
-    --features "$py_features"
+"$venv/bin/maturin" build --release --locked -m crates/mmif-py/Cargo.toml -i "$venv/bin/python" -o "$wheels"
 "$venv/bin/pip" install -q "$wheels"/mmif_fusion-*.whl
 
 echo "== python: the mmif binary"
 # with mmif-py selected too, the dependencies' features are the workspace's (a no-op after
 # `cargo test --release --workspace`; `-p mmif-cli` alone would rebuild the proc macros and burn)
-cargo build --release --locked -p mmif-cli -p mmif-py --bin mmif ${MMIF_CARGO_FEATURES:+--features "$MMIF_CARGO_FEATURES"}
+cargo build --release --locked -p mmif-cli -p mmif-py --bin mmif
 
 echo "== python: pytest"
 export MMIF_BIN="$PWD/target/release/mmif"
