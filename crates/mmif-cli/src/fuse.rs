@@ -134,16 +134,13 @@ fn fuse_pair(
     out: &Path,
 ) -> Result<()> {
     let (la, lb) = read_pair(a, b)?;
+    let size = (la.gray.width, la.gray.height);
+    let skip = "pass --no-memory-check";
+    if let Some(note) = pipeline::check_memory(model, &model_name(args), size, !args.no_memory_check, skip)? {
+        eprintln!("mmif: {}: {note}", model_name(args));
+    }
     if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
         return fuse_channels(model, task, (a, b), out);
-    }
-    if let Some(est) = model.peak(la.gray.width, la.gray.height) {
-        if let Some(note) = &est.note {
-            eprintln!("mmif: {}: {note}", model_name(args));
-        }
-        if !args.no_memory_check {
-            mmif_fuse::memory::check(&model_name(args), la.gray.width, la.gray.height, &est)?;
-        }
     }
     let conv = Conventions { raw: args.raw, gray: args.gray };
     let fused = pipeline::fuse_loaded(model, task, &la, &lb, text, conv)?;

@@ -55,10 +55,11 @@ fn gb(b: u64) -> String {
 }
 
 /// Refuses to run `what` on a `width × height` image when its estimated peak exceeds what this
-/// process has plus what the machine has available. Unknown availability passes.
-pub fn check(what: &str, width: usize, height: usize, est: &Estimate) -> Result<()> {
+/// process has plus what the machine has available. Unknown availability passes. `skip` says how
+/// the caller runs anyway (`pass --no-memory-check`, `pass memory_check=False`).
+pub fn check(what: &str, width: usize, height: usize, est: &Estimate, skip: &str) -> Result<()> {
     let Some(limit) = limit() else { return Ok(()) };
-    check_against(what, width, height, est, limit)
+    check_against(what, width, height, est, limit, skip)
 }
 
 /// The memory this process may reach: what it has plus what the machine has available (`None`
@@ -67,10 +68,10 @@ pub fn limit() -> Option<u64> {
     available().map(|avail| avail.saturating_add(resident()))
 }
 
-fn check_against(what: &str, width: usize, height: usize, est: &Estimate, limit: u64) -> Result<()> {
+fn check_against(what: &str, width: usize, height: usize, est: &Estimate, limit: u64, skip: &str) -> Result<()> {
     if est.bytes > limit {
         bail!(
-            "{what} on {width}×{height} needs about {} at its peak, more than the {} this machine has available; {}, or pass --no-memory-check to try anyway",
+            "{what} on {width}×{height} needs about {} at its peak, more than the {} this machine has available; {}, or {skip} to try anyway",
             gb(est.bytes),
             gb(limit),
             est.remedy
@@ -89,8 +90,9 @@ mod tests {
         assert_eq!(m.bytes(5), 150);
         assert_eq!(m.bytes(u64::MAX), u64::MAX);
         let est = Estimate { bytes: m.bytes(5), remedy: "use --tiling tile".into(), note: None };
-        assert!(check_against("emma", 5, 1, &est, 150).is_ok());
-        let e = check_against("emma", 5, 1, &est, 149).unwrap_err().to_string();
+        let skip = "pass --no-memory-check";
+        assert!(check_against("emma", 5, 1, &est, 150, skip).is_ok());
+        let e = check_against("emma", 5, 1, &est, 149, skip).unwrap_err().to_string();
         assert!(e.contains("emma on 5×1") && e.contains("--tiling tile") && e.contains("--no-memory-check"), "{e}");
     }
 

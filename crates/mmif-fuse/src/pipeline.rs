@@ -167,6 +167,24 @@ impl Fused {
     }
 }
 
+/// Checks `model`'s estimated peak memory on a `width × height` pair against the memory this
+/// process may use ([`crate::memory::check`]) when `enforce`; returns what the model chose for that
+/// size on its own (e.g. CDDFuse's bands), to tell the user. `what` names the model in the error,
+/// `skip` says how to run anyway.
+pub fn check_memory(
+    model: &dyn Fuser,
+    what: &str,
+    (width, height): (usize, usize),
+    enforce: bool,
+    skip: &str,
+) -> Result<Option<String>> {
+    let Some(est) = model.peak(width, height) else { return Ok(None) };
+    if enforce {
+        crate::memory::check(what, width, height, &est, skip)?;
+    }
+    Ok(est.note)
+}
+
 /// Fuses two decoded sources of one size (checked by the caller, [`check_same_size`]) as
 /// `mmif fuse` does: the luma through `model` (with the pair's text features for FILM), min-max
 /// normalised when the model's official procedure does it and `raw` is off, and the chroma of

@@ -206,7 +206,7 @@ struct Fuser {
 #[pymethods]
 impl Fuser {
     #[new]
-    #[pyo3(signature = (model=None, weights=None, *, task=None, raw=false, gray=false, residual=None, tiling=None, tile=None, overlap=None, weight=None, levels=None, **params))]
+    #[pyo3(signature = (model=None, weights=None, *, task=None, raw=false, gray=false, residual=None, tiling=None, tile=None, overlap=None, bands=None, weight=None, levels=None, **params))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn new(
         py: Python<'_>,
@@ -219,6 +219,7 @@ impl Fuser {
         tiling: Option<&str>,
         tile: Option<usize>,
         overlap: Option<usize>,
+        bands: Option<&str>,
         weight: Option<f32>,
         levels: Option<usize>,
         params: Option<&Bound<'_, PyDict>>,
@@ -251,7 +252,14 @@ impl Fuser {
             }
         }
         let tiling = pipeline::tiling(opt_parse(tiling)?, tile, overlap).map_err(mmif_err)?;
-        let opts = ModelOptions { residual: opt_parse(residual)?, weight, levels, tiling, params: kv, bands: None };
+        let opts = ModelOptions {
+            residual: opt_parse(residual)?,
+            weight,
+            levels,
+            tiling,
+            params: kv,
+            bands: opt_parse(bands)?,
+        };
         let m = model.clone();
         let inner = detached(py, move || mmif_fuse::models::build(&m, weights.as_deref(), &opts, &mmif_nn::cpu()))?;
         Ok(Fuser { inner, model, task, conv: Conventions { raw, gray } })
@@ -259,8 +267,10 @@ impl Fuser {
 
     /// Fuses `a` (infrared, MRI, over-exposed, near-focused) and `b` (visible, CT/PET/SPECT,
     /// under-exposed, far-focused): float32 in [0, 1] (H×W, or H×W×3 when a source is in colour),
-    /// or uint8 as `mmif fuse` writes a PNG.
-    #[pyo3(signature = (a, b, *, text=None, dtype="float32"))]
+    /// or uint8 as `mmif fuse` writes a PNG. A network first checks its estimated peak memory for
+    /// the pair's size against the memory available and raises `MmifError` naming the option that
+    /// bounds it (`memory_check=False` runs anyway), as `mmif fuse` does.
+    #[pyo3(signature = (a, b, *, text=None, dtype="float32", memory_check=true))]
     fn fuse<'py>(
         &self,
         py: Python<'py>,
@@ -268,6 +278,7 @@ impl Fuser {
         b: &Bound<'py, PyAny>,
         text: Option<&Bound<'py, PyAny>>,
         dtype: &str,
+        memory_check: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let as_u8 = match dtype {
             "float32" => false,
@@ -280,6 +291,9 @@ impl Fuser {
         let la = pixels(a, na, false)?.loaded(na)?;
         let lb = pixels(b, nb, false)?.loaded(nb)?;
         pipeline::check_same_size(na, &la.gray, nb, &lb.gray).map_err(mmif_err)?;
+        let (name, size) = (self.model.to_string(), (la.gray.width, la.gray.height));
+        pipeline::check_memory(self.inner.as_ref(), &name, size, memory_check, "pass memory_check=False")
+            .map_err(mmif_err)?;
         let text = match text {
             None => None,
             Some(t) => match pixels(t, "text", false)? {

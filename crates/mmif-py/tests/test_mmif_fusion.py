@@ -148,6 +148,23 @@ def test_cddfuse_checkpoint_equals_the_cli(tmp_path):
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), f"cddfuse {flags}"
 
 
+def test_cddfuse_bands_and_the_memory_check():
+    """`bands` runs CDDFuse in bands of rows (the same result up to float rounding); a pair whose
+    estimated peak exceeds the memory available is refused before anything runs, as by `mmif fuse`."""
+    weights = fixture("cddfuse_seed1.pth")
+    ir, vis = np.load(fixture("input_ivf_ir_64x96.npy")), np.load(fixture("input_ivf_vi_64x96.npy"))
+    whole = mf.Fuser("cddfuse", weights, task="ivf", bands="off", raw=True).fuse(ir, vis)
+    banded = mf.Fuser("cddfuse", weights, task="ivf", bands="16", raw=True).fuse(ir, vis)
+    assert np.abs(banded - whole).max() <= 1e-5
+    with pytest.raises(ValueError):
+        mf.Fuser("cddfuse", weights, task="ivf", bands="sideways")
+    # 64 megapixels need about 180 GB whole: more than any machine that runs these tests has
+    big = np.zeros((8000, 8000), np.uint8)
+    fuser = mf.Fuser("cddfuse", weights, task="ivf", bands="off")
+    with pytest.raises(mf.MmifError, match=r"cddfuse on 8000×8000 needs about .*--bands.*memory_check=False"):
+        fuser.fuse(big, big)
+
+
 # ---------------------------------------------------------------- the Evaluator drop-in
 
 

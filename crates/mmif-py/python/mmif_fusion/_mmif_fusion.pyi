@@ -24,7 +24,8 @@ class Fuser:
     ``.safetensors``). ``task`` names the sources, which decides how a network maps them to its
     inputs (as the official test scripts; CDDFuse's residual, EMMA's sides). ``raw`` skips the
     official min-max normalisation of network outputs; ``gray`` drops the colour. ``residual``
-    (CDDFuse: ``vis``, ``sum``, ``none``), ``tiling``/``tile``/``overlap`` (EMMA), ``weight``
+    (CDDFuse: ``vis``, ``sum``, ``none``), ``tiling``/``tile``/``overlap`` (EMMA), ``bands`` (CDDFuse: ``auto``, ``off``, ``on`` or
+    a number of rows), ``weight``
     (``weighted``), ``levels`` (``lp``, ``dwt``) and ``**params`` (a weight-free method's
     ``--param KEY=VALUE``) are ``mmif fuse``'s options.
     """
@@ -41,6 +42,7 @@ class Fuser:
         tiling: Optional[Literal["official", "pad", "tile"]] = None,
         tile: Optional[int] = None,
         overlap: Optional[int] = None,
+        bands: Optional[str] = None,
         weight: Optional[float] = None,
         levels: Optional[int] = None,
         **params: Union[int, float, str],
@@ -52,12 +54,15 @@ class Fuser:
         *,
         text: Optional[npt.NDArray[np.float32]] = None,
         dtype: Literal["float32", "uint8"] = "float32",
+        memory_check: bool = True,
     ) -> np.ndarray:
         """Fuses source ``a`` (infrared, MRI, over-exposed, near-focused) with ``b``. Sources are
         H×W (gray), H×W×3 (RGB) or H×W×4 (RGBA) arrays: uint8, uint16 (scaled to 0..255) or
         float32 in [0, 1]. Returns float32 in [0, 1] (H×W, or H×W×3 RGB when a source is in
         colour and ``gray`` is off) — ``mmif fuse -o out.npy`` — or, with ``dtype="uint8"``, the
-        pixels of ``mmif fuse -o out.png``. ``text``: FILM's T×768 text features."""
+        pixels of ``mmif fuse -o out.png``. ``text``: FILM's T×768 text features. A network
+        first compares its estimated peak memory for this size with the memory available and
+        raises ``MmifError`` naming the option that bounds it; ``memory_check=False`` runs anyway."""
     @property
     def model(self) -> str: ...
 
