@@ -160,7 +160,7 @@ fn conventions(args: &FuseArgs) -> Result<Conventions> {
 
 /// The R, G and B planes of a colour source (0..=255 scale).
 fn rgb_planes(path: &Path) -> Result<[Plane; 3]> {
-    Ok(mmif_io::image_io::rgb_planes(&mmif_io::image_io::decode_image(path)?))
+    Ok(pipeline::rgb_planes(&mmif_io::image_io::decode_image(path)?))
 }
 
 /// Writes the pipeline's result: gray, or colour from the chroma or the fused channels.

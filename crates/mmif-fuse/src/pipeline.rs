@@ -5,6 +5,7 @@
 //! does ([`fuse_channels`]).
 
 use anyhow::{Result, bail};
+use image::DynamicImage;
 use mmif_io::{Chroma, Loaded, Plane, Quantize};
 use mmif_nn::emma::Tiling;
 
@@ -243,6 +244,29 @@ pub fn fuse_loaded(
     }
     let chroma = if conv.gray { None } else { fused_chroma(a, b) };
     Ok(Fused { y, chroma, quantize: model.quantize(), rgb: None })
+}
+
+/// The R, G and B planes of decoded pixels on the 0..=255 scale with
+/// [`mmif_io::image_io::from_pixels`]'s conventions (8-bit values as they are, 16-bit scaled, float ×255; alpha dropped; a gray image
+/// gives its value three times), for fusing the channels of a colour image.
+pub fn rgb_planes(img: &DynamicImage) -> [Plane; 3] {
+    let scale16 = |v: u16| (f64::from(v) * 255.0 / 65535.0) as f32;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let planes =
+        |ch: usize, raw: Vec<f32>| [0, 1, 2].map(|c| Plane::new(w, h, raw.chunks_exact(ch).map(|p| p[c]).collect()));
+    match img {
+        DynamicImage::ImageRgb8(b) => planes(3, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
+        DynamicImage::ImageRgba8(b) => planes(4, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
+        DynamicImage::ImageRgb16(b) => planes(3, b.as_raw().iter().map(|&v| scale16(v)).collect()),
+        DynamicImage::ImageRgba16(b) => planes(4, b.as_raw().iter().map(|&v| scale16(v)).collect()),
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) => {
+            planes(3, img.to_rgb8().as_raw().iter().map(|&v| f32::from(v)).collect())
+        }
+        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
+            planes(3, img.to_rgb16().as_raw().iter().map(|&v| scale16(v)).collect())
+        }
+        other => planes(3, other.to_rgb32f().as_raw().iter().map(|&v| v * 255.0).collect()),
+    }
 }
 
 /// Fuses the channels of two sources ([`source_channels`]; 1 or 3 each, 0..=255 scale, one

@@ -268,28 +268,6 @@ pub fn from_pixels(img: DynamicImage) -> Loaded {
     }
 }
 
-/// The R, G and B planes of decoded pixels on the 0..=255 scale with [`from_pixels`]'s
-/// conventions (8-bit values as they are, 16-bit scaled, float ×255; alpha dropped; a gray image
-/// gives its value three times), for fusing the channels of a colour image.
-pub fn rgb_planes(img: &DynamicImage) -> [Plane; 3] {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let planes =
-        |ch: usize, raw: Vec<f32>| [0, 1, 2].map(|c| Plane::new(w, h, raw.chunks_exact(ch).map(|p| p[c]).collect()));
-    match img {
-        DynamicImage::ImageRgb8(b) => planes(3, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
-        DynamicImage::ImageRgba8(b) => planes(4, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
-        DynamicImage::ImageRgb16(b) => planes(3, b.as_raw().iter().map(|&v| scale16(v)).collect()),
-        DynamicImage::ImageRgba16(b) => planes(4, b.as_raw().iter().map(|&v| scale16(v)).collect()),
-        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) => {
-            planes(3, img.to_rgb8().as_raw().iter().map(|&v| f32::from(v)).collect())
-        }
-        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
-            planes(3, img.to_rgb16().as_raw().iter().map(|&v| scale16(v)).collect())
-        }
-        other => planes(3, other.to_rgb32f().as_raw().iter().map(|&v| v * 255.0).collect()),
-    }
-}
-
 fn rgb_u8(raw: &[u8], ch: usize, w: usize, h: usize) -> Loaded {
     let mut acc = Acc::new(w * h);
     for p in raw.chunks_exact(ch) {

@@ -168,7 +168,7 @@ impl Pixels {
                 }
             }
         };
-        let planes = (rgb && c > 1).then(|| mmif_io::image_io::rgb_planes(&img));
+        let planes = (rgb && c > 1).then(|| pipeline::rgb_planes(&img));
         Ok((mmif_io::image_io::from_pixels(img), planes))
     }
 
