@@ -170,36 +170,15 @@ fn color_channels_fuses_gtf_and_ifevip_jointly_as_vifb_does_also_in_folder_mode(
     for spec in ["gtf:loops=2", "ifevip"] {
         let method: Method = spec.parse().unwrap();
         let tag = method.name();
-        let out_dir = dir.s(&format!("out_{tag}"));
-        let o = mmif([
-            "fuse",
-            "-m",
-            spec,
-            "--color",
-            "channels",
-            "--ir-dir",
-            &dir.s("ir"),
-            "--vis-dir",
-            &dir.s("vi"),
-            "--out-dir",
-            &out_dir,
-        ]);
-        assert!(o.status.success(), "{spec}: {}", stderr(&o));
+        let channels = |io: &[&str]| {
+            let mut args = vec!["fuse", "-m", spec, "--color", "channels"];
+            args.extend(io);
+            let o = mmif(args);
+            assert!(o.status.success(), "{spec}: {}", stderr(&o));
+        };
+        channels(&["--ir-dir", &dir.s("ir"), "--vis-dir", &dir.s("vi"), "--out-dir", &dir.s(&format!("out_{tag}"))]);
         let single = dir.s(&format!("{tag}.png"));
-        let o = mmif([
-            "fuse",
-            "-m",
-            spec,
-            "--color",
-            "channels",
-            "--ir",
-            &dir.s("ir/gray.png"),
-            "--vis",
-            &dir.s("vi/gray.png"),
-            "-o",
-            &single,
-        ]);
-        assert!(o.status.success(), "{spec}: {}", stderr(&o));
+        channels(&["--ir", &dir.s("ir/gray.png"), "--vis", &dir.s("vi/gray.png"), "-o", &single]);
         for (name, ir) in [("gray", vec![plane(&ir_gray)]), ("rgb", rgb_planes(&ir_rgb))] {
             let got = image::open(dir.path(&format!("out_{tag}/{name}.png"))).expect("fused").to_rgb8();
             let joint = method.fuse_color(&ir, &vis_planes).expect("joint");
