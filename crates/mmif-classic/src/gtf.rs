@@ -31,9 +31,9 @@
 //! threshold is taken as that value (or the IRN package's default ε, 10⁻² and 10⁻⁴, when it is 0)
 //! and the missing differences are zero, so every size from 1×1 works.
 
+use crate::Result;
 use crate::grid::for_each_row;
 use crate::params::{ParamInfo, Params, bad, info, parse_positive, parse_usize, unknown_key};
-use crate::{Error, Result, check_pair};
 use mmif_io::Plane;
 use rayon::prelude::*;
 
@@ -97,24 +97,29 @@ pub fn gtf_with(a: &Plane, b: &Plane, prm: &GtfParams) -> Result<Plane> {
 /// GTF of a gray infrared image and the channels of a visible image, fused jointly as VIFB does
 /// for a colour visible image (one vector-valued total variation, one set of thresholds).
 pub fn gtf_channels(ir: &Plane, vis: &[Plane], prm: &GtfParams) -> Result<Vec<Plane>> {
+    gtf_color(std::slice::from_ref(ir), vis, prm)
+}
+
+/// GTF of the channels of an infrared and a visible image (1 or `n` each), fused jointly as
+/// VIFB's `run_GTF.m` does with whatever `imread` returns: `ir − vis` channel by channel (a single
+/// channel is used for every channel of the other source, as MATLAB broadcasts it), one
+/// vector-valued total variation over all `n` channels.
+pub fn gtf_color(ir: &[Plane], vis: &[Plane], prm: &GtfParams) -> Result<Vec<Plane>> {
     prm.validate()?;
-    if vis.is_empty() {
-        return Err(Error::InvalidParameter { method: "gtf", msg: "no visible channel given".into() });
-    }
-    for v in vis {
-        check_pair(ir, v)?;
-    }
-    let (w, h) = (ir.width, ir.height);
+    let n_ch = crate::method::channel_count("gtf", ir, vis)?;
+    let pick = crate::method::channel;
+    let (w, h) = (ir[0].width, ir[0].height);
     let n = w * h;
-    let s: Vec<f64> = vis
-        .iter()
-        .flat_map(|v| ir.data.iter().zip(&v.data).map(|(&i, &v)| (f64::from(i) - f64::from(v)) / 255.0))
+    let s: Vec<f64> = (0..n_ch)
+        .flat_map(|c| {
+            let (i, v) = (pick(ir, c), pick(vis, c));
+            i.data.iter().zip(&v.data).map(|(&i, &v)| (f64::from(i) - f64::from(v)) / 255.0)
+        })
         .collect();
     let u = irn_l1tv(&s, w, h, prm);
-    Ok(vis
-        .iter()
-        .enumerate()
-        .map(|(c, v)| {
+    Ok((0..n_ch)
+        .map(|c| {
+            let v = pick(vis, c);
             let data = v.data.iter().zip(&u[c * n..(c + 1) * n]).map(|(&v, &u)| (f64::from(v) + 255.0 * u) as f32);
             Plane::new(w, h, data.collect())
         })

@@ -193,6 +193,7 @@ fn level(s1: &[f64], s2: &[f64], w: usize, h: usize, proj: &Projection) -> (Vec<
         return (s1, s2, f);
     }
     let (rows, cols) = (h - u + 1, w - u + 1);
+    let mt = transpose(&proj.m, u * u);
     // Patch rows in blocks: each block's rows run in parallel into their own strip of `u` image
     // rows, and the strips are added in order.
     const BLOCK: usize = 32;
@@ -211,8 +212,8 @@ fn level(s1: &[f64], s2: &[f64], w: usize, h: usize, proj: &Projection) -> (Vec<
                             v2[c * u + r] = s2[(py + r) * w + px + c];
                         }
                     }
-                    project(&proj.m, &v1, &mut p1);
-                    project(&proj.m, &v2, &mut p2);
+                    project(&mt, &v1, &mut p1);
+                    project(&mt, &v2, &mut p2);
                     let (n1, n2) = (nuclear_norm(&p1, u), nuclear_norm(&p2, u));
                     let (w1, w2) = if n1 + n2 > 0.0 { (n1 / (n1 + n2), n2 / (n1 + n2)) } else { (0.5, 0.5) };
                     for c in 0..u {
@@ -241,21 +242,39 @@ fn level(s1: &[f64], s2: &[f64], w: usize, h: usize, proj: &Projection) -> (Vec<
     (s1, s2, f)
 }
 
-/// `out = m·v` for the `d×d` row-major `m`.
-fn project(m: &[f64], v: &[f64], out: &mut [f64]) {
+/// The transpose of the `d×d` row-major `m`.
+fn transpose(m: &[f64], d: usize) -> Vec<f64> {
+    (0..d * d).map(|k| m[(k % d) * d + k / d]).collect()
+}
+
+/// `out = m·v` given `mt = mᵀ` (`d×d` row-major): `out += v[j]·(column j of m)` for `j = 0, 1, …`,
+/// which adds the products of every output in the order of the row-by-row dot product (the same
+/// rounding) but runs across the outputs in vector registers.
+fn project(mt: &[f64], v: &[f64], out: &mut [f64]) {
     let d = v.len();
-    for (o, row) in out.iter_mut().zip(m.chunks_exact(d)) {
-        *o = row.iter().zip(v).map(|(a, b)| a * b).sum();
+    out.fill(0.0);
+    for (&x, col) in v.iter().zip(mt.chunks_exact(d)) {
+        for (o, &m) in out.iter_mut().zip(col) {
+            *o += m * x;
+        }
     }
 }
 
 /// Sum of the singular values of the `n×n` column-major matrix `a` (`n <= 32`): the square
-/// roots of the eigenvalues of `aᵀa`, found by cyclic Jacobi rotations. (The eigenvalues of the
-/// Gram matrix carry an absolute error of about `eps·σ_max²`, so singular values far below
-/// `σ_max` are known to about `√eps·σ_max` only; the sum, and the weights made from it, are not
-/// affected at the 8-bit level.)
+/// roots of the eigenvalues of the Gram matrix `aᵀa`, found by Householder reduction to
+/// tridiagonal form and the implicit QL iteration with Wilkinson shifts ([`sym_eigenvalues`]).
+/// (The eigenvalues of the Gram matrix carry an absolute error of about `eps·σ_max²`, so singular
+/// values far below `σ_max` are known to about `√eps·σ_max` only; the sum, and the weights made
+/// from it, are not affected at the 8-bit level.)
 pub(crate) fn nuclear_norm(a: &[f64], n: usize) -> f64 {
-    let mut g = [0.0f64; 32 * 32];
+    // 8×8 patches (the default projection) on the stack; larger ones on the heap.
+    let (mut small, mut large) = ([0.0f64; 64], Vec::new());
+    let g: &mut [f64] = if n * n <= 64 {
+        &mut small[..n * n]
+    } else {
+        large.resize(n * n, 0.0);
+        &mut large
+    };
     let mut scale = 0.0;
     for i in 0..n {
         for j in 0..=i {
@@ -265,38 +284,118 @@ pub(crate) fn nuclear_norm(a: &[f64], n: usize) -> f64 {
         }
         scale += g[i * n + i];
     }
-    if scale == 0.0 {
-        return 0.0;
+    if scale == 0.0 || !scale.is_finite() {
+        return if scale == 0.0 { 0.0 } else { f64::NAN };
     }
-    for _sweep in 0..50 {
-        let off: f64 = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).map(|(i, j)| g[i * n + j].powi(2)).sum();
-        if off <= (f64::EPSILON * scale).powi(2) {
-            break;
+    // The trace bounds every eigenvalue: dividing by it keeps the iteration's squares far from
+    // overflow and underflow.
+    for v in g.iter_mut() {
+        *v /= scale;
+    }
+    let mut d = [0.0f64; 32];
+    sym_eigenvalues(g, n, &mut d[..n]);
+    scale.sqrt() * d[..n].iter().map(|&l| l.max(0.0).sqrt()).sum::<f64>()
+}
+
+/// `√(x² + y²)` for the scaled values of [`sym_eigenvalues`] (magnitudes at most about 1, where
+/// neither square can overflow, and squares below `f64::MIN_POSITIVE` are far below the
+/// iteration's tolerance), without the cost of `f64::hypot`'s care for extreme ranges.
+#[inline]
+fn norm2(x: f64, y: f64) -> f64 {
+    (x * x + y * y).sqrt()
+}
+
+/// The eigenvalues (in no particular order) of the symmetric `n×n` matrix `g` (row-major, `n <=
+/// 32`, entries of magnitude about 1 at most: see [`norm2`]; its contents are destroyed) into
+/// `d`: Householder reflections reduce `g` to a tridiagonal matrix
+/// (diagonal `d`, off-diagonal `e`), whose eigenvalues the implicit QL iteration with Wilkinson
+/// shifts finds (Golub & Van Loan, "Matrix Computations", §8.3; about 1.3·n³ + 30·n² operations
+/// against cyclic Jacobi's ≈ 6 sweeps of 3·n³).
+pub(crate) fn sym_eigenvalues(g: &mut [f64], n: usize, d: &mut [f64]) {
+    let mut e = [0.0f64; 32];
+    let (mut v, mut p) = ([0.0f64; 32], [0.0f64; 32]);
+    // Reduction: step k zeroes column k below the subdiagonal with H = I − τ·v·vᵀ applied to the
+    // trailing block from both sides.
+    for k in 0..n.saturating_sub(1) {
+        d[k] = g[k * n + k];
+        let m = n - k - 1;
+        let x = |i: usize| g[(k + 1 + i) * n + k];
+        let norm = (0..m).map(|i| x(i) * x(i)).sum::<f64>().sqrt();
+        if m == 1 || norm == 0.0 {
+            e[k] = x(0);
+            continue;
         }
-        for p in 0..n {
-            for q in p + 1..n {
-                let gpq = g[p * n + q];
-                if gpq.abs() <= f64::EPSILON * f64::EPSILON * scale {
-                    continue;
-                }
-                let theta = (g[q * n + q] - g[p * n + p]) / (2.0 * gpq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (gkp, gkq) = (g[k * n + p], g[k * n + q]);
-                    g[k * n + p] = c * gkp - s * gkq;
-                    g[k * n + q] = s * gkp + c * gkq;
-                }
-                for k in 0..n {
-                    let (gpk, gqk) = (g[p * n + k], g[q * n + k]);
-                    g[p * n + k] = c * gpk - s * gqk;
-                    g[q * n + k] = s * gpk + c * gqk;
-                }
+        let alpha = if x(0) > 0.0 { -norm } else { norm };
+        for (i, vi) in v[..m].iter_mut().enumerate() {
+            *vi = x(i);
+        }
+        v[0] -= alpha;
+        let beta: f64 = v[..m].iter().map(|t| t * t).sum();
+        e[k] = alpha;
+        let tau = 2.0 / beta;
+        // p = τ·B·v, then w = p − (τ/2)(vᵀp)·v, B −= v·wᵀ + w·vᵀ.
+        for i in 0..m {
+            let row = &g[(k + 1 + i) * n + k + 1..(k + 1 + i) * n + n];
+            p[i] = tau * row.iter().zip(&v[..m]).map(|(a, b)| a * b).sum::<f64>();
+        }
+        let half = 0.5 * tau * v[..m].iter().zip(&p[..m]).map(|(a, b)| a * b).sum::<f64>();
+        for i in 0..m {
+            p[i] -= half * v[i];
+        }
+        for i in 0..m {
+            let row = &mut g[(k + 1 + i) * n + k + 1..(k + 1 + i) * n + n];
+            for (j, b) in row.iter_mut().enumerate() {
+                *b -= v[i] * p[j] + p[i] * v[j];
             }
         }
     }
-    (0..n).map(|i| g[i * n + i].max(0.0).sqrt()).sum()
+    if n > 0 {
+        d[n - 1] = g[n * n - 1];
+    }
+    // Implicit QL on (d, e), e[i] coupling rows i and i + 1.
+    for l in 0..n {
+        for _iter in 0..64 {
+            let mut m = l;
+            while m + 1 < n && e[m].abs() > f64::EPSILON * (d[m].abs() + d[m + 1].abs()) {
+                m += 1;
+            }
+            if m == l {
+                break;
+            }
+            // Wilkinson shift from the leading 2×2 block.
+            let t = (d[l + 1] - d[l]) / (2.0 * e[l]);
+            let r = norm2(t, 1.0);
+            let mut gg = d[m] - d[l] + e[l] / (t + if t >= 0.0 { r } else { -r });
+            let (mut s, mut c, mut shift) = (1.0f64, 1.0f64, 0.0f64);
+            let mut deflated = false;
+            for i in (l..m).rev() {
+                let f = s * e[i];
+                let b = c * e[i];
+                let r = norm2(f, gg);
+                e[i + 1] = r;
+                if r == 0.0 {
+                    // An exact zero split the matrix: undo the shift and start over.
+                    d[i + 1] -= shift;
+                    e[m] = 0.0;
+                    deflated = true;
+                    break;
+                }
+                s = f / r;
+                c = gg / r;
+                let gi = d[i + 1] - shift;
+                let r2 = (d[i] - gi) * s + 2.0 * c * b;
+                shift = s * r2;
+                d[i + 1] = gi + shift;
+                gg = c * r2 - b;
+            }
+            if deflated {
+                continue;
+            }
+            d[l] -= shift;
+            e[l] = gg;
+            e[m] = 0.0;
+        }
+    }
 }
 
 /// One-sided Jacobi (Hestenes): rotates the `cols` columns (each `rows` long, stored one after the
@@ -529,6 +628,55 @@ mod tests {
         assert!((nuclear_norm(&r1, 4) - 1.0).abs() < 1e-12);
         let z = vec![0.0; 64];
         assert_eq!(nuclear_norm(&z, 8), 0.0);
+    }
+
+    #[test]
+    fn nuclear_norm_equals_the_jacobi_singular_values() {
+        // Random, rank-deficient and nearly diagonal 8×8 matrices, as the projected patches are.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for case in 0..300 {
+            let n = [8, 8, 8, 3, 1, 5][case % 6];
+            let mut a: Vec<f64> = (0..n * n).map(|_| next() * 255.0).collect();
+            if case % 5 == 1 {
+                // rank 2
+                let (u, w): (Vec<f64>, Vec<f64>) =
+                    ((0..2 * n).map(|_| next()).collect(), (0..2 * n).map(|_| next()).collect());
+                for c in 0..n {
+                    for r in 0..n {
+                        a[c * n + r] = 100.0 * (u[r] * w[c] + u[n + r] * w[n + c]);
+                    }
+                }
+            }
+            if case % 5 == 2 {
+                for (i, v) in a.iter_mut().enumerate() {
+                    *v = if i % (n + 1) == 0 { 50.0 + i as f64 } else { *v * 1e-9 };
+                }
+            }
+            let mut cols = a.clone();
+            jacobi_orthogonalise(&mut cols, n, n, None);
+            let want: f64 = cols.chunks_exact(n).map(|c| c.iter().map(|x| x * x).sum::<f64>().sqrt()).sum();
+            let got = nuclear_norm(&a, n);
+            assert!((got - want).abs() <= 1e-6 * want.max(1.0), "case {case} (n = {n}): {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn project_equals_the_row_dot_products_bit_for_bit() {
+        let d = 64;
+        let m: Vec<f64> = (0..d * d).map(|k| ((k * 7919) % 1013) as f64 / 1013.0 - 0.47).collect();
+        let v: Vec<f64> = (0..d).map(|k| ((k * 31) % 255) as f64 + 0.125).collect();
+        let mut out = vec![0.0; d];
+        project(&transpose(&m, d), &v, &mut out);
+        for (o, row) in out.iter().zip(m.chunks_exact(d)) {
+            let dot: f64 = row.iter().zip(&v).map(|(a, b)| a * b).sum();
+            assert_eq!(o.to_bits(), dot.to_bits());
+        }
     }
 
     #[test]

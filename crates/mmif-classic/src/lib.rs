@@ -19,7 +19,7 @@
 //! | `fpde` | [`fpde()`], [`fpde_with`] | Bavirisetti, Xiao & Liu, Fusion 2017 (VIFB's code) |
 //! | `tif` | [`tif()`] | Bavirisetti & Dhuli, Infrared Phys. Technol. 2016 (VIFB's code) |
 //! | `mgff` | [`mgff()`] | Bavirisetti et al., Circuits Syst. Signal Process. 2019 (VIFB's code) |
-//! | `gtf` | [`gtf()`], [`gtf_channels`] | Ma, Chen, Li & Huang, Information Fusion 2016 (VIFB's code) |
+//! | `gtf` | [`gtf()`], [`gtf_channels`], [`gtf_color`] | Ma, Chen, Li & Huang, Information Fusion 2016 (VIFB's code) |
 //! | `latlrr` | [`latlrr()`], [`latlrr_with_projection`], [`learn_projection`] | Li & Wu 2018 / MDLatLRR, Li, Wu & Kittler, IEEE TIP 2020 (VIFB's code) |
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //! | `hybrid_msd` | [`hybrid_msd()`] | Zhou, Wang, Li & Dong, Information Fusion 2016 (VIFB's code) |
@@ -65,7 +65,7 @@ pub use error::{Error, Result};
 pub use fpde::{FpdeParams, fpde, fpde_with};
 pub use gfce::{GfceParams, gfce, gfce_with};
 pub use gff::{GffParams, gff, gff_with};
-pub use gtf::{GtfParams, gtf, gtf_channels, gtf_with};
+pub use gtf::{GtfParams, gtf, gtf_channels, gtf_color, gtf_with};
 pub use hmsd_gf::{HmsdGfParams, hmsd_gf};
 pub use hybrid_msd::{HybridMsdParams, hybrid_msd};
 pub use ifevip::{IfevipParams, ifevip, ifevip_channels, ifevip_with};

@@ -387,10 +387,22 @@ impl Method {
     /// colour visible image: jointly for IFEVIP and GTF (one set of statistics over all
     /// channels), channel by channel for the others; a gray `b` is one channel.
     pub fn fuse_channels(&self, a: &Plane, b: &[Plane]) -> Result<Vec<Plane>> {
+        self.fuse_color(std::slice::from_ref(a), b)
+    }
+
+    /// Fuses the channels of two sources (1 or 3 each, 0..=255 scale; `a` infrared, `b` visible)
+    /// the way VIFB's `run_*.m` handle what `imread` returns: IFEVIP turns a colour infrared image
+    /// gray (MATLAB's `rgb2gray`) and fuses it with all visible channels jointly; GTF fuses all
+    /// channels jointly (`ir − vis` channel by channel); every other method fuses channel `c` of
+    /// `a` with channel `c` of `b`. A one-channel source takes part in every channel. The result
+    /// has as many channels as the larger source (IFEVIP: as the visible one).
+    pub fn fuse_color(&self, a: &[Plane], b: &[Plane]) -> Result<Vec<Plane>> {
+        let n = channel_count(self.name(), a, b)?;
         match self {
-            Method::Ifevip(p) => crate::ifevip_channels(a, b, p),
-            Method::Gtf(p) => crate::gtf_channels(a, b, p),
-            m => b.iter().map(|c| m.fuse(a, c)).collect(),
+            Method::Ifevip(p) if a.len() == 1 => crate::ifevip_channels(&a[0], b, p),
+            Method::Ifevip(p) => crate::ifevip_channels(&rgb2gray(a), b, p),
+            Method::Gtf(p) => crate::gtf::gtf_color(a, b, p),
+            m => (0..n).map(|c| m.fuse(channel(a, c), channel(b, c))).collect(),
         }
     }
 
@@ -418,6 +430,43 @@ impl Method {
             Method::LatLrr(LatLrrParams::default()),
         ]
     }
+}
+
+/// Channel `c` of a source given as 1 or more channels (a single channel stands for all).
+pub(crate) fn channel(p: &[Plane], c: usize) -> &Plane {
+    &p[if p.len() == 1 { 0 } else { c }]
+}
+
+/// The number of channels of a fusion of sources with `a.len()` and `b.len()` channels: each must
+/// have 1 channel or the larger number, and every plane the size of the others.
+pub(crate) fn channel_count(method: &'static str, a: &[Plane], b: &[Plane]) -> Result<usize> {
+    let n = a.len().max(b.len());
+    if a.is_empty() || b.is_empty() || ![1, n].contains(&a.len()) || ![1, n].contains(&b.len()) {
+        return Err(Error::InvalidParameter {
+            method,
+            msg: format!("cannot fuse a source of {} channel(s) with one of {}", a.len(), b.len()),
+        });
+    }
+    for c in 0..n {
+        crate::check_pair(channel(a, c), channel(b, c))?;
+        crate::check_pair(channel(a, c), &a[0])?;
+    }
+    Ok(n)
+}
+
+/// MATLAB's `rgb2gray` of an 8-bit image: `0.298936021293775·R + 0.587043074451121·G +
+/// 0.114020904255103·B`, rounded to 8 bits (values outside 0..=255 saturate, as `imread`'s `uint8`
+/// cannot hold them).
+fn rgb2gray(rgb: &[Plane]) -> Plane {
+    const K: [f64; 3] = [0.298_936_021_293_775, 0.587_043_074_451_121, 0.114_020_904_255_103];
+    let n = rgb[0].data.len();
+    let data = (0..n)
+        .map(|i| {
+            let v: f64 = rgb.iter().zip(K).map(|(p, k)| k * f64::from(p.data[i]).round().clamp(0.0, 255.0)).sum();
+            v.round().clamp(0.0, 255.0) as f32
+        })
+        .collect();
+    Plane::new(rgb[0].width, rgb[0].height, data)
 }
 
 fn parse_weight(a: &str) -> Result<f32> {

@@ -44,8 +44,9 @@ pub struct FuseArgs {
     #[arg(long)]
     pub gray: bool,
     /// Colour sources, weight-free methods: luma = fuse the gray images and keep the colour
-    /// source's chroma (default); channels = fuse each RGB channel with the other source (gray,
-    /// or the same channel), as VIFB's MATLAB code does
+    /// source's chroma (default); channels = fuse the RGB channels as VIFB's MATLAB code does
+    /// (each channel with the other source's gray image or same channel; ifevip and gtf all
+    /// channels jointly)
     #[arg(long, value_name = "luma|channels", default_value = "luma", value_parser = ["luma", "channels"])]
     pub color: String,
     /// Skip the official min-max normalisation of network outputs
@@ -139,62 +140,59 @@ fn fuse_pair(
     if let Some(note) = pipeline::check_memory(model, &model_name(args), size, !args.no_memory_check, skip)? {
         eprintln!("mmif: {}: {note}", model_name(args));
     }
-    if args.color == "channels" && !args.gray && (la.color.is_some() || lb.color.is_some()) {
-        return fuse_channels(model, task, (a, b), out);
+    let conv = conventions(args)?;
+    if conv.by_channels(&la, &lb) {
+        let ca = pipeline::source_channels(&la, || rgb_planes(a))?;
+        let cb = pipeline::source_channels(&lb, || rgb_planes(b))?;
+        return write_result(out, pipeline::fuse_channels(model, task, &ca, &cb)?);
     }
-    let conv = Conventions { raw: args.raw, gray: args.gray };
     let fused = pipeline::fuse_loaded(model, task, &la, &lb, text, conv)?;
-    write_fused(out, fused.y, fused.chroma, fused.quantize)
+    write_result(out, fused)
 }
 
-/// The three RGB channels of a colour source, or its gray plane three times (0..=255 scale).
-fn rgb_planes(path: &Path, loaded: &Loaded) -> Result<[Plane; 3]> {
-    if loaded.color.is_none() {
-        return Ok([loaded.gray.clone(), loaded.gray.clone(), loaded.gray.clone()]);
-    }
-    let rgb = mmif_io::image_io::decode_image(path)?.to_rgb32f();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    Ok([0, 1, 2].map(|c| Plane::new(w, h, rgb.pixels().map(|p| p.0[c] * 255.0).collect())))
+/// The pipeline's conventions from the flags.
+fn conventions(args: &FuseArgs) -> Result<Conventions> {
+    Ok(Conventions { raw: args.raw, gray: args.gray, color: args.color.parse()? })
 }
 
-/// `--color channels`: each RGB channel fused on its own (VIFB's colour handling).
-fn fuse_channels(model: &dyn Fuser, task: Task, (a, b): (&Path, &Path), out: &Path) -> Result<()> {
-    let (la, lb) = read_pair(a, b)?;
-    let (ra, rb) = (rgb_planes(a, &la)?, rgb_planes(b, &lb)?);
-    let mut fused = Vec::with_capacity(3);
-    for c in 0..3 {
-        fused.push(model.fuse(task, &ra[c], &rb[c])?.scale(255.0));
+/// The R, G and B planes of a colour source (0..=255 scale).
+fn rgb_planes(path: &Path) -> Result<[Plane; 3]> {
+    Ok(pipeline::rgb_planes(&mmif_io::image_io::decode_image(path)?))
+}
+
+/// Writes the pipeline's result: gray, or colour from the chroma or the fused channels.
+fn write_result(out: &Path, fused: pipeline::Fused) -> Result<()> {
+    match fused.rgb255() {
+        Some(rgb) => write_rgb255(out, rgb, fused.quantize),
+        None => write_fused(out, fused.y, None, fused.quantize),
     }
-    let rgb: [Plane; 3] = fused.try_into().map_err(|_| anyhow::anyhow!("three channels expected"))?;
-    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("png") => mmif_io::image_io::write_png_rgb8_with(out, &rgb, model.quantize())?,
-        Some("npy") => bail!("--color channels writes RGB images; .npy outputs are gray (use .png or .tif)"),
-        _ => mmif_io::write_output(out, &rgb)?,
-    }
-    Ok(())
 }
 
 /// Writes a fused image on the 0..=1 scale: `.npy` keeps that scale, images are 0..=255
 /// (8-bit PNG quantised as the model's official script does).
 pub(crate) fn write_fused(out: &Path, fused: Plane, chroma: Option<Chroma>, quantize: Quantize) -> Result<()> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let is_npy = ext.as_deref() == Some("npy");
-    let is_png = ext.as_deref() == Some("png");
     match chroma {
-        None if is_npy => mmif_io::write_output(out, &fused)?,
-        None if is_png => mmif_io::image_io::write_png8_with(out, &fused.scale(255.0), quantize)?,
-        None => mmif_io::write_output(out, &fused.scale(255.0))?,
-        Some(c) => {
-            let mut rgb = mmif_io::compose_color(&fused.scale(255.0), &c);
-            if is_npy {
-                rgb = rgb.map(|p| p.scale(1.0 / 255.0));
-            }
-            if is_png {
-                mmif_io::image_io::write_png_rgb8_with(out, &rgb, quantize)?;
-            } else {
-                mmif_io::write_output(out, &rgb)?;
-            }
+        None if ext.as_deref() == Some("npy") => mmif_io::write_output(out, &fused)?,
+        None if ext.as_deref() == Some("png") => {
+            mmif_io::image_io::write_png8_with(out, &fused.scale(255.0), quantize)?
         }
+        None => mmif_io::write_output(out, &fused.scale(255.0))?,
+        Some(c) => write_rgb255(out, mmif_io::compose_color(&fused.scale(255.0), &c), quantize)?,
+    }
+    Ok(())
+}
+
+/// Writes `[R, G, B]` on the 0..=255 scale: `.npy` on the 0..=1 scale, 8-bit PNG quantised as
+/// the model's official script does.
+fn write_rgb255(out: &Path, mut rgb: [Plane; 3], quantize: Quantize) -> Result<()> {
+    match out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png") => mmif_io::image_io::write_png_rgb8_with(out, &rgb, quantize)?,
+        Some("npy") => {
+            rgb = rgb.map(|p| p.scale(1.0 / 255.0));
+            mmif_io::write_output(out, &rgb)?
+        }
+        _ => mmif_io::write_output(out, &rgb)?,
     }
     Ok(())
 }
@@ -302,9 +300,7 @@ pub fn run(args: &FuseArgs) -> Result<ExitCode> {
     };
     let device = args.device.device()?;
     check_text_args(args, &name, matches!(sources, Sources::Folders { .. }))?;
-    if args.color == "channels" && name.network().is_some() {
-        bail!("--color channels is for weight-free methods; networks fuse the luma and keep the chroma");
-    }
+    conventions(args)?.check(&name)?;
     match sources {
         Sources::Single { task, a, b } => {
             let out = args.output.as_ref().context("one pair of sources needs -o OUTPUT")?;

@@ -127,3 +127,74 @@ fn vifb_methods_work_in_folder_mode_and_are_listed() {
         assert!(text.contains(needle), "`mmif models` lacks {needle}");
     }
 }
+
+/// The R, G and B planes of an 8-bit colour image (0..=255 scale).
+fn rgb_planes(img: &image::RgbImage) -> Vec<Plane> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    (0..3).map(|c| Plane::new(w, h, img.pixels().map(|p| f32::from(p.0[c])).collect())).collect()
+}
+
+/// Largest difference between the channels of an 8-bit RGB image and fused planes (0..=255,
+/// rounded and clipped as the PNG writer does).
+fn max_diff(got: &image::RgbImage, want: &[Plane]) -> f32 {
+    let mut max = 0.0f32;
+    for (c, w) in want.iter().enumerate() {
+        for (g, v) in got.pixels().zip(&w.data) {
+            max = max.max((f32::from(g.0[c]) - v.round().clamp(0.0, 255.0)).abs());
+        }
+    }
+    max
+}
+
+#[test]
+fn color_channels_fuses_gtf_and_ifevip_jointly_as_vifb_does_also_in_folder_mode() {
+    let dir = Scratch::new("classic_joint");
+    let (w, h) = (30, 22);
+    let vis = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 8 + y) as u8, (200 - y * 7) as u8, ((x * y) % 97 + 60) as u8])
+    });
+    // A gray infrared image, and a colour one (VIFB's infrared JPEGs are RGB files).
+    let ir_gray = gray(w, h, 9);
+    let ir_rgb = image::RgbImage::from_fn(w, h, |x, y| {
+        let v = ir_gray.get_pixel(x, y).0[0];
+        image::Rgb([v, v.saturating_add(9), v / 2 + 20])
+    });
+    for d in ["ir", "vi"] {
+        std::fs::create_dir_all(dir.path(d)).expect("dir");
+    }
+    ir_gray.save(dir.path("ir/gray.png")).expect("ir");
+    ir_rgb.save(dir.path("ir/rgb.png")).expect("ir");
+    vis.save(dir.path("vi/gray.png")).expect("vis");
+    vis.save(dir.path("vi/rgb.png")).expect("vis");
+    let vis_planes = rgb_planes(&vis);
+    for spec in ["gtf:loops=2", "ifevip"] {
+        let method: Method = spec.parse().unwrap();
+        let tag = method.name();
+        let channels = |io: &[&str]| {
+            let mut args = vec!["fuse", "-m", spec, "--color", "channels"];
+            args.extend(io);
+            let o = mmif(args);
+            assert!(o.status.success(), "{spec}: {}", stderr(&o));
+        };
+        channels(&["--ir-dir", &dir.s("ir"), "--vis-dir", &dir.s("vi"), "--out-dir", &dir.s(&format!("out_{tag}"))]);
+        let single = dir.s(&format!("{tag}.png"));
+        channels(&["--ir", &dir.s("ir/gray.png"), "--vis", &dir.s("vi/gray.png"), "-o", &single]);
+        for (name, ir) in [("gray", vec![plane(&ir_gray)]), ("rgb", rgb_planes(&ir_rgb))] {
+            let got = image::open(dir.path(&format!("out_{tag}/{name}.png"))).expect("fused").to_rgb8();
+            let joint = method.fuse_color(&ir, &vis_planes).expect("joint");
+            assert!(max_diff(&got, &joint) <= 1.0, "{spec} {name}: not VIFB's joint fusion");
+            // Channel by channel (what `--color channels` did before) is a different image.
+            let separate: Vec<Plane> =
+                (0..3).map(|c| method.fuse(&ir[c.min(ir.len() - 1)], &vis_planes[c]).unwrap()).collect();
+            assert!(max_diff(&got, &separate) > 2.0, "{spec} {name}: the joint fusion equals the per-channel one");
+        }
+        let got = image::open(&single).expect("single").to_rgb8();
+        let folder = image::open(dir.path(&format!("out_{tag}/gray.png"))).expect("folder").to_rgb8();
+        assert_eq!(got, folder, "{spec}: one pair and folder mode differ");
+        // Luma fusion stays the default: a colour image with the visible chroma, not the channels.
+        let luma = dir.s(&format!("{tag}_luma.png"));
+        let o = mmif(["fuse", "-m", spec, "--ir", &dir.s("ir/gray.png"), "--vis", &dir.s("vi/gray.png"), "-o", &luma]);
+        assert!(o.status.success(), "{spec}: {}", stderr(&o));
+        assert_ne!(image::open(&luma).expect("luma").to_rgb8(), got, "{spec}: luma equals channels");
+    }
+}

@@ -18,7 +18,7 @@ pub mod registry;
 pub mod text;
 
 pub use models::{Fuser, ModelOptions};
-pub use pipeline::{Fused, TilingMode};
+pub use pipeline::{ColorMode, Fused, TilingMode};
 pub use registry::{Model, NETWORKS, Network, NetworkInfo};
 
 /// The fusion task: which two modalities the sources are. Source `a` is infrared, MRI,

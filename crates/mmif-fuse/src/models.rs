@@ -42,6 +42,17 @@ pub trait Fuser: Send + Sync {
     fn fuse_text(&self, task: Task, a: &Plane, b: &Plane, _text: Option<&TextFeatures>) -> Result<Plane> {
         self.fuse(task, a, b)
     }
+    /// Fuses the channels of two sources (1 for a gray source, 3 for RGB; 0..=255 scale, same
+    /// size) into channels on the 0..=1 scale (`--color channels`): channel `c` of `a` with
+    /// channel `c` of `b`, a gray source taking part in every channel. The weight-free methods
+    /// fuse as VIFB's code does ([`mmif_classic::Method::fuse_color`]: jointly for IFEVIP and GTF).
+    fn fuse_channels(&self, task: Task, a: &[Plane], b: &[Plane]) -> Result<Vec<Plane>> {
+        if a.is_empty() || b.is_empty() {
+            bail!("a source without channels");
+        }
+        let n = a.len().max(b.len());
+        (0..n).map(|c| self.fuse(task, a.get(c).unwrap_or(&a[0]), b.get(c).unwrap_or(&b[0]))).collect()
+    }
     /// How 8-bit outputs are quantised (the official script's rounding or truncation).
     fn quantize(&self) -> Quantize {
         Quantize::ImageIo
@@ -348,6 +359,10 @@ struct Classic(mmif_classic::Method);
 impl Fuser for Classic {
     fn fuse(&self, _task: Task, a: &Plane, b: &Plane) -> Result<Plane> {
         Ok(self.0.fuse(a, b)?.scale(1.0 / 255.0))
+    }
+
+    fn fuse_channels(&self, _task: Task, a: &[Plane], b: &[Plane]) -> Result<Vec<Plane>> {
+        Ok(self.0.fuse_color(a, b)?.into_iter().map(|p| p.scale(1.0 / 255.0)).collect())
     }
 
     fn min_max(&self) -> bool {

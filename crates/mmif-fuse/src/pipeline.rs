@@ -1,8 +1,11 @@
 //! One pair of decoded sources through a [`Fuser`], as `mmif fuse` does it: the size check, the
 //! fusion of the luma, the official min-max normalisation of network outputs (unless `raw`), the
-//! chroma of the colour source put back, 8-bit quantisation as the model's official script saves.
+//! chroma of the colour source put back, 8-bit quantisation as the model's official script saves;
+//! or, for the weight-free methods with `--color channels`, the RGB channels fused as VIFB's code
+//! does ([`fuse_channels`]).
 
 use anyhow::{Result, bail};
+use image::DynamicImage;
 use mmif_io::{Chroma, Loaded, Plane, Quantize};
 use mmif_nn::emma::Tiling;
 
@@ -142,6 +145,28 @@ pub fn normalise(p: Plane) -> Plane {
     Plane::new(p.width, p.height, data)
 }
 
+/// How the weight-free methods fuse colour sources (`--color`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ColorMode {
+    /// Fuse the gray images and keep the colour source's chroma (mmif's way, and the networks').
+    #[default]
+    Luma,
+    /// Fuse the RGB channels as VIFB's MATLAB code does ([`Fuser::fuse_channels`]).
+    Channels,
+}
+
+impl std::str::FromStr for ColorMode {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "luma" => ColorMode::Luma,
+            "channels" => ColorMode::Channels,
+            _ => bail!("unknown colour mode `{s}`: expected luma or channels"),
+        })
+    }
+}
+
 /// How a pair is fused beyond the model itself.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Conventions {
@@ -149,6 +174,34 @@ pub struct Conventions {
     pub raw: bool,
     /// Gray output even when a source is in colour.
     pub gray: bool,
+    /// How colour sources are fused.
+    pub color: ColorMode,
+}
+
+impl Conventions {
+    /// Refuses `--color channels` for a network (they fuse the luma and keep the chroma).
+    pub fn check(&self, model: &Model) -> Result<()> {
+        if self.color == ColorMode::Channels && model.network().is_some() {
+            bail!("--color channels is for weight-free methods; networks fuse the luma and keep the chroma");
+        }
+        Ok(())
+    }
+
+    /// Whether a pair with these sources is fused channel by channel ([`fuse_channels`]): in
+    /// [`ColorMode::Channels`], without `gray`, when a source is in colour.
+    pub fn by_channels(&self, a: &Loaded, b: &Loaded) -> bool {
+        self.color == ColorMode::Channels && !self.gray && (a.color.is_some() || b.color.is_some())
+    }
+}
+
+/// The channels [`fuse_channels`] takes of a decoded source: its gray plane when it is gray
+/// (`loaded.color` is `None`), else its R, G and B planes on the 0..=255 scale from `rgb` (only
+/// called for a colour source).
+pub fn source_channels(loaded: &Loaded, rgb: impl FnOnce() -> Result<[Plane; 3]>) -> Result<Vec<Plane>> {
+    match loaded.color {
+        None => Ok(vec![loaded.gray.clone()]),
+        Some(_) => Ok(rgb()?.into()),
+    }
 }
 
 /// A fused image: the fused luma on the 0..=1 scale, the chroma to put back (if any) and how the
@@ -158,11 +211,17 @@ pub struct Fused {
     pub y: Plane,
     pub chroma: Option<Chroma>,
     pub quantize: Quantize,
+    /// The colour image fused channel by channel ([`fuse_channels`]), `[R, G, B]` on the 0..=1
+    /// scale; `y` is then its gray image and `chroma` is `None`.
+    pub rgb: Option<[Plane; 3]>,
 }
 
 impl Fused {
-    /// The colour image `[R, G, B]` on the 0..=255 scale (unclamped), if there is chroma.
+    /// The colour image `[R, G, B]` on the 0..=255 scale (unclamped), if there is one.
     pub fn rgb255(&self) -> Option<[Plane; 3]> {
+        if let Some(rgb) = &self.rgb {
+            return Some(rgb.clone().map(|p| p.scale(255.0)));
+        }
         self.chroma.as_ref().map(|c| mmif_io::compose_color(&self.y.clone().scale(255.0), c))
     }
 }
@@ -202,5 +261,53 @@ pub fn fuse_loaded(
         y = normalise(y);
     }
     let chroma = if conv.gray { None } else { fused_chroma(a, b) };
-    Ok(Fused { y, chroma, quantize: model.quantize() })
+    Ok(Fused { y, chroma, quantize: model.quantize(), rgb: None })
+}
+
+/// The R, G and B planes of decoded pixels on the 0..=255 scale with
+/// [`mmif_io::image_io::from_pixels`]'s conventions (8-bit values as they are, 16-bit scaled, float ×255; alpha dropped; a gray image
+/// gives its value three times), for fusing the channels of a colour image.
+pub fn rgb_planes(img: &DynamicImage) -> [Plane; 3] {
+    let scale16 = |v: u16| (f64::from(v) * 255.0 / 65535.0) as f32;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let planes =
+        |ch: usize, raw: Vec<f32>| [0, 1, 2].map(|c| Plane::new(w, h, raw.chunks_exact(ch).map(|p| p[c]).collect()));
+    match img {
+        DynamicImage::ImageRgb8(b) => planes(3, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
+        DynamicImage::ImageRgba8(b) => planes(4, b.as_raw().iter().map(|&v| f32::from(v)).collect()),
+        DynamicImage::ImageRgb16(b) => planes(3, b.as_raw().iter().map(|&v| scale16(v)).collect()),
+        DynamicImage::ImageRgba16(b) => planes(4, b.as_raw().iter().map(|&v| scale16(v)).collect()),
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) => {
+            planes(3, img.to_rgb8().as_raw().iter().map(|&v| f32::from(v)).collect())
+        }
+        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
+            planes(3, img.to_rgb16().as_raw().iter().map(|&v| scale16(v)).collect())
+        }
+        other => planes(3, other.to_rgb32f().as_raw().iter().map(|&v| v * 255.0).collect()),
+    }
+}
+
+/// Fuses the channels of two sources ([`source_channels`]; 1 or 3 each, 0..=255 scale, one
+/// size) with [`Fuser::fuse_channels`] (`--color channels`): a colour image when three channels
+/// come out, else a gray one.
+pub fn fuse_channels(model: &dyn Fuser, task: Task, a: &[Plane], b: &[Plane]) -> Result<Fused> {
+    let mut out = model.fuse_channels(task, a, b)?;
+    let quantize = model.quantize();
+    match out.len() {
+        1 => Ok(Fused { y: out.remove(0), chroma: None, quantize, rgb: None }),
+        3 => {
+            let [r, g, b] = [&out[0], &out[1], &out[2]];
+            let y = r
+                .data
+                .iter()
+                .zip(&g.data)
+                .zip(&b.data)
+                .map(|((&r, &g), &b)| mmif_io::image_io::gray_from_rgb(r, g, b))
+                .collect();
+            let y = Plane::new(r.width, r.height, y);
+            let rgb: [Plane; 3] = out.try_into().map_err(|_| anyhow::anyhow!("three channels expected"))?;
+            Ok(Fused { y, chroma: None, quantize, rgb: Some(rgb) })
+        }
+        n => bail!("the model returned {n} channels; 1 or 3 expected"),
+    }
 }

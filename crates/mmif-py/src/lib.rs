@@ -16,7 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
 use image::{DynamicImage, ImageBuffer};
-use mmif_fuse::pipeline::{self, Conventions, Fused};
+use mmif_fuse::pipeline::{self, ColorMode, Conventions, Fused};
 use mmif_fuse::text::TextFeatures;
 use mmif_fuse::{Model, ModelOptions, Task};
 use mmif_io::{Loaded, Plane};
@@ -134,6 +134,12 @@ impl Pixels {
     /// official reading, 16-bit scaled to 0..=255, float32 in [0, 1] (×255, not rounded; an
     /// H×W float32 array is what a `.npy` input holds), and the chroma of a colour image.
     fn loaded(self, name: &str) -> PyResult<Loaded> {
+        Ok(self.source(name, false)?.0)
+    }
+
+    /// [`Pixels::loaded`], and with `rgb` for a colour image also its R, G and B planes as
+    /// `mmif fuse --color channels` takes them from a file with these pixels.
+    fn source(self, name: &str, rgb: bool) -> PyResult<(Loaded, Option<[Plane; 3]>)> {
         let (h, w, c) = self.dims(name)?;
         let (w32, h32) = match (u32::try_from(w), u32::try_from(h)) {
             (Ok(a), Ok(b)) => (a, b),
@@ -156,13 +162,14 @@ impl Pixels {
                     return Err(PyValueError::new_err(format!("{name}: non-finite value at flat index {i}")));
                 }
                 match c {
-                    1 => return Ok(mmif_io::image_io::from_unit_gray(Plane::new(w, h, v))),
+                    1 => return Ok((mmif_io::image_io::from_unit_gray(Plane::new(w, h, v)), None)),
                     3 => DynamicImage::ImageRgb32F(ImageBuffer::from_raw(w32, h32, v).ok_or_else(bad)?),
                     _ => DynamicImage::ImageRgba32F(ImageBuffer::from_raw(w32, h32, v).ok_or_else(bad)?),
                 }
             }
         };
-        Ok(mmif_io::image_io::from_pixels(img))
+        let planes = (rgb && c > 1).then(|| pipeline::rgb_planes(&img));
+        Ok((mmif_io::image_io::from_pixels(img), planes))
     }
 
     /// A gray image on the 0..=255 scale for the evaluator's metrics (float arrays taken as
@@ -206,7 +213,7 @@ struct Fuser {
 #[pymethods]
 impl Fuser {
     #[new]
-    #[pyo3(signature = (model=None, weights=None, *, task=None, raw=false, gray=false, residual=None, tiling=None, tile=None, overlap=None, bands=None, weight=None, levels=None, **params))]
+    #[pyo3(signature = (model=None, weights=None, *, task=None, raw=false, gray=false, color=None, residual=None, tiling=None, tile=None, overlap=None, bands=None, weight=None, levels=None, **params))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments
     fn new(
         py: Python<'_>,
@@ -215,6 +222,7 @@ impl Fuser {
         task: Option<&str>,
         raw: bool,
         gray: bool,
+        color: Option<&str>,
         residual: Option<&str>,
         tiling: Option<&str>,
         tile: Option<usize>,
@@ -225,6 +233,7 @@ impl Fuser {
         params: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let task = parse_task(task)?;
+        let conv = Conventions { raw, gray, color: opt_parse(color)?.unwrap_or_default() };
         let model = match model {
             Some(name) => Model::parse(name).map_err(|e| {
                 let names = Model::names().join(", ");
@@ -245,6 +254,7 @@ impl Fuser {
             }
             None => pipeline::default_model(task),
         };
+        conv.check(&model).map_err(mmif_err)?;
         let mut kv = Vec::new();
         if let Some(d) = params {
             for (k, v) in d.iter() {
@@ -262,7 +272,7 @@ impl Fuser {
         };
         let m = model.clone();
         let inner = detached(py, move || mmif_fuse::models::build(&m, weights.as_deref(), &opts, &mmif_nn::cpu()))?;
-        Ok(Fuser { inner, model, task, conv: Conventions { raw, gray } })
+        Ok(Fuser { inner, model, task, conv })
     }
 
     /// Fuses `a` (infrared, MRI, over-exposed, near-focused) and `b` (visible, CT/PET/SPECT,
@@ -288,8 +298,9 @@ impl Fuser {
             }
         };
         let (na, nb) = self.task.names();
-        let la = pixels(a, na, false)?.loaded(na)?;
-        let lb = pixels(b, nb, false)?.loaded(nb)?;
+        let channels = self.conv.color == ColorMode::Channels;
+        let (la, ra) = pixels(a, na, false)?.source(na, channels)?;
+        let (lb, rb) = pixels(b, nb, false)?.source(nb, channels)?;
         pipeline::check_same_size(na, &la.gray, nb, &lb.gray).map_err(mmif_err)?;
         let (name, size) = (self.model.to_string(), (la.gray.width, la.gray.height));
         pipeline::check_memory(self.inner.as_ref(), &name, size, memory_check, "pass memory_check=False")
@@ -302,7 +313,15 @@ impl Fuser {
             },
         };
         let (task, conv, inner) = (self.task, self.conv, &self.inner);
-        let fused: Fused = detached(py, || pipeline::fuse_loaded(inner.as_ref(), task, &la, &lb, text.as_ref(), conv))?;
+        let fused: Fused = detached(py, || {
+            if conv.by_channels(&la, &lb) {
+                let no_rgb = || anyhow::anyhow!("no RGB planes of a colour source");
+                let ca = pipeline::source_channels(&la, || ra.ok_or_else(no_rgb))?;
+                let cb = pipeline::source_channels(&lb, || rb.ok_or_else(no_rgb))?;
+                return pipeline::fuse_channels(inner.as_ref(), task, &ca, &cb);
+            }
+            pipeline::fuse_loaded(inner.as_ref(), task, &la, &lb, text.as_ref(), conv)
+        })?;
         to_array(py, &fused, as_u8)
     }
 

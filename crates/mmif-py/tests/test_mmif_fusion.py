@@ -135,6 +135,26 @@ def test_colour_fuse_equals_the_cli(tmp_path, example):
     np.testing.assert_array_equal(mf.fuse(ir, vis, model="gff", task="ivf", dtype="uint8"), read(tmp_path / "o.png"))
 
 
+@pytest.mark.parametrize("model", ["gtf:loops=2", "ifevip", "tif"])
+def test_colour_channels_equal_the_cli(tmp_path, example, model):
+    """color="channels": VIFB's colour handling (joint for gtf and ifevip), as mmif fuse --color channels."""
+    ir = example[0][:40, :52].copy()
+    vis = colour_vis(ir.shape, seed=5)
+    Image.fromarray(ir).save(tmp_path / "ir.png")
+    Image.fromarray(vis).save(tmp_path / "vis.png")
+    for ext in ("npy", "png"):
+        mmif("fuse", "-m", model, "--color", "channels", "--ir", tmp_path / "ir.png", "--vis", tmp_path / "vis.png",
+             "-o", tmp_path / f"o.{ext}")
+    got = mf.fuse(ir, vis, model=model, task="ivf", color="channels")
+    want = np.load(tmp_path / "o.npy")
+    assert want.shape == (40, 52, 3)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(mf.fuse(ir, vis, model=model, task="ivf", color="channels", dtype="uint8"),
+                                  read(tmp_path / "o.png"))
+    # luma fusion stays the default and differs
+    assert not np.array_equal(mf.fuse(ir, vis, model=model, task="ivf"), got)
+
+
 def test_cddfuse_checkpoint_equals_the_cli(tmp_path):
     """The official-layout CDDFuse checkpoint of the fixtures on their float32 inputs."""
     weights = fixture("cddfuse_seed1.pth")
@@ -250,6 +270,10 @@ def test_errors_are_clear_python_exceptions(tmp_path, example):
         mf.Fuser("gff", not_a_parameter=3)
     with pytest.raises(ValueError, match="dtype must be"):
         mf.fuse(ir, vis, model="gff", dtype="int8")
+    with pytest.raises(ValueError, match="unknown colour mode"):
+        mf.Fuser("gff", color="rgb")
+    with pytest.raises(mf.MmifError, match="--color channels is for weight-free methods"):
+        mf.Fuser("cddfuse", task="ivf", color="channels")
     assert issubclass(mf.MmifError, ValueError)
     # the Evaluator
     with pytest.raises(ValueError, match="gray H×W"):

@@ -23,9 +23,12 @@ class Fuser:
     for the task. ``weights``: the network's checkpoint (official ``.pth``, Jittor ``.pkl`` or
     ``.safetensors``). ``task`` names the sources, which decides how a network maps them to its
     inputs (as the official test scripts; CDDFuse's residual, EMMA's sides). ``raw`` skips the
-    official min-max normalisation of network outputs; ``gray`` drops the colour. ``residual``
-    (CDDFuse: ``vis``, ``sum``, ``none``), ``tiling``/``tile``/``overlap`` (EMMA), ``bands`` (CDDFuse: ``auto``, ``off``, ``on`` or
-    a number of rows), ``weight``
+    official min-max normalisation of network outputs; ``gray`` drops the colour. ``color``
+    (weight-free methods, colour sources): ``"luma"`` (default) fuses the gray images and keeps the
+    colour source's chroma, ``"channels"`` fuses the RGB channels as VIFB's MATLAB code does
+    (jointly for ``ifevip`` and ``gtf``), as ``mmif fuse --color``. ``residual``
+    (CDDFuse: ``vis``, ``sum``, ``none``), ``tiling``/``tile``/``overlap`` (EMMA), ``bands`` (CDDFuse:
+    ``auto``, ``off``, ``on`` or a number of rows), ``weight``
     (``weighted``), ``levels`` (``lp``, ``dwt``) and ``**params`` (a weight-free method's
     ``--param KEY=VALUE``) are ``mmif fuse``'s options.
     """
@@ -38,6 +41,7 @@ class Fuser:
         task: Optional[Task] = None,
         raw: bool = False,
         gray: bool = False,
+        color: Optional[Literal["luma", "channels"]] = None,
         residual: Optional[Literal["vis", "sum", "none"]] = None,
         tiling: Optional[Literal["official", "pad", "tile"]] = None,
         tile: Optional[int] = None,
