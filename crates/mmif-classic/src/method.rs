@@ -298,7 +298,8 @@ impl Method {
     /// (best of 3, the same conditions): ifevip 241 ms, adf 1357 ms, fpde 1376 ms, cbf 2493 ms,
     /// vsmwls 3094 ms, gfce 3564 ms; with `mmif fuse` (median of 5, reading and writing included, load
     /// 15–17): hybrid_msd 2020 ms, msvd 100 ms; gtf 828–1097 ms and latlrr 62.7 s (best of 3 / one run,
-    /// load 11–18).
+    /// load 11–18); lp_sr 357 ms and rp_sr 360 ms (`tools/vifb_sr_check.sh`, one rayon thread, median of
+    /// 3 rounds of best-of-3, load 13).
     pub fn speed(&self) -> &'static str {
         match self {
             Method::Mean | Method::Max | Method::Weighted(_) => "fast",
@@ -310,7 +311,7 @@ impl Method {
             Method::Msvd(_) => "fast",
             Method::Gtf(_) => "medium",
             Method::LatLrr(_) => "slow",
-            Method::LpSr(_) | Method::RpSr(_) => "fast",
+            Method::LpSr(_) | Method::RpSr(_) => "medium",
         }
     }
 
