@@ -6,12 +6,13 @@
 //! ```text
 //! cargo run --release -p mmif-classic --example vifb_parity -- METHOD IR.png VIS.png [REF.png] [--runs N] [--out F.png]
 //!     [--projection L.txt]   (latlrr: another projection matrix, as text)
+//!     [--dictionary D.f64]   (lp_sr, rp_sr: another 8x8 dictionary, little-endian float64, atom after atom)
 //! ```
 
 use std::path::Path;
 use std::time::Instant;
 
-use mmif_classic::{Method, Plane};
+use mmif_classic::{Method, Plane, Pyramid};
 
 fn channels(path: &Path) -> Result<Vec<Plane>, String> {
     let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -30,13 +31,14 @@ fn to_u8(v: f32) -> u8 {
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut pos = Vec::new();
-    let (mut runs, mut out, mut projection) = (1usize, None, None);
+    let (mut runs, mut out, mut projection, mut dictionary) = (1usize, None, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--runs" => runs = it.next().and_then(|v| v.parse().ok()).ok_or("--runs N")?,
             "--out" => out = Some(it.next().ok_or("--out FILE")?.clone()),
             "--projection" => projection = Some(it.next().ok_or("--projection FILE")?.clone()),
+            "--dictionary" => dictionary = Some(it.next().ok_or("--dictionary FILE")?.clone()),
             _ => pos.push(a.clone()),
         }
     }
@@ -49,6 +51,14 @@ fn main() -> Result<(), String> {
     if ir.len() != 1 {
         return Err("the infrared image must be gray".into());
     }
+    let dict = match &dictionary {
+        Some(file) => {
+            let bytes = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+            let v = bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+            Some(mmif_classic::Dictionary::new(8, v).map_err(|e| format!("{file}: {e}"))?)
+        }
+        None => None,
+    };
     let mut fused = Vec::new();
     let mut best = f64::INFINITY;
     for _ in 0..runs.max(1) {
@@ -58,6 +68,11 @@ fn main() -> Result<(), String> {
             let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
             let proj = mmif_classic::Projection::from_text(&text).map_err(|e| format!("{e}"))?;
             vi.iter().map(|v| mmif_classic::latlrr_with_projection(&ir[0], v, &proj, &p)).collect::<Result<Vec<_>, _>>()
+        } else if let (Method::LpSr(p) | Method::RpSr(p), Some(d)) = (method, &dict) {
+            let kind = if method.name() == "lp_sr" { Pyramid::Laplacian } else { Pyramid::Ratio };
+            vi.iter()
+                .map(|v| mmif_classic::mst_sr_with_dictionary(&ir[0], v, kind, &p, d))
+                .collect::<Result<Vec<_>, _>>()
         } else {
             // Jointly for IFEVIP and GTF, channel by channel otherwise, as VIFB does.
             method.fuse_channels(&ir[0], &vi)

@@ -24,6 +24,7 @@
 //! | `hmsd_gf` | [`hmsd_gf()`] | Zhou et al., Applied Optics 2016 (VIFB's code) |
 //! | `hybrid_msd` | [`hybrid_msd()`] | Zhou, Wang, Li & Dong, Information Fusion 2016 (VIFB's code) |
 //! | `msvd` | [`msvd()`] | Naidu, Defence Science Journal 2011 (VIFB's code; aligned singular-vector signs) |
+//! | `lp_sr`, `rp_sr` | [`lp_sr()`], [`rp_sr()`], [`mst_sr_with_dictionary`] | Liu, Liu & Wang, Information Fusion 2015 (VIFB's code; mmif's K-SVD dictionary) |
 //!
 //! [`Method`] is the registry (parse by name, describe, fuse); [`default_for`] gives the default
 //! method of each task and [`DEFAULT`] (GFF) that of tasks without a measured choice.
@@ -50,10 +51,12 @@ pub mod lp;
 mod matlab;
 mod method;
 pub mod mgff;
+pub mod mst_sr;
 pub mod msvd;
 mod octave_resize;
 pub mod params;
 mod perceptual;
+pub mod sr;
 pub mod tif;
 pub mod vsmwls;
 
@@ -74,8 +77,10 @@ pub use lp::{lp, max_levels};
 pub use method::{DEFAULT, Method, MethodInfo, TaskKind, all, default_for};
 pub use mgff::{MgffParams, mgff};
 pub use mmif_io::Plane;
+pub use mst_sr::{MstSrParams, Pyramid, lp_sr, mst_sr_with_dictionary, rp_sr};
 pub use msvd::{MsvdParams, msvd};
 pub use params::{ParamInfo, Params};
+pub use sr::Dictionary;
 pub use tif::{TifParams, tif};
 pub use vsmwls::{VsmwlsParams, vsmwls, vsmwls_with};
 

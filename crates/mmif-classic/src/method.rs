@@ -3,7 +3,7 @@
 use crate::params::{ParamInfo, Params, parse_usize, unknown_key};
 use crate::{
     AdfParams, CbfParams, Error, FpdeParams, GfceParams, GffParams, GtfParams, HmsdGfParams, HybridMsdParams,
-    IfevipParams, LatLrrParams, MgffParams, MsvdParams, Result, TifParams, VsmwlsParams,
+    IfevipParams, LatLrrParams, MgffParams, MstSrParams, MsvdParams, Result, TifParams, VsmwlsParams,
 };
 use mmif_io::Plane;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::str::FromStr;
 /// Textual form (parsed by [`FromStr`], produced by [`Display`](fmt::Display)):
 /// `mean`, `max`, `weighted[:W]` (W in [0, 1], default 0.5), `lp[:LEVELS]` (default 4), `gff`,
 /// `dwt[:LEVELS]` (default 4), VIFB's `tif`, `mgff`, `hmsd_gf`, `adf`, `fpde`, `cbf`, `vsmwls`, `ifevip`,
-/// `gfce`, `hybrid_msd`, `msvd`, `gtf` and `latlrr` (their published parameters); methods with a parameter
+/// `gfce`, `hybrid_msd`, `msvd`, `gtf`, `latlrr`, `lp_sr` and `rp_sr` (their published parameters); methods with a parameter
 /// set take `name[:key=value[,key=value…]]`
 /// (e.g. `tif:mean=21`), the keys being those of [`Method::params`]. Names are case-insensitive.
 /// [`Method::set_param`] sets one parameter by key on any method (`mmif fuse --param key=value`).
@@ -58,6 +58,10 @@ pub enum Method {
     Gtf(GtfParams),
     /// VIFB's LatLRR (MDLatLRR): learnt-projection multi-level decomposition, nuclear-norm weights.
     LatLrr(LatLrrParams),
+    /// VIFB's LP_SR: Laplacian pyramid, consistency-checked max details, sparse-representation base.
+    LpSr(MstSrParams),
+    /// VIFB's RP_SR: ratio-of-low-pass pyramid, consistency-checked max details, sparse-representation base.
+    RpSr(MstSrParams),
 }
 
 /// The default weight-free method: [`Method::Gff`].
@@ -167,6 +171,9 @@ const CITE_LATLRR: &str = "H. Li and X.-J. Wu, \"Infrared and visible image fusi
 representation\", arXiv:1804.08992, 2018; VIFB's code is H. Li, X.-J. Wu and J. Kittler, \"MDLatLRR: A novel \
 decomposition method for infrared and visible image fusion\", IEEE Trans. Image Process. 29:4733-4746, 2020 \
 (parameters of VIFB's methods/LatLRR; projection learnt by mmif from TNO images)";
+const CITE_MST_SR: &str = "Y. Liu, S. Liu and Z. Wang, \"A general framework for image fusion based on multi-scale \
+transform and sparse representation\", Information Fusion 24:147-164, 2015 (parameters of VIFB's methods/LP_SR and \
+methods/RP_SR; dictionary learnt by mmif with K-SVD from TNO and RoadScene images)";
 const CITE_PIXEL: &str = "pixel-level baseline (see e.g. Burt and Kolczynski, ICCV 1993)";
 
 impl Method {
@@ -192,6 +199,8 @@ impl Method {
             Method::Msvd(_) => "msvd",
             Method::Gtf(_) => "gtf",
             Method::LatLrr(_) => "latlrr",
+            Method::LpSr(_) => "lp_sr",
+            Method::RpSr(_) => "rp_sr",
         }
     }
 
@@ -249,6 +258,12 @@ impl Method {
             Method::LatLrr(_) => {
                 "latent low-rank projection of overlapping 8x8 patches, 4 levels, nuclear-norm weighted details, averaged base"
             }
+            Method::LpSr(_) => {
+                "4-level Laplacian pyramid, consistency-checked max details, base fused by sparse codes of 8x8 patches (VIFB)"
+            }
+            Method::RpSr(_) => {
+                "4-level ratio-of-low-pass pyramid, consistency-checked max details, base fused by sparse codes of 8x8 patches (VIFB)"
+            }
         }
     }
 
@@ -272,6 +287,7 @@ impl Method {
             Method::Msvd(_) => CITE_MSVD,
             Method::Gtf(_) => CITE_GTF,
             Method::LatLrr(_) => CITE_LATLRR,
+            Method::LpSr(_) | Method::RpSr(_) => CITE_MST_SR,
         }
     }
 
@@ -282,7 +298,8 @@ impl Method {
     /// (best of 3, the same conditions): ifevip 241 ms, adf 1357 ms, fpde 1376 ms, cbf 2493 ms,
     /// vsmwls 3094 ms, gfce 3564 ms; with `mmif fuse` (median of 5, reading and writing included, load
     /// 15–17): hybrid_msd 2020 ms, msvd 100 ms; gtf 828–1097 ms and latlrr 62.7 s (best of 3 / one run,
-    /// load 11–18).
+    /// load 11–18); lp_sr 357 ms and rp_sr 360 ms (`tools/vifb_sr_check.sh`, one rayon thread, median of
+    /// 3 rounds of best-of-3, load 13).
     pub fn speed(&self) -> &'static str {
         match self {
             Method::Mean | Method::Max | Method::Weighted(_) => "fast",
@@ -294,6 +311,7 @@ impl Method {
             Method::Msvd(_) => "fast",
             Method::Gtf(_) => "medium",
             Method::LatLrr(_) => "slow",
+            Method::LpSr(_) | Method::RpSr(_) => "medium",
         }
     }
 
@@ -317,6 +335,7 @@ impl Method {
             Method::Msvd(p) => p.list(),
             Method::Gtf(p) => p.list(),
             Method::LatLrr(p) => p.list(),
+            Method::LpSr(p) | Method::RpSr(p) => p.list(),
         }
     }
 
@@ -343,6 +362,8 @@ impl Method {
             Method::Msvd(p) => p.set(key, value)?,
             Method::Gtf(p) => p.set(key, value)?,
             Method::LatLrr(p) => p.set(key, value)?,
+            Method::LpSr(p) => p.set_for("lp_sr", key, value)?,
+            Method::RpSr(p) => p.set_for("rp_sr", key, value)?,
             _ => return Err(unknown_key(name, key, &known)),
         }
         Ok(())
@@ -380,6 +401,8 @@ impl Method {
             Method::Msvd(p) => crate::msvd(a, b, &p),
             Method::Gtf(p) => crate::gtf_with(a, b, &p),
             Method::LatLrr(p) => crate::latlrr_with(a, b, &p),
+            Method::LpSr(p) => crate::lp_sr(a, b, &p),
+            Method::RpSr(p) => crate::rp_sr(a, b, &p),
         }
     }
 
@@ -428,6 +451,8 @@ impl Method {
             Method::Msvd(MsvdParams::default()),
             Method::Gtf(GtfParams::default()),
             Method::LatLrr(LatLrrParams::default()),
+            Method::LpSr(MstSrParams::default()),
+            Method::RpSr(MstSrParams::default()),
         ]
     }
 }
@@ -519,6 +544,8 @@ impl fmt::Display for Method {
             Method::Msvd(_) => write_changed(f, self, &Method::Msvd(MsvdParams::default())),
             Method::Gtf(_) => write_changed(f, self, &Method::Gtf(GtfParams::default())),
             Method::LatLrr(_) => write_changed(f, self, &Method::LatLrr(LatLrrParams::default())),
+            Method::LpSr(_) => write_changed(f, self, &Method::LpSr(MstSrParams::default())),
+            Method::RpSr(_) => write_changed(f, self, &Method::RpSr(MstSrParams::default())),
             m => f.write_str(m.name()),
         }
     }
@@ -592,6 +619,8 @@ impl FromStr for Method {
             "msvd" => keyed(Method::Msvd(MsvdParams::default())),
             "gtf" => keyed(Method::Gtf(GtfParams::default())),
             "latlrr" => keyed(Method::LatLrr(LatLrrParams::default())),
+            "lp_sr" => keyed(Method::LpSr(MstSrParams::default())),
+            "rp_sr" => keyed(Method::RpSr(MstSrParams::default())),
             _ => Err(unknown()),
         }
     }

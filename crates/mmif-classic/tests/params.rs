@@ -79,6 +79,15 @@ fn unknown_keys_and_bad_values_are_clear_errors() {
     for (k, v) in [("lambda", "0"), ("sigma", "0.1"), ("sigma", "9"), ("sigma_r", "-1"), ("levels", "7"), ("k", "2")] {
         assert!(matches!(hy.set_param(k, v), Err(Error::InvalidParameter { method: "hybrid_msd", .. })), "{k}={v}");
     }
+    for name in ["lp_sr", "rp_sr"] {
+        let mut sr: Method = name.parse().unwrap();
+        for (k, v) in [("overlap", "8"), ("epsilon", "0"), ("epsilon", "nan"), ("levels", "0"), ("levels", "17")] {
+            let e = sr.set_param(k, v).unwrap_err();
+            assert!(matches!(&e, Error::InvalidParameter { method, .. } if *method == name), "{name} {k}={v}: {e}");
+        }
+        sr.set_param("overlap", "4").unwrap();
+        assert_eq!(sr.to_string(), format!("{name}:overlap=4"));
+    }
     assert!("tif:mean".parse::<Method>().is_err());
     assert!("mgff:foo=1".parse::<Method>().is_err());
     // parameter structs built directly are validated too
@@ -107,6 +116,9 @@ fn non_default_parameters_run_on_small_and_odd_sizes() {
             "tif:median=7,mean=99",
             "hybrid_msd:levels=1",
             "hybrid_msd:levels=6,sigma=0.5,sigma_r=0.5,lambda=3000",
+            "lp_sr:levels=1,overlap=0",
+            "lp_sr:levels=16,epsilon=5",
+            "rp_sr:levels=2,overlap=7,epsilon=0.01",
         ] {
             let m: Method = spec.parse().unwrap();
             let f = m.fuse(&a, &b).unwrap_or_else(|e| panic!("{spec} on {w}x{h}: {e}"));

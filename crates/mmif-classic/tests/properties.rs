@@ -57,6 +57,13 @@ fn unit_gain(m: Method) -> Method {
 /// `vifb_octave_a.rs` instead.
 const NOT_IDEMPOTENT: [&str; 5] = ["fpde", "ifevip", "gfce", "latlrr", "adf"];
 
+/// LP_SR and RP_SR code their base band by OMP up to a residual of ε = 0.1 per 8×8 patch (VIFB's
+/// setting), so an image fused with itself comes back within that error, not exactly; and Rockinger's
+/// pyramid extends each level symmetrically with zero corners (`es2`), so two different constants
+/// have different detail bands near the image corners and the max-selection mixes them there (a
+/// constant fused with itself stays constant).
+const SPARSE_CODED: [&str; 2] = ["lp_sr", "rp_sr"];
+
 fn max_diff(a: &Plane, b: &Plane) -> f32 {
     assert_eq!((a.width, a.height), (b.width, b.height));
     mmif_testkit::compare::max_abs_diff(&a.data, &b.data)
@@ -109,7 +116,8 @@ fn fusing_an_image_with_itself_returns_it() {
             for m in all_methods().into_iter().filter(|m| !NOT_IDEMPOTENT[..4].contains(&m.name())).map(unit_gain) {
                 let f = m.fuse(&img, &img).unwrap();
                 let d = max_diff(&f, &img);
-                assert!(d < 1e-3, "{m} on {w}x{h}: max diff {d}");
+                let tol = if SPARSE_CODED.contains(&m.name()) { 0.1 } else { 1e-3 };
+                assert!(d < tol, "{m} on {w}x{h}: max diff {d}");
             }
         }
     }
@@ -163,6 +171,9 @@ fn constant_images_stay_constant() {
         for m in all_methods().into_iter().filter(|m| !NOT_IDEMPOTENT.contains(&m.name())).map(unit_gain) {
             let same = m.fuse(&c1, &c1).unwrap();
             assert!(same.data.iter().all(|v| (v - 77.0).abs() < 1e-3), "{m} on {w}x{h}");
+            if SPARSE_CODED.contains(&m.name()) {
+                continue;
+            }
             let mixed = m.fuse(&c1, &c2).unwrap();
             let v0 = mixed.data[0];
             assert!(mixed.data.iter().all(|v| (v - v0).abs() < 1e-3), "{m} on {w}x{h}: not constant");
@@ -289,7 +300,9 @@ fn registry_parses_describes_and_dispatches() {
             "hybrid_msd",
             "msvd",
             "gtf",
-            "latlrr"
+            "latlrr",
+            "lp_sr",
+            "rp_sr"
         ]
     );
     for i in &infos {
