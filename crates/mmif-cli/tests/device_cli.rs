@@ -50,9 +50,10 @@ mod on_wgpu {
     #[test]
     fn fuse_on_wgpu_equals_cpu() {
         let s = Scratch::new("device_fuse");
-        pairs(&s, 1, 40, 24);
-        for model in ["cddfuse", "emma"] {
-            let w = filled_weights(&s, model);
+        pairs(&s, 1, 40, 32); // EMMA takes 32×32 and larger
+        // The model's name on the command line and its manifest in forward_meta.json.
+        for (model, manifest) in [("cddfuse", "cddfuse"), ("emma", "emma_ufuser")] {
+            let w = filled_weights(&s, manifest);
             let mut out = Vec::new();
             for device in ["cpu", "wgpu"] {
                 let npy = s.path(&format!("{model}-{device}.npy"));

@@ -39,14 +39,25 @@ fn transpose3(k: [f32; 9]) -> [f32; 9] {
     t
 }
 
+/// The mean of all elements, as `sum / n`: what burn's `mean()` computes on the CPU (`flex`
+/// sums, then divides in f32), so CPU results are unchanged. Not `mean()`, because on burn 0.22's
+/// cubecl backends (wgpu, cuda) `mean()` reduces one axis at a time and goes wrong on some
+/// strided layouts: on lavapipe the mean of `spatial_gradient` of a `2×1×16×16` batch (a conv
+/// output reshaped to `2×1×2×16×16`) came out 1.6 % high while `sum()` was right
+/// (`mean_of_a_reshaped_conv_output` below reproduces it).
+pub fn mean_all<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    let n = x.shape().num_elements();
+    x.sum() / n as f32
+}
+
 /// Mean squared error (`nn.MSELoss()`).
 pub fn mse<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<1> {
-    (a - b).square().mean()
+    mean_all((a - b).square())
 }
 
 /// Mean absolute error (`nn.L1Loss()`).
 pub fn l1<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<1> {
-    (a - b).abs().mean()
+    mean_all((a - b).abs())
 }
 
 /// kornia `SpatialGradient()` (first order, Sobel, normalised): `B×C×H×W` → `B×C×2×H×W`,
@@ -107,7 +118,7 @@ pub fn cc(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     let b = b.clone() - spatial_sum(b) / n;
     let num = spatial_sum(a.clone() * b.clone());
     let den = spatial_sum(a.square()).sqrt() * spatial_sum(b.square()).sqrt() + f32::EPSILON;
-    (num / den).clamp(-1.0, 1.0).mean()
+    mean_all((num / den).clamp(-1.0, 1.0))
 }
 
 /// `Σ` over H and W (`B×C×1×1`), summed row by row then over rows: burn's single-axis
@@ -173,7 +184,7 @@ pub fn ssim_map(a: Tensor<4>, b: Tensor<4>, window: usize) -> Tensor<4> {
 /// kornia `SSIMLoss(window)` with mean reduction: mean of `clamp((1 - ssim)/2, 0, 1)`.
 pub fn ssim_loss(a: Tensor<4>, b: Tensor<4>, window: usize) -> Tensor<1> {
     let map = ssim_map(a, b, window);
-    ((map.neg() + 1.0) / 2.0).clamp(0.0, 1.0).mean()
+    mean_all(((map.neg() + 1.0) / 2.0).clamp(0.0, 1.0))
 }
 
 /// The terms of FILM's `LpLssimLossweight`.
@@ -221,7 +232,7 @@ pub fn lp_ssim_weighted(x: Tensor<4>, y: Tensor<4>, weight: f32, window: usize) 
     let s2 = filt(y.clone().square()) - mu2_sq.clone();
     let s12 = filt(x * y) - mu12.clone();
     let map = ((mu12 * 2.0 + c1) * (s12 * 2.0 + c2)) / ((mu1_sq + mu2_sq + c1) * (s1 + s2 + c2));
-    let lssim = (map.mean().neg() + 1.0) * weight;
+    let lssim = (mean_all(map).neg() + 1.0) * weight;
     LpSsim { total: lp.clone() + lssim.clone(), lp, lssim }
 }
 

@@ -114,3 +114,23 @@ fn phase1_step_matches_official() {
 fn phase2_step_matches_official() {
     run("cddfuse_phase2", Phase::Two);
 }
+
+/// The loss reductions on the test device equal the mean of the values read back. burn 0.22's
+/// `mean()` on wgpu (lavapipe) got the mean of `spatial_gradient` of a 2×1×16×16 batch — a conv
+/// output reshaped to 2×1×2×16×16 — 1.6 % wrong, which moved phase I's `gradient_loss` by 0.3 %
+/// in `mmif train --device wgpu`; `losses::mean_all` sums instead.
+#[test]
+fn loss_means_equal_the_host_means() {
+    use mmif_train::losses;
+    let device = common::device();
+    for (b, h, w) in [(2, 16, 16), (2, 8, 8), (2, 15, 16)] {
+        let n = b * h * w;
+        let x: Vec<f32> = mmif_io::uniform_pm1(5, 7, n);
+        let x = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(x, [b, 1, h, w]), &device);
+        let g = losses::spatial_gradient(x);
+        let host = weights::tensor_to_vec(g.clone());
+        let want = host.iter().map(|&v| v.abs() as f64).sum::<f64>() / host.len() as f64;
+        let got = losses::scalar(&losses::l1(g.clone(), g.zeros_like())) as f64;
+        assert!((got - want).abs() <= 1e-6 * want, "{b}×1×{h}×{w}: L1 of the spatial gradient {got}, host mean {want}");
+    }
+}
