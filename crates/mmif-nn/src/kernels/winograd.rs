@@ -16,7 +16,7 @@
 //! input rows (zero or reflection padding, bands of rows with `pad_rows`), transforms them,
 //! runs the `α²` products, and writes its `m` output rows.
 
-use super::block::{BLOCK_WIDTHS, CB, block_channels, conv_row, pack_weights};
+use super::block::{BLOCK_WIDTHS, CB, block_channels, conv_row};
 use super::conv::ConvGeom;
 use super::{Isa, Out, dispatch, isa, write_all};
 use rayon::prelude::*;
@@ -149,7 +149,7 @@ pub(crate) fn winograd_pick(g: &ConvGeom) -> Option<WinoTile> {
 }
 
 /// The transformed filters `U_ξ = G g Gᵀ` of a conv, packed for [`conv_row`]: one `[C_out, C_in]`
-/// matrix per position `ξ` of the `α × α` domain, each in [`pack_weights`]' layout.
+/// matrix per position `ξ` of the `α × α` domain, each in `block::pack_weights`' layout.
 pub(crate) struct WinogradWeights {
     tile: WinoTile,
     cout: usize,
@@ -167,26 +167,29 @@ impl WinogradWeights {
         let a = mt.a;
         let isa = isa();
         let cb = block_channels(isa, cout);
-        let mut u = vec![0.0f32; a * a * cout * cin];
-        let mut gg = vec![0.0f64; a * 3];
+        // Written straight into `pack_weights`' layout: matrix ξ, block `co / cb`, tap `ci`, lane `co % cb`.
+        let mut packed = vec![0.0f32; a * a * cout * cin];
+        let mut gg = [0.0f64; 18];
         for co in 0..cout {
+            let lane = (co / cb) * cin * cb + co % cb;
             for ci in 0..cin {
-                let k = &weight[(co * cin + ci) * 9..][..9];
+                let k: [f64; 9] = std::array::from_fn(|i| f64::from(weight[(co * cin + ci) * 9 + i]));
                 // gg = G k (α × 3), then U = gg Gᵀ (α × α).
                 for i in 0..a {
+                    let g = &mt.g[i * 3..i * 3 + 3];
                     for c in 0..3 {
-                        gg[i * 3 + c] = (0..3).map(|r| mt.g[i * 3 + r] * f64::from(k[r * 3 + c])).sum();
+                        gg[i * 3 + c] = g[0] * k[c] + g[1] * k[3 + c] + g[2] * k[6 + c];
                     }
                 }
                 for i in 0..a {
                     for j in 0..a {
-                        let v: f64 = (0..3).map(|c| gg[i * 3 + c] * mt.g[j * 3 + c]).sum();
-                        u[((i * a + j) * cout + co) * cin + ci] = v as f32;
+                        let g = &mt.g[j * 3..j * 3 + 3];
+                        let v = gg[i * 3] * g[0] + gg[i * 3 + 1] * g[1] + gg[i * 3 + 2] * g[2];
+                        packed[(i * a + j) * cout * cin + lane + ci * cb] = v as f32;
                     }
                 }
             }
         }
-        let packed = u.chunks_exact(cout * cin).flat_map(|ux| pack_weights(ux, cout, cin, cb)).collect();
         Self { tile, cout, cin, isa, cb, packed }
     }
 }
