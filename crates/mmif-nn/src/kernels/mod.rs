@@ -15,6 +15,7 @@
 //! | `norm.rs` | [`layer_norm`]: the per-pixel layer norm over channels |
 //! | `attention.rs` | [`ChannelGram`] (the sums behind transposed attention, by band), [`fold_attention`], [`softmax_mean_rows`] (FILM's pooled cross-attention) |
 //! | `gather.rs` | [`gather_rows_cols_add`] (`gather_rows_cols` without the residual): nearest resizes and other row/column gathers |
+//! | `winograd.rs` | [`winograd_conv2d`] ([`WinogradWeights`], [`winograd_pick`]): dense 3×3 stride-1 convolutions by Winograd's F(2×2, 3×3) or F(4×4, 3×3), the transformed-domain products on `conv_row` |
 //! | `math.rs` | element-wise maths: `erf`, `exp_f32` (Cephes), [`Act`] (PReLU, ReLU6), [`prelu`], [`mul_exp_add`] |
 //!
 //! Every kernel has a unit test against the burn composition it replaces (`tests.rs`).
@@ -35,6 +36,7 @@ mod norm;
 mod pointwise;
 #[cfg(test)]
 mod tests;
+mod winograd;
 
 pub(crate) use attention::{ChannelGram, fold_attention, softmax_mean_rows};
 pub(crate) use conv::{ConvGeom, conv2d};
@@ -46,6 +48,7 @@ pub(crate) use gather::gather_rows_cols_add;
 pub(crate) use math::{Act, mul_exp_add, prelu};
 pub(crate) use norm::layer_norm;
 pub(crate) use pointwise::{Pointwise, pointwise_conv2d, pointwise_conv2d_ext};
+pub(crate) use winograd::{WinogradWeights, winograd_conv2d, winograd_pick};
 
 use burn::tensor::{Bytes, DType, Shape, Tensor};
 use burn_flex::{Flex, FlexTensor, Layout};

@@ -1,6 +1,7 @@
 //! Every kernel against the burn composition it replaces.
 
 use super::math::exp_f32;
+use super::winograd;
 use super::*;
 use crate::layers::{Conv2d, ConvCfg, LayerNorm, gelu_gate_composed};
 use crate::test_util::max_rel;
@@ -213,4 +214,97 @@ fn every_isa_path_passes_the_kernel_tests() {
         ran.push(name);
     }
     assert!(ran.contains(&"scalar"), "{ran:?}");
+}
+
+/// The Winograd kernel against the direct one, for both tiles: odd sizes down to a 1×1 output,
+/// bands of rows (`pad_rows`), reflection, several pieces of tiles per row, odd channel counts
+/// (every register block width), bias. The error is relative to the output's largest magnitude;
+/// inputs are uniform in [-1, 1) and weights PyTorch's default initialisation (outputs of
+/// order 1, as the activations of the networks' 3×3 convs).
+#[test]
+fn winograd_equals_direct_conv() {
+    use winograd::WinoTile;
+    let dev = crate::cpu();
+    // (batch, cin, cout, h, w, pad_rows, reflect, bias)
+    let cases = [
+        (1, 1, 1, 3, 3, [1, 1], false, false),
+        (2, 5, 7, 1, 1, [1, 1], false, true),
+        (1, 3, 4, 2, 5, [1, 1], true, true),
+        (2, 17, 9, 13, 29, [1, 1], false, true),
+        (1, 16, 24, 11, 21, [1, 1], true, false),
+        (1, 8, 8, 9, 20, [0, 1], false, false),
+        (1, 8, 8, 9, 20, [1, 0], true, true),
+        (1, 8, 6, 9, 20, [0, 0], false, true),
+        (1, 4, 3, 6, 805, [1, 1], true, true),
+        (1, 96, 104, 7, 45, [1, 1], false, true),
+        (1, 192, 192, 5, 30, [1, 1], false, false),
+    ];
+    for tile in [WinoTile::F2, WinoTile::F4] {
+        let mut worst = 0.0f32;
+        for (b, cin, cout, h, w, pad_rows, reflect, bias) in cases {
+            let what = format!("{tile:?} b{b} {cin}->{cout} {h}x{w} rows {pad_rows:?} reflect {reflect}");
+            let mut g = ConvGeom::new([b, cin, h, w], [cout, cin, 3, 3], 1, 1, 1, reflect);
+            g.pad_rows = pad_rows;
+            assert!(winograd::winograd_supported(&g), "{what}");
+            let bound = 1.0 / ((9 * cin) as f64).sqrt();
+            let wt = tensor_to_vec(Tensor::<4>::random([cout, cin, 3, 3], Distribution::Uniform(-bound, bound), &dev));
+            let bs = tensor_to_vec(Tensor::<1>::random([cout], Distribution::Uniform(-bound, bound), &dev));
+            let x = tensor_to_vec(Tensor::<4>::random([b, cin, h, w], Distribution::Uniform(-1.0, 1.0), &dev));
+            let bias = bias.then_some(&bs[..]);
+            let want = conv2d(&x, &wt, bias, &g);
+            let got = winograd_conv2d(&x, &WinogradWeights::new(&wt, cout, cin, tile), bias, &g);
+            assert_eq!(got.len(), want.len(), "{what}");
+            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let d = crate::test_util::max_abs(&got, &want) / scale;
+            worst = worst.max(d);
+            // F(4×4)'s transforms scale values by up to 8 before the products: a few more bits lost.
+            let tol = if tile == WinoTile::F2 { 5e-6 } else { 4e-5 };
+            assert!(d < tol, "{what}: {d:e} of the output's largest magnitude");
+        }
+        eprintln!("winograd {tile:?}: largest error {worst:e} of the output's largest magnitude");
+    }
+}
+
+/// The layers pick the Winograd kernel for wide dense 3×3 stride-1 convs only (unless
+/// `MMIF_WINOGRAD` says otherwise), and the layer's result still matches burn's conv.
+#[test]
+fn winograd_is_picked_for_wide_dense_3x3_convs() {
+    use winograd::WinoTile;
+    let geom = |cin, cout, stride, groups| {
+        ConvGeom::new([1, cin, 20, 20], [cout, cin / groups, 3, 3], stride, 1, groups, false)
+    };
+    let wide = geom(192, 192, 1, 1);
+    let forced = match std::env::var("MMIF_WINOGRAD").as_deref() {
+        Ok("off") => None,
+        Ok("f2") => Some(Some(WinoTile::F2)),
+        Ok("f4") => Some(Some(WinoTile::F4)),
+        _ => Some(None),
+    };
+    match forced {
+        None => assert_eq!(winograd_pick(&wide), None),
+        Some(Some(t)) => assert_eq!(winograd_pick(&wide), Some(t)),
+        Some(None) => {
+            assert_eq!(winograd_pick(&wide), Some(WinoTile::F4));
+            assert_eq!(winograd_pick(&geom(32, 32, 1, 1)), None);
+        }
+    }
+    for g in [geom(192, 192, 2, 1), geom(192, 192, 1, 2), geom(192, 192, 1, 192)] {
+        assert_eq!(winograd_pick(&g), None, "{g:?}");
+    }
+    // Through the layer, against burn's conv: zero and reflection padding, with a bias.
+    let dev = crate::cpu();
+    for reflect in [false, true] {
+        let mut cfg = ConvCfg::same(3).bias(true);
+        if reflect {
+            cfg = cfg.reflect();
+        }
+        let conv = Conv2d::new(&dev, 96, 128, 3, cfg);
+        let x = Tensor::<4>::random([1, 96, 11, 37], Distribution::Uniform(-1.0, 1.0), &dev);
+        let got = conv.forward(x.clone());
+        let (xp, pz) = if reflect { (x.pad((1, 1, 1, 1), PadMode::Reflect), 0) } else { (x, 1) };
+        let opts = ConvOptions::new([1, 1], [pz; 2], [1, 1], 1);
+        let want = burn_conv2d(xp, conv.weight.val(), conv.bias.as_ref().map(Param::val), opts);
+        let d = max_rel(&tensor_to_vec(got), &tensor_to_vec(want));
+        assert!(d < 2e-5, "reflect {reflect}: {d}");
+    }
 }

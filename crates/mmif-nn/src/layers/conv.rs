@@ -254,7 +254,8 @@ impl Conv2d {
     }
 
     /// The direct kernels (`kernels::conv2d`, `kernels::pointwise_conv2d`,
-    /// `kernels::depthwise_conv2d`) for inference on non-autodiff `flex` tensors: the output's
+    /// `kernels::depthwise_conv2d`, or `kernels::winograd_conv2d` where `kernels::winograd_pick`
+    /// chooses it) for inference on non-autodiff `flex` tensors: the output's
     /// values and shape. `None` otherwise.
     fn forward_kernel_vec(&self, x: &Tensor<4>, pad_rows: [usize; 2]) -> Option<(Vec<f32>, [usize; 4])> {
         let weight = self.weight.dims();
@@ -274,6 +275,9 @@ impl Conv2d {
         } else if weight[1] == 1 && weight[0] == self.groups {
             // Strided depthwise: burn's depthwise kernel.
             return None;
+        } else if let Some(tile) = kernels::winograd_pick(&geom) {
+            let ww = kernels::WinogradWeights::new(w, weight[0], weight[1], tile);
+            kernels::winograd_conv2d(x, &ww, b, &geom)
         } else {
             kernels::conv2d(x, w, b, &geom)
         };
