@@ -41,10 +41,10 @@ fn transpose3(k: [f32; 9]) -> [f32; 9] {
 
 /// The mean of all elements, as `sum / n`: what burn's `mean()` computes on the CPU (`flex`
 /// sums, then divides in f32), so CPU results are unchanged. Not `mean()`, because on burn 0.22's
-/// cubecl backends (wgpu, cuda) `mean()` reduces one axis at a time and goes wrong on some
+/// cubecl backends (seen on wgpu) `mean()` reduces one axis at a time and goes wrong on some
 /// strided layouts: on lavapipe the mean of `spatial_gradient` of a `2×1×16×16` batch (a conv
 /// output reshaped to `2×1×2×16×16`) came out 1.6 % high while `sum()` was right
-/// (`mean_of_a_reshaped_conv_output` below reproduces it).
+/// (`tests/cddfuse_step.rs`, `loss_means_equal_the_host_means`, checks it on the test device).
 pub fn mean_all<const D: usize>(x: Tensor<D>) -> Tensor<1> {
     let n = x.shape().num_elements();
     x.sum() / n as f32
