@@ -43,7 +43,7 @@ fn main() -> Result<(), String> {
             .iter()
             .map(|s| {
                 let (a, b) = s.split_once('x').ok_or(format!("{s}: CINxCOUT"))?;
-                Ok((a.parse().map_err(|_| format!("{s}"))?, b.parse().map_err(|_| format!("{s}"))?))
+                Ok((a.parse().map_err(|_| s.to_string())?, b.parse().map_err(|_| s.to_string())?))
             })
             .collect::<Result<_, String>>()?
     } else {
