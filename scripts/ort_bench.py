@@ -7,7 +7,9 @@ onnxruntime's CPU provider with --threads intra-op threads, sequential execution
 optimisations; mmif runs `mmif --threads N bench -m MODEL --size HxW --runs R --json`. Rounds
 alternate which side goes first; before each run the script waits until the 1-minute load average
 is below --max-load. Per side it reports the median over the rounds of each process's median run,
-the min-max, and the ratio mmif / ORT.
+the min-max, and the ratio mmif / ORT. `--variant NAME=VAR=VALUE,...` adds mmif runs with extra
+environment variables as further sides of the same alternation (e.g. `--variant direct=MMIF_WINOGRAD=off`
+times CDDFuse with and without Winograd in one session); each variant gets its own ratio to ORT.
 
 CDDFuse is the official test_IVF.py graph (encoder on both sources, base and detail fusion layers,
 decoder, min-max normalisation); EMMA the U-Fuser; FILM its network at 288x384 only (the official
@@ -18,6 +20,7 @@ Setup: `cargo build --release -p mmif-cli`; the official repositories cloned int
 einops` (+ kornia, h5py for EMMA's utils).
 
     python3 scripts/ort_bench.py --models cddfuse,emma --size 480x640 --rounds 3 --runs 5
+    python3 scripts/ort_bench.py --models cddfuse --variant direct=MMIF_WINOGRAD=off   # Winograd on/off
     python3 scripts/ort_bench.py --models cddfuse --size 64x64 --rounds 1 --runs 2 --max-load 100   # smoke test
 """
 import argparse
@@ -118,6 +121,8 @@ def main():
     p.add_argument("--max-load", type=float, default=1.0)
     p.add_argument("--wait-max", type=float, default=3600.0)
     p.add_argument("--work", default=None)
+    p.add_argument("--variant", action="append", default=[],
+                   help="NAME=VAR=VALUE[,VAR=VALUE]: an extra mmif side run with that environment")
     p.add_argument("--_export", nargs=4, help=argparse.SUPPRESS)
     p.add_argument("--_ort", nargs=1, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -131,19 +136,28 @@ def main():
     work = args.work or tempfile.mkdtemp(prefix="ort_bench-")
     os.makedirs(work, exist_ok=True)
     me = [sys.executable, os.path.abspath(__file__)]
+    variants = {"mmif": {}}
+    for v in args.variant:
+        name, _, assigns = v.partition("=")
+        env = dict(a.split("=", 1) for a in assigns.split(",") if a)
+        variants[f"mmif-{name}"] = env
+    sides = list(variants) + ["ort"]
     rows = []
     for model in args.models.split(","):
         onnx = os.path.join(work, f"{model}-{args.size}.onnx")
         if not os.path.exists(onnx):
             subprocess.run(me + ["--_export", model, args.official, args.size, onnx], check=True)
-        res = {"mmif": [], "ort": []}
+        res = {side: [] for side in sides}
         for r in range(args.rounds):
-            for side in (("mmif", "ort") if r % 2 == 0 else ("ort", "mmif")):
+            # rotate the order so that every side goes first in some round
+            order = sides[r % len(sides):] + sides[:r % len(sides)]
+            for side in order:
                 load = wait_quiet(args.max_load, args.wait_max)
-                if side == "mmif":
+                if side in variants:
                     cmd = [args.mmif, "--threads", str(args.threads), "bench", "-m", model, "--size", args.size,
                            "--runs", str(args.runs), "--json"]
-                    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                    env = dict(os.environ, **variants[side])
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
                     row = json.loads(out)
                     row = row[0] if isinstance(row, list) else row
                 else:
@@ -152,14 +166,14 @@ def main():
                 res[side].append(row["median_s"])
                 print(f"round {r + 1} {model} {side}: median {row['median_s']:.3f} s "
                       f"({row['min_s']:.3f}-{row['max_s']:.3f}), load before {load:.2f}", flush=True)
-        m, o = statistics.median(res["mmif"]), statistics.median(res["ort"])
-        rows.append((model, m, res["mmif"], o, res["ort"]))
-    print(f"\n| model | size | mmif (median of process medians, min–max) | ONNX Runtime | mmif / ORT |")
-    print("|---|---|---|---|---|")
-    for model, m, ms, o, os_ in rows:
-        print(f"| {model} | {args.size} | {m:.3f} s ({min(ms):.3f}–{max(ms):.3f}) | {o:.3f} s ({min(os_):.3f}–{max(os_):.3f}) "
-              f"| {m / o:.2f} |")
-
+        o = statistics.median(res["ort"])
+        for side in variants:
+            rows.append((model, side, statistics.median(res[side]), res[side], o, res["ort"]))
+    print("\n| model | size | side | mmif (median of process medians, min–max) | ONNX Runtime | mmif / ORT |")
+    print("|---|---|---|---|---|---|")
+    for model, side, m, ms, o, os_ in rows:
+        print(f"| {model} | {args.size} | {side} | {m:.3f} s ({min(ms):.3f}–{max(ms):.3f}) "
+              f"| {o:.3f} s ({min(os_):.3f}–{max(os_):.3f}) | {m / o:.2f} |")
 
 if __name__ == "__main__":
     main()

@@ -122,11 +122,11 @@ def pseudo_sensor(args, work, side):
     return path
 
 
-def mmif_run(args, work, proc, batch, side, tag):
+def mmif_run(args, work, proc, batch, side, tag, binary=None):
     model = PROCEDURES[proc][0]
     data, _ = prepare(args, work, proc, batch, side)
     out = os.path.join(work, f"run-{proc}-{tag}")
-    cmd = [args.mmif, "--threads", str(args.threads), "train", "-m", model, "--data", data, "-o", out,
+    cmd = [binary or args.mmif, "--threads", str(args.threads), "train", "-m", model, "--data", data, "-o", out,
            "--batch", str(batch), "--max-steps", str(args.steps), "--epochs", "100000", "--force",
            "--checkpoint-every", "0", "--sample-batches", "0"]
     if proc == "cddfuse1":
@@ -177,6 +177,9 @@ def main():
     p.add_argument("--max-load", type=float, default=1.0)
     p.add_argument("--wait-max", type=float, default=3600.0, help="seconds to wait for the load before each run")
     p.add_argument("--sides", default="mmif,torch", help="which sides to run")
+    p.add_argument("--mmif-base", default=None,
+                   help="a second mmif binary (e.g. the previous commit) timed as a third side, `base`, in the "
+                        "same alternation: before/after figures from one session")
     p.add_argument("--json", default=None, help="write the raw results here")
     p.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     args = p.parse_args()
@@ -185,6 +188,8 @@ def main():
     args.ir_dir = args.ir_dir or os.path.join(rs, "ir")
     args.vis_dir = args.vis_dir or os.path.join(rs, "vi")
     sides = args.sides.split(",")
+    if args.mmif_base:
+        sides.append("base")
     if "mmif" in sides and not os.access(args.mmif, os.X_OK):
         sys.exit(f"{args.mmif}: build it first (cargo build --release -p mmif-cli) or pass --mmif")
     shapes = {}
@@ -204,11 +209,14 @@ def main():
     print(f"work folder {work}; threads {args.threads}; waiting for load < {args.max_load} before each run", flush=True)
     results = {proc: {side: [] for side in sides} for proc in shapes}
     for r in range(args.rounds):
-        order = sides if r % 2 == 0 else sides[::-1]
+        order = sides[r % len(sides):] + sides[:r % len(sides)]  # every side goes first in some round
         for proc, (b, s) in shapes.items():
             for side in order:
                 load, quiet = wait_quiet(args.max_load, args.wait_max)
-                res = mmif_run(args, work, proc, b, s, r) if side == "mmif" else torch_run(args, proc, b, s)
+                if side == "torch":
+                    res = torch_run(args, proc, b, s)
+                else:
+                    res = mmif_run(args, work, proc, b, s, r, args.mmif_base if side == "base" else None)
                 res.update(load_before=load, quiet=quiet, load_after=os.getloadavg()[0])
                 results[proc][side].append(res)
                 what = f"{step_time(res['steps']):.3f} s/step" if "steps" in res else res["error"]
@@ -229,7 +237,13 @@ def main():
                 cells.append(f"{med[side]:.3f} s ({min(ok):.3f}–{max(ok):.3f}, {len(ok)} runs)")
             else:
                 cells.append("; ".join(x["error"] for x in runs) or "not run")
-        ratio = f"{med['mmif'] / med['torch']:.2f}" if len(med) == 2 else "—"
+        ratio = f"{med['mmif'] / med['torch']:.2f}" if "mmif" in med and "torch" in med else "—"
+        if "base" in sides:
+            base = [step_time(x["steps"]) for x in results[proc]["base"] if "steps" in x]
+            if base:
+                bm = statistics.median(base)
+                ratio += f" (base {bm:.3f} s, {min(base):.3f}–{max(base):.3f}; " + (
+                    f"{bm / med['torch']:.2f} of PyTorch)" if "torch" in med else "no PyTorch)")
         rss = [f"{max(x['rss_gb'] for x in results[proc][side]):.2f} GB" if results[proc].get(side) else "—"
                for side in ("mmif", "torch")]
         loads = [x["load_before"] for side in sides for x in results[proc][side]]

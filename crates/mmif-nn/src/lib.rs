@@ -17,6 +17,7 @@ pub(crate) mod kernels;
 pub mod layers;
 pub mod ops;
 pub mod text;
+pub mod train_ops;
 pub mod weights;
 
 pub use burn::tensor::{Device, Tensor};

@@ -196,16 +196,14 @@ impl Conv2d {
         if let Some(rows) = pad_rows {
             let mode = if self.reflect { PadMode::Reflect } else { PadMode::Constant(0.0) };
             let x = x.pad((p, p, rows[0], rows[1]), mode);
-            let opts = ConvOptions::new([self.stride; 2], [0, 0], [1, 1], self.groups);
-            return conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts);
+            return conv2d_any(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.stride, 0, self.groups);
         }
         let (x, p) = if self.reflect && p > 0 { (x.pad((p, p, p, p), PadMode::Reflect), 0) } else { (x, p) };
         let [cout, k, _, _] = self.weight.dims();
         if self.groups > 1 && k > 1 && k <= 4 && cout == self.groups * k {
             return self.few_channel_groups(x, p);
         }
-        let opts = ConvOptions::new([self.stride; 2], [p; 2], [1, 1], self.groups);
-        conv2d(x, self.weight.val(), self.bias.as_ref().map(Param::val), opts)
+        conv2d_any(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.stride, p, self.groups)
     }
 
     /// Whether this is a plain 1×1 conv (stride 1, no padding, one group).
@@ -268,19 +266,7 @@ impl Conv2d {
         let wh = kernels::host(&self.weight.val())?;
         let bh = host_opt(&self.bias)?;
         let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
-        let out = if weight[2] * weight[3] == 1 && self.stride == 1 && self.padding == 0 && self.groups == 1 {
-            kernels::pointwise_conv2d(x, w, b, geom.input, weight[0])
-        } else if kernels::depthwise_supported(&geom) {
-            kernels::depthwise_conv2d(x, w, b, &geom)
-        } else if weight[1] == 1 && weight[0] == self.groups {
-            // Strided depthwise: burn's depthwise kernel.
-            return None;
-        } else if let Some(tile) = kernels::winograd_pick(&geom) {
-            let ww = kernels::WinogradWeights::new(w, weight[0], weight[1], tile);
-            kernels::winograd_conv2d(x, &ww, b, &geom)
-        } else {
-            kernels::conv2d(x, w, b, &geom)
-        };
+        let out = kernels::conv_auto(x, w, b, &geom, true)?;
         Some((out, geom.output()))
     }
 
@@ -296,13 +282,12 @@ impl Conv2d {
         let g = cout / k;
         let [b, _, _, _] = x.dims();
         let w = self.weight.val().reshape([g, k, k, kh, kw]);
-        let opts = ConvOptions::new([self.stride; 2], [p; 2], [1, 1], cout);
         let mut sum: Option<Tensor<4>> = None;
         for s in 0..k {
             let kernels: Vec<Tensor<5>> =
                 (0..k).map(|j| w.clone().narrow(1, (j + k - s) % k, 1).narrow(2, j, 1)).collect();
             let v = Tensor::cat(kernels, 1).reshape([cout, 1, kh, kw]);
-            let y = conv2d(x.clone(), v, None, opts.clone());
+            let y = conv2d_any(x.clone(), v, None, self.stride, p, cout);
             let [_, _, oh, ow] = y.dims();
             let y = if s == 0 {
                 y
@@ -322,6 +307,32 @@ impl Conv2d {
             None => out,
         }
     }
+}
+
+/// burn's `conv2d` (zero padding `padding`, no dilation), or [`crate::train_ops::conv2d`] with the
+/// bias added after it where that takes the conv (stride 1, dense or depthwise, on `flex`): its
+/// backward pass is several times faster than burn's.
+pub(crate) fn conv2d_any(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> Tensor<4> {
+    if stride == 1
+        && let Some(y) = crate::train_ops::conv2d(&x, &weight, padding, groups)
+    {
+        return match bias {
+            Some(b) => {
+                let c = b.dims()[0];
+                y + b.reshape([1, c, 1, 1])
+            }
+            None => y,
+        };
+    }
+    let opts = ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups);
+    conv2d(x, weight, bias, opts)
 }
 
 /// `cat(xs, 1)`, or the one tensor itself.

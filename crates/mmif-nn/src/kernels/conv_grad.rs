@@ -1,0 +1,324 @@
+//! Gradients of stride-1, zero-padded convolutions (dense or depthwise) for training on `flex`
+//! (the backward pass of [`crate::train_ops`]):
+//!
+//! - the forward pass of a dense conv is im2col pieces times the weight matrix by `gemm`
+//!   ([`conv2d_gemm`]), a depthwise one the inference kernel;
+//! - the input gradient is a convolution of the output gradient with the kernel flipped in both
+//!   spatial axes and its channel axes swapped, padded by `k − 1 − p`, computed the same way;
+//! - a dense conv's weight gradient is, per sample, the product of the output gradient
+//!   (`C_out × pixels`) with the transposed im2col matrix of the padded input (`pixels ×
+//!   C_in·KH·KW`), built a few rows at a time and multiplied by `gemm` (for a 1×1 conv the input
+//!   itself is that matrix);
+//! - a depthwise conv's weight gradient is `KH·KW` dot products per plane.
+//!
+//! burn differentiates the same convs by a transposed conv (GEMM, then a col2im scatter) and by a
+//! conv whose kernel is the output gradient (an NHWC copy and an im2col of nine output positions
+//! per call, one call per group for grouped convs): on a CDDFuse training step those took more
+//! than half of the time.
+
+use super::conv::ConvGeom;
+use super::{conv_auto, dispatch};
+use rayon::prelude::*;
+
+/// The kernel of a conv's input gradient: `w'[i][o][a][b] = w[o][i][KH−1−a][KW−1−b]` for a
+/// dense conv (`[C_in, C_out, KH, KW]`), the flipped kernels for a depthwise one (same shape).
+pub(crate) fn flipped_kernel(w: &[f32], shape: [usize; 4], depthwise: bool) -> (Vec<f32>, [usize; 4]) {
+    let [cout, cpg, kh, kw] = shape;
+    assert_eq!(w.len(), cout * cpg * kh * kw);
+    let k = kh * kw;
+    let mut out = vec![0.0f32; w.len()];
+    if depthwise {
+        for (dst, src) in out.chunks_exact_mut(k).zip(w.chunks_exact(k)) {
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+        return (out, shape);
+    }
+    for o in 0..cout {
+        for i in 0..cpg {
+            let src = &w[(o * cpg + i) * k..][..k];
+            let dst = &mut out[(i * cout + o) * k..][..k];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    (out, [cpg, cout, kh, kw])
+}
+
+/// The gradient with respect to the input `[B, C_in, H, W]` of the conv `g` (stride 1, zero
+/// padding `p ≤ K − 1`, square kernel, dense or depthwise) given the output gradient `dy`.
+pub(crate) fn conv2d_input_grad(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let [cout, _, kh, kw] = g.weight;
+    let depthwise = g.groups > 1;
+    assert!(g.stride == 1 && kh == kw && g.padding < kh && g.pad_rows == [g.padding; 2] && !g.reflect);
+    let (wt, wt_shape) = flipped_kernel(w, g.weight, depthwise);
+    let [b, _, oh, ow] = g.output();
+    let q = kh - 1 - g.padding;
+    let geom = ConvGeom::new([b, cout, oh, ow], wt_shape, 1, q, g.groups, false);
+    debug_assert_eq!(geom.output(), g.input);
+    if depthwise {
+        conv_auto(dy, &wt, None, &geom, false).expect("the input gradient's geometry is supported")
+    } else {
+        conv2d_gemm(dy, &wt, &geom)
+    }
+}
+
+/// The dense conv `g` (stride 1, zero padding, one group) as im2col pieces times the weight
+/// matrix by `gemm`: the forward pass and input gradient of training. burn computes these the same
+/// way; `gemm`'s blocked sums are more accurate than the direct kernel's one long sum per output,
+/// which matters under train-mode BatchNorm (see [`super::conv_auto`]).
+pub(crate) fn conv2d_gemm(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let [b, cin, h, wd] = g.input;
+    let [cout, cpg, kh, kw] = g.weight;
+    let [_, _, oh, ow] = g.output();
+    assert!(g.stride == 1 && g.groups == 1 && cpg == cin && g.pad_rows == [g.padding; 2] && !g.reflect);
+    assert_eq!(x.len(), b * cin * h * wd);
+    assert_eq!(w.len(), cout * cin * kh * kw);
+    let kk = cin * kh * kw;
+    let mut out = vec![0.0f32; b * cout * oh * ow];
+    let pointwise = kh == 1 && kw == 1 && g.padding == 0;
+    let rows = (COLS_FLOATS / (kk * ow).max(1)).clamp(1, oh.max(1));
+    let mut cols = if pointwise { Vec::new() } else { vec![0.0f32; kk * rows * ow] };
+    for n in 0..b {
+        let xn = &x[n * cin * h * wd..][..cin * h * wd];
+        let on = &mut out[n * cout * oh * ow..][..cout * oh * ow];
+        if pointwise {
+            // SAFETY: `on` is cout × HW, `w` cout × cin, `xn` cin × HW (row stride HW).
+            unsafe { gemm_strided(on, cout, oh * ow, oh * ow, w, kk, xn, (oh * ow) as isize, 1, kk, false) };
+            continue;
+        }
+        for y0 in (0..oh).step_by(rows) {
+            let y1 = (y0 + rows).min(oh);
+            let np = (y1 - y0) * ow;
+            let piece = &mut cols[..kk * np];
+            im2col_rows(xn, [cin, h, wd], [kh, kw], g.padding, [y0, y1], ow, piece);
+            // SAFETY: the destination is rows y0..y1 of every output channel of `on` (row stride
+            // oh·ow, np values each); `w` is cout × kk; `piece` is kk × np row-major.
+            unsafe { gemm_strided(&mut on[y0 * ow..], cout, np, oh * ow, w, kk, piece, np as isize, 1, kk, false) };
+        }
+    }
+    out
+}
+
+/// Floats of one im2col piece (32 MB): the rows of a dense conv's weight gradient are built this
+/// many values at a time.
+const COLS_FLOATS: usize = 1 << 23;
+
+/// The gradient with respect to the weight `[C_out, C_in, KH, KW]` of the dense conv `g` (stride
+/// 1, zero padding, one group) given its input `x` and output gradient `dy`.
+pub(crate) fn conv2d_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let [b, cin, h, w] = g.input;
+    let [cout, cpg, kh, kw] = g.weight;
+    let [_, _, oh, ow] = g.output();
+    assert!(g.stride == 1 && g.groups == 1 && cpg == cin && g.pad_rows == [g.padding; 2] && !g.reflect);
+    assert_eq!(x.len(), b * cin * h * w);
+    assert_eq!(dy.len(), b * cout * oh * ow);
+    let kk = cin * kh * kw;
+    let mut dw = vec![0.0f32; cout * kk];
+    let mut accumulate = false;
+    let pointwise = kh == 1 && kw == 1 && g.padding == 0;
+    let rows = (COLS_FLOATS / (kk * ow).max(1)).clamp(1, oh.max(1));
+    let mut cols = if pointwise { Vec::new() } else { vec![0.0f32; kk * rows * ow] };
+    for n in 0..b {
+        let xn = &x[n * cin * h * w..][..cin * h * w];
+        let dyn_ = &dy[n * cout * oh * ow..][..cout * oh * ow];
+        if pointwise {
+            // The input plane is the im2col matrix: rhs(j, i) = x[i·HW + j].
+            // SAFETY: the dimensions and strides describe `dw` (cout × kk), `dyn_` (cout × HW,
+            // row stride HW) and `xn` (HW × cin read with column stride HW) within their lengths.
+            unsafe { gemm_acc(&mut dw, kk, dyn_, oh * ow, xn, 1, (oh * ow) as isize, oh * ow, accumulate) };
+            accumulate = true;
+            continue;
+        }
+        for y0 in (0..oh).step_by(rows) {
+            let y1 = (y0 + rows).min(oh);
+            let np = (y1 - y0) * ow;
+            let piece = &mut cols[..kk * np];
+            im2col_rows(xn, [cin, h, w], [kh, kw], g.padding, [y0, y1], ow, piece);
+            // SAFETY: `dw` is cout × kk; the left operand is rows y0..y1 of every output channel
+            // of `dyn_` (row stride oh·ow, np values each); the right one is `piece` read as
+            // np × kk (element (j, r) at r·np + j).
+            unsafe {
+                gemm_acc(&mut dw, kk, &dyn_[y0 * ow..], oh * ow, piece, 1, np as isize, np, accumulate);
+            }
+            accumulate = true;
+        }
+    }
+    dw
+}
+
+/// `dst (m × n, row-major) (+)= lhs (m × k, row stride lhs_rs) · rhs (k × n, strides rhs_rs /
+/// rhs_cs)`, with `m = dst.len() / n`.
+///
+/// # Safety
+/// Every element the strides address must lie inside `lhs` / `rhs`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_acc(
+    dst: &mut [f32],
+    n: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: isize,
+    rhs_cs: isize,
+    k: usize,
+    accumulate: bool,
+) {
+    let m = dst.len() / n.max(1);
+    // SAFETY: the caller's contract; `dst` is m × n with row stride n.
+    unsafe { gemm_strided(dst, m, n, n, lhs, lhs_rs, rhs, rhs_rs, rhs_cs, k, accumulate) }
+}
+
+/// `dst (m × n, row stride dst_rs, column stride 1) (+)= lhs (m × k, row stride lhs_rs, column
+/// stride 1) · rhs (k × n, strides rhs_rs / rhs_cs)`.
+///
+/// # Safety
+/// Every element the strides address must lie inside `lhs` / `rhs` (checked here for `dst`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: isize,
+    rhs_cs: isize,
+    k: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(n <= dst_rs && (m - 1) * dst_rs + n <= dst.len(), "destination out of bounds");
+    assert!((m - 1) * lhs_rs + k <= lhs.len(), "left operand out of bounds");
+    let last_rhs = (k as isize - 1) * rhs_rs + (n as isize - 1) * rhs_cs;
+    assert!(rhs_rs >= 0 && rhs_cs >= 0 && (last_rhs as usize) < rhs.len(), "right operand out of bounds");
+    // SAFETY: bounds checked above.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        )
+    }
+}
+
+/// Rows `y0..y1` of the im2col matrix of one sample `x` (`[C, H, W]`) for a `KH×KW` kernel with
+/// zero padding `p` and output width `ow`: row `r = (c·KH + a)·KW + b` holds, for every output
+/// pixel `(y, x)` of those rows, `x[c, y + a − p, x + b − p]` (0 outside the image).
+fn im2col_rows(
+    x: &[f32],
+    [_, h, w]: [usize; 3],
+    [kh, kw]: [usize; 2],
+    p: usize,
+    [y0, y1]: [usize; 2],
+    ow: usize,
+    out: &mut [f32],
+) {
+    let np = (y1 - y0) * ow;
+    out.par_chunks_mut(np).enumerate().for_each(|(r, row)| {
+        let (c, ab) = (r / (kh * kw), r % (kh * kw));
+        let (a, b) = (ab / kw, ab % kw);
+        let plane = &x[c * h * w..][..h * w];
+        // output columns whose input column x + b − p lies inside 0..w
+        let x0 = p.saturating_sub(b).min(ow);
+        let x1 = (w + p).saturating_sub(b).min(ow).max(x0);
+        for (y, dst) in (y0..y1).zip(row.chunks_exact_mut(ow)) {
+            let iy = (y + a).wrapping_sub(p);
+            if iy >= h {
+                dst.fill(0.0);
+                continue;
+            }
+            dst[..x0].fill(0.0);
+            dst[x1..].fill(0.0);
+            let src = &plane[iy * w..][..w];
+            dst[x0..x1].copy_from_slice(&src[x0 + b - p..x1 + b - p]);
+        }
+    });
+}
+
+/// The gradient with respect to the weight `[C, 1, KH, KW]` of the depthwise conv `g` (stride 1,
+/// zero padding) given its input `x` and output gradient `dy`: per plane and tap, the dot product
+/// of the output gradient with the shifted input, in f32 lanes summed per row in f64.
+pub(crate) fn depthwise_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let [b, c, h, w] = g.input;
+    let [cout, cpg, kh, kw] = g.weight;
+    let [_, _, oh, ow] = g.output();
+    assert!(g.stride == 1 && cpg == 1 && cout == c && g.groups == c && g.pad_rows == [g.padding; 2] && !g.reflect);
+    assert_eq!(x.len(), b * c * h * w);
+    assert_eq!(dy.len(), b * c * oh * ow);
+    let p = g.padding;
+    let mut dw = vec![0.0f32; c * kh * kw];
+    dw.par_chunks_mut(kh * kw).enumerate().for_each(|(ch, out)| {
+        let mut acc = vec![0.0f64; kh * kw];
+        for n in 0..b {
+            let plane = &x[(n * c + ch) * h * w..][..h * w];
+            let grad = &dy[(n * c + ch) * oh * ow..][..oh * ow];
+            for a in 0..kh {
+                for bb in 0..kw {
+                    let x0 = p.saturating_sub(bb).min(ow);
+                    let x1 = (w + p).saturating_sub(bb).min(ow).max(x0);
+                    if x0 == x1 {
+                        continue;
+                    }
+                    let mut s = 0.0f64;
+                    for y in 0..oh {
+                        let iy = (y + a).wrapping_sub(p);
+                        if iy >= h {
+                            continue;
+                        }
+                        let src = &plane[iy * w + x0 + bb - p..][..x1 - x0];
+                        s += f64::from(dot(&grad[y * ow + x0..y * ow + x1], src));
+                    }
+                    acc[a * kw + bb] += s;
+                }
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = *a as f32;
+        }
+    });
+    dw
+}
+
+dispatch! {
+    /// `Σ a[i]·b[i]` over eight f32 lanes.
+    fn dot(a: &[f32], b: &[f32]) -> f32 = dot_impl;
+}
+
+#[inline(always)]
+fn dot_impl(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for ((l, a), b) in lanes.iter_mut().zip(x).zip(y) {
+            *l += a * b;
+        }
+    }
+    let mut s: f32 = lanes.iter().sum();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
