@@ -70,66 +70,63 @@ pub(crate) fn conv2d_input_grad(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32>
 /// way; `gemm`'s blocked sums are more accurate than the direct kernel's one long sum per output,
 /// which matters under train-mode BatchNorm (see [`super::conv_auto`]).
 pub(crate) fn conv2d_gemm(x: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
-    let [b, cin, h, wd] = g.input;
+    let [b, _, _, _] = g.input;
     let [cout, cpg, kh, kw] = g.weight;
     let [_, _, oh, ow] = g.output();
-    assert!(g.stride == 1 && g.groups == 1 && cpg == cin && g.pad_rows == [g.padding; 2] && !g.reflect);
-    assert_eq!(x.len(), b * cin * h * wd);
-    assert_eq!(w.len(), cout * cin * kh * kw);
-    let kk = cin * kh * kw;
+    let kk = cpg * kh * kw;
+    assert_eq!(w.len(), cout * kk);
     let mut out = vec![0.0f32; b * cout * oh * ow];
-    let pointwise = kh == 1 && kw == 1 && g.padding == 0;
-    let rows = (COLS_FLOATS / (kk * ow).max(1)).clamp(1, oh.max(1));
-    let mut cols = if pointwise { Vec::new() } else { vec![0.0f32; kk * rows * ow] };
-    for n in 0..b {
-        let xn = &x[n * cin * h * wd..][..cin * h * wd];
+    im2col_pieces(x, g, |n, y0, np, cols| {
         let on = &mut out[n * cout * oh * ow..][..cout * oh * ow];
-        if pointwise {
-            // SAFETY: `on` is cout × HW, `w` cout × cin, `xn` cin × HW (row stride HW).
-            unsafe { gemm_strided(on, cout, oh * ow, oh * ow, w, kk, xn, (oh * ow) as isize, 1, kk, false) };
-            continue;
-        }
-        for y0 in (0..oh).step_by(rows) {
-            let y1 = (y0 + rows).min(oh);
-            let np = (y1 - y0) * ow;
-            let piece = &mut cols[..kk * np];
-            im2col_rows(xn, [cin, h, wd], [kh, kw], g.padding, [y0, y1], ow, piece);
-            // SAFETY: the destination is rows y0..y1 of every output channel of `on` (row stride
-            // oh·ow, np values each); `w` is cout × kk; `piece` is kk × np row-major.
-            unsafe { gemm_strided(&mut on[y0 * ow..], cout, np, oh * ow, w, kk, piece, np as isize, 1, kk, false) };
-        }
-    }
+        // SAFETY: the destination is rows y0.. of every output channel of sample n (row stride
+        // oh·ow, np values each); `w` is cout × kk; `cols` is kk × np row-major.
+        unsafe { gemm_strided(&mut on[y0 * ow..], cout, np, oh * ow, w, kk, cols, np as isize, 1, kk, false) };
+    });
     out
 }
-
-/// Floats of one im2col piece (32 MB): the rows of a dense conv's weight gradient are built this
-/// many values at a time.
-const COLS_FLOATS: usize = 1 << 23;
 
 /// The gradient with respect to the weight `[C_out, C_in, KH, KW]` of the dense conv `g` (stride
 /// 1, zero padding, one group) given its input `x` and output gradient `dy`.
 pub(crate) fn conv2d_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
-    let [b, cin, h, w] = g.input;
+    let [b, _, _, _] = g.input;
     let [cout, cpg, kh, kw] = g.weight;
+    let [_, _, oh, ow] = g.output();
+    assert_eq!(dy.len(), b * cout * oh * ow);
+    let kk = cpg * kh * kw;
+    let mut dw = vec![0.0f32; cout * kk];
+    let mut accumulate = false;
+    im2col_pieces(x, g, |n, y0, np, cols| {
+        let dyn_ = &dy[n * cout * oh * ow..][..cout * oh * ow];
+        // SAFETY: `dw` is cout × kk (row stride kk); the left operand is rows y0.. of every output channel of
+        // `dyn_` (row stride oh·ow, np values each); the right one is `cols` read as np × kk
+        // (element (j, r) at r·np + j).
+        unsafe { gemm_strided(&mut dw, cout, kk, kk, &dyn_[y0 * ow..], oh * ow, cols, 1, np as isize, np, accumulate) };
+        accumulate = true;
+    });
+    dw
+}
+
+/// Floats of one im2col piece (32 MB): the rows of a dense conv are built this many values at a time.
+const COLS_FLOATS: usize = 1 << 23;
+
+/// Calls `f(n, y0, np, cols)` for every sample `n` of `x` and every piece of output rows starting
+/// at `y0` (`np` output pixels) with the im2col matrix of those rows of the dense conv `g` (stride
+/// 1, zero padding, one group): `C_in·KH·KW × np`, row-major. For a 1×1 conv without padding the
+/// input plane itself is that matrix (one piece per sample, nothing copied).
+fn im2col_pieces(x: &[f32], g: &ConvGeom, mut f: impl FnMut(usize, usize, usize, &[f32])) {
+    let [b, cin, h, w] = g.input;
+    let [_, cpg, kh, kw] = g.weight;
     let [_, _, oh, ow] = g.output();
     assert!(g.stride == 1 && g.groups == 1 && cpg == cin && g.pad_rows == [g.padding; 2] && !g.reflect);
     assert_eq!(x.len(), b * cin * h * w);
-    assert_eq!(dy.len(), b * cout * oh * ow);
     let kk = cin * kh * kw;
-    let mut dw = vec![0.0f32; cout * kk];
-    let mut accumulate = false;
     let pointwise = kh == 1 && kw == 1 && g.padding == 0;
     let rows = (COLS_FLOATS / (kk * ow).max(1)).clamp(1, oh.max(1));
     let mut cols = if pointwise { Vec::new() } else { vec![0.0f32; kk * rows * ow] };
     for n in 0..b {
         let xn = &x[n * cin * h * w..][..cin * h * w];
-        let dyn_ = &dy[n * cout * oh * ow..][..cout * oh * ow];
         if pointwise {
-            // The input plane is the im2col matrix: rhs(j, i) = x[i·HW + j].
-            // SAFETY: the dimensions and strides describe `dw` (cout × kk), `dyn_` (cout × HW,
-            // row stride HW) and `xn` (HW × cin read with column stride HW) within their lengths.
-            unsafe { gemm_acc(&mut dw, kk, dyn_, oh * ow, xn, 1, (oh * ow) as isize, oh * ow, accumulate) };
-            accumulate = true;
+            f(n, 0, h * w, xn);
             continue;
         }
         for y0 in (0..oh).step_by(rows) {
@@ -137,38 +134,9 @@ pub(crate) fn conv2d_weight_grad(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32
             let np = (y1 - y0) * ow;
             let piece = &mut cols[..kk * np];
             im2col_rows(xn, [cin, h, w], [kh, kw], g.padding, [y0, y1], ow, piece);
-            // SAFETY: `dw` is cout × kk; the left operand is rows y0..y1 of every output channel
-            // of `dyn_` (row stride oh·ow, np values each); the right one is `piece` read as
-            // np × kk (element (j, r) at r·np + j).
-            unsafe {
-                gemm_acc(&mut dw, kk, &dyn_[y0 * ow..], oh * ow, piece, 1, np as isize, np, accumulate);
-            }
-            accumulate = true;
+            f(n, y0, np, piece);
         }
     }
-    dw
-}
-
-/// `dst (m × n, row-major) (+)= lhs (m × k, row stride lhs_rs) · rhs (k × n, strides rhs_rs /
-/// rhs_cs)`, with `m = dst.len() / n`.
-///
-/// # Safety
-/// Every element the strides address must lie inside `lhs` / `rhs`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_acc(
-    dst: &mut [f32],
-    n: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    rhs: &[f32],
-    rhs_rs: isize,
-    rhs_cs: isize,
-    k: usize,
-    accumulate: bool,
-) {
-    let m = dst.len() / n.max(1);
-    // SAFETY: the caller's contract; `dst` is m × n with row stride n.
-    unsafe { gemm_strided(dst, m, n, n, lhs, lhs_rs, rhs, rhs_rs, rhs_cs, k, accumulate) }
 }
 
 /// `dst (m × n, row stride dst_rs, column stride 1) (+)= lhs (m × k, row stride lhs_rs, column
