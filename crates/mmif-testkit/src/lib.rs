@@ -23,8 +23,9 @@ pub use rng::Rng;
 pub use scratch::Scratch;
 
 /// The device the network and training tests run on, as `mmif --device` names it:
-/// `$MMIF_TEST_DEVICE`, `cpu` when unset. CI runs the parity tests and the training steps a second
-/// time with `MMIF_TEST_DEVICE=wgpu` (lavapipe); a device the build lacks fails the test.
+/// `$MMIF_TEST_DEVICE`, `cpu` when unset. `MMIF_TEST_DEVICE=wgpu` in a build with the `wgpu`
+/// features reruns the parity tests and the training steps on wgpu (lavapipe works without a GPU);
+/// CI does not do this yet (README, "GPUs"). A device the build lacks fails the test.
 pub fn device_name() -> String {
     std::env::var("MMIF_TEST_DEVICE").unwrap_or_else(|_| "cpu".into())
 }
