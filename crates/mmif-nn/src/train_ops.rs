@@ -2,8 +2,7 @@
 //!
 //! [`conv2d`] is a burn backend extension ([`TrainOps`]) implemented for `Flex` and for
 //! `Autodiff<Flex>`: its forward pass runs im2col and `gemm` for dense convs (as burn does, but
-//! without its NHWC copies) and the depthwise inference kernel, and its
-//! backward pass the gradient kernels of `kernels/conv_grad.rs`, instead of burn's
+//! without its NHWC copies) and the depthwise inference kernel, and its backward pass the gradient kernels of `kernels/conv_grad.rs`, instead of burn's
 //! differentiation of `conv2d` (a transposed conv for the input gradient and, for the weight
 //! gradient, a conv whose kernel is the output gradient, once per group). It takes stride-1
 //! convs with zero padding `p < K` of square kernels, dense or depthwise; the layers call it for
@@ -23,8 +22,8 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{Bytes, DType, Shape, Tensor};
-use burn_flex::{FlexTensor, Layout};
+use burn::tensor::{DType, Tensor};
+use burn_flex::FlexTensor;
 
 use crate::kernels::{self, ConvGeom};
 
@@ -46,26 +45,14 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
     t.shape().dims()
 }
 
-/// The contiguous f32 values of a flex tensor.
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.is_contiguous() { t } else { t.to_contiguous() }
-}
-
-fn flex_tensor(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32)
-}
-
 impl TrainOps for Flex {
     fn mmif_conv2d(x: FlexTensor, weight: FlexTensor, padding: usize, groups: usize) -> FlexTensor {
-        let (x, weight) = (contiguous(x), contiguous(weight));
+        let (x, weight) = (kernels::contiguous(x), kernels::contiguous(weight));
         let g = geometry(dims4(&x), dims4(&weight), padding, groups);
         let (xv, wv) = (kernels::values(&x), kernels::values(&weight));
-        let out = if groups == 1 {
-            kernels::conv2d_gemm(xv, wv, &g)
-        } else {
-            kernels::conv_auto(xv, wv, None, &g, false).expect("conv geometry checked by train_ops::conv2d")
-        };
-        flex_tensor(out, g.output())
+        let out =
+            if groups == 1 { kernels::conv2d_gemm(xv, wv, &g) } else { kernels::depthwise_conv2d(xv, wv, None, &g) };
+        kernels::flex_from_host(out, g.output())
     }
 }
 
@@ -79,15 +66,15 @@ impl Backward<Flex, 2> for ConvBackward {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_w] = ops.parents;
-        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let grad = kernels::contiguous(grads.consume::<Flex>(&ops.node));
         let (x_state, w_state, padding, groups) = ops.state;
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let w = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(w_state));
+        let x = kernels::contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let w = kernels::contiguous(checkpointer.retrieve_node_output::<FlexTensor>(w_state));
         let g = geometry(dims4(&x), dims4(&w), padding, groups);
         let dy = kernels::values(&grad);
         if let Some(node) = node_x {
             let dx = kernels::conv2d_input_grad(dy, kernels::values(&w), &g);
-            grads.register::<Flex>(node.id, flex_tensor(dx, g.input));
+            grads.register::<Flex>(node.id, kernels::flex_from_host(dx, g.input));
         }
         if let Some(node) = node_w {
             let dw = if groups == 1 {
@@ -95,7 +82,7 @@ impl Backward<Flex, 2> for ConvBackward {
             } else {
                 kernels::depthwise_weight_grad(kernels::values(&x), dy, &g)
             };
-            grads.register::<Flex>(node.id, flex_tensor(dw, g.weight));
+            grads.register::<Flex>(node.id, kernels::flex_from_host(dw, g.weight));
         }
     }
 }
@@ -159,15 +146,8 @@ mod tests {
     use burn::tensor::{Device, TensorData};
 
     fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        let mut rng = mmif_testkit::Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect()
     }
 
     fn t4(v: Vec<f32>, s: [usize; 4], device: &Device) -> Tensor<4> {

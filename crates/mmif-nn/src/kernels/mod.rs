@@ -9,7 +9,7 @@
 //! | `mod.rs` | the burn buffer bridge ([`host`], [`on_host`], [`values`], [`from_host`]), CPU feature detection, the [`dispatch!`] macro, the one audited writer of uninitialised outputs ([`write_all`]) |
 //! | `block.rs` | the register-blocked row engine (`conv_row`: `C` output channels × `N` vectors of pixels, AVX2/FMA or AVX-512VL) every convolution below runs on |
 //! | `conv.rs` | [`ConvGeom`], [`conv2d`]: a direct convolution (any kernel, stride, groups) with zero or reflection padding built in, parallel over output rows |
-//! | `conv_grad.rs` | [`conv2d_input_grad`], [`conv2d_weight_grad`], [`depthwise_weight_grad`]: the backward pass of stride-1 zero-padded dense and depthwise convs (training, [`crate::train_ops`]) |
+//! | `conv_grad.rs` | [`conv2d_gemm`], [`conv2d_input_grad`], [`conv2d_weight_grad`], [`depthwise_weight_grad`]: the forward (dense) and backward passes of stride-1 zero-padded convs (training, [`crate::train_ops`]) |
 //! | `pointwise.rs` | [`pointwise_conv2d`], [`pointwise_conv2d_ext`] ([`Pointwise`]): 1×1 convolutions, of a channel concatenation without forming it, with a residual and an activation in the same pass |
 //! | `depthwise.rs` | [`depthwise_supported`], [`depthwise_conv2d`]: depthwise, stride-1 convolutions |
 //! | `ffn.rs` | [`gelu_gate`] (`GELU(x₁)·x₂`), [`gated_ffn`] ([`GatedFfnWeights`]): Restormer's gated FFN fused row by row |
@@ -69,7 +69,12 @@ pub(crate) fn host<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     if t.dtype() != DType::F32 {
         return None;
     }
-    Some(if t.is_contiguous() { t } else { t.to_contiguous() })
+    Some(contiguous(t))
+}
+
+/// `t` itself if it is contiguous, else a contiguous copy.
+pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.is_contiguous() { t } else { t.to_contiguous() }
 }
 
 /// Whether [`host`] would accept `x` (without making it contiguous).
@@ -84,21 +89,21 @@ pub(crate) fn values(t: &FlexTensor) -> &[f32] {
 
 /// A flex tensor owning `data` (row-major, `shape`), without a copy.
 pub(crate) fn from_host<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    Tensor::from_primitive::<Flex>(flex_from_host(data, shape))
+}
+
+/// The `flex` primitive owning `data` (row-major, `shape`), without a copy.
+pub(crate) fn flex_from_host<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     assert_eq!(data.len(), shape.iter().product::<usize>(), "data length and shape disagree");
-    let t = FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32);
-    Tensor::from_primitive::<Flex>(t)
+    FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32)
 }
 
 /// The conv `g` of `x` by the fastest kernel that takes it: 1×1 stride-1 convs by
 /// [`pointwise_conv2d`], depthwise stride-1 ones by [`depthwise_conv2d`], dense 3×3 ones by
-/// [`winograd_conv2d`] where `winograd` allows it and [`winograd_pick`] chooses it, the rest by
-/// [`conv2d`]. `None` for geometries [`ConvGeom::supported`] refuses and for strided depthwise
-/// convs (burn's kernel is faster there). Training does not use it for dense convs
-/// ([`conv2d_gemm`] instead): F(4×4)'s error (1e-5 of the largest output) and, less so, the
-/// direct kernel's long sums are harmless in inference but, amplified by train-mode BatchNorm
-/// over a few pixels, moved the running statistics of UNet5's 1024-channel block 20× (Winograd)
-/// and 5× (direct) further from PyTorch's float64 values than PyTorch's own float32 run.
-pub(crate) fn conv_auto(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &ConvGeom, winograd: bool) -> Option<Vec<f32>> {
+/// [`winograd_conv2d`] where [`winograd_pick`] chooses it, the rest by [`conv2d`]. `None` for
+/// geometries [`ConvGeom::supported`] refuses and for strided depthwise convs (burn's kernel is
+/// faster there). Inference only: training's dense convs take [`conv2d_gemm`] (its doc says why).
+pub(crate) fn conv_auto(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
     if !g.supported() {
         return None;
     }
@@ -109,7 +114,7 @@ pub(crate) fn conv_auto(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &ConvGeom, w
         depthwise_conv2d(x, w, b, g)
     } else if cpg == 1 && cout == g.groups {
         return None;
-    } else if let Some(tile) = winograd_pick(g).filter(|_| winograd) {
+    } else if let Some(tile) = winograd_pick(g) {
         winograd_conv2d(x, &WinogradWeights::new(w, cout, cpg, tile), b, g)
     } else {
         conv2d(x, w, b, g)

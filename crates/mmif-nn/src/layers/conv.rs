@@ -266,7 +266,7 @@ impl Conv2d {
         let wh = kernels::host(&self.weight.val())?;
         let bh = host_opt(&self.bias)?;
         let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
-        let out = kernels::conv_auto(x, w, b, &geom, true)?;
+        let out = kernels::conv_auto(x, w, b, &geom)?;
         Some((out, geom.output()))
     }
 
