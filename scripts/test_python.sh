@@ -7,6 +7,7 @@
 # network access to the Python package index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/test_features.sh
 
 python=${PYTHON:-python3}
 venv=target/py-venv
@@ -19,13 +20,17 @@ echo "== python: a fresh virtual environment ($venv)"
 
 echo "== python: the wheel (maturin build --release)"
 rm -rf "$wheels"
-"$venv/bin/maturin" build --release --locked -m crates/mmif-py/Cargo.toml -i "$venv/bin/python" -o "$wheels"
+# the workspace's test features (scripts/test.sh), so that burn is not built a second time
+py_features=()
+[ -z "$MMIF_TEST_FEATURES" ] || py_features=(--features wgpu)
+"$venv/bin/maturin" build --release --locked -m crates/mmif-py/Cargo.toml -i "$venv/bin/python" -o "$wheels" \
+    "${py_features[@]}"
 "$venv/bin/pip" install -q "$wheels"/mmif_fusion-*.whl
 
 echo "== python: the mmif binary"
 # with mmif-py selected too, the dependencies' features are the workspace's (a no-op after
 # `cargo test --release --workspace`; `-p mmif-cli` alone would rebuild the proc macros and burn)
-cargo build --release --locked -p mmif-cli -p mmif-py --bin mmif
+cargo build --release --locked -p mmif-cli -p mmif-py --bin mmif "${test_features[@]}"
 
 echo "== python: pytest"
 export MMIF_BIN="$PWD/target/release/mmif"

@@ -36,7 +36,7 @@ fn cuda_without_the_feature_names_it() {
 #[cfg(feature = "wgpu")]
 mod on_wgpu {
     use super::*;
-    use crate::common::{Scratch, filled_weights, loss_lines, ok, pairs, read_npy, tiny_patches};
+    use crate::common::{Scratch, filled_weights, loss_lines, ok, pairs, read_npy, texture, tiny_patches};
 
     #[test]
     fn bench_reports_the_wgpu_device() {
@@ -82,42 +82,49 @@ mod on_wgpu {
         }
     }
 
-    /// `mmif train -m cddfuse --device wgpu`: its first step's loss terms equal the CPU run's to
-    /// the one-step fixture tolerance (1e-4 relative), it checkpoints, and it resumes to the end.
+    /// Runs `mmif train ARGS --max-steps 1` on the CPU into `cpu_run` and on wgpu into `gpu_run` and
+    /// checks that the first step agrees to the one-step fixture tolerances: every loss term to 1e-4
+    /// relative, each module's global gradient norm before clipping to 1e-3 relative. The initial
+    /// weights come from `--seed` (drawn on the CPU for every device), so both runs start alike.
+    fn first_steps_agree(s: &Scratch, model: &str, args: &[&str], cpu_run: &str, gpu_run: &str) {
+        let train = |run: &str, device: &str| {
+            let mut a: Vec<String> = ["train", "-m", model, "-o", &s.s(run), "--device", device, "--max-steps", "1"]
+                .iter()
+                .map(|x| x.to_string())
+                .collect();
+            a.extend(args.iter().map(|x| x.to_string()));
+            mmif(a)
+        };
+        ok(&train(cpu_run, "cpu"), &format!("train {model} on cpu"));
+        ok(&train(gpu_run, "wgpu"), &format!("train {model} on wgpu"));
+        let (cpu, gpu) = (
+            loss_lines(&s.path(&format!("{cpu_run}/loss.jsonl"))),
+            loss_lines(&s.path(&format!("{gpu_run}/loss.jsonl"))),
+        );
+        assert_eq!((cpu.len(), gpu.len()), (1, 1), "{model}: one step each");
+        for (field, tol) in [("losses", 1e-4), ("grad_norm", 1e-3)] {
+            let want = cpu[0][field].as_object().unwrap_or_else(|| panic!("{model}: no {field}"));
+            assert!(!want.is_empty(), "{model}: empty {field}");
+            for (k, w) in want {
+                let (w, g) = (w.as_f64().unwrap(), gpu[0][field][k].as_f64().unwrap());
+                assert!((g - w).abs() <= tol * w.abs().max(1e-12), "{model} {field} {k}: wgpu {g}, cpu {w}");
+            }
+        }
+    }
+
+    /// `mmif train -m cddfuse --device wgpu`: its first step equals the CPU's (`first_steps_agree`),
+    /// it checkpoints, and it resumes to the end.
     #[test]
     fn cddfuse_trains_checkpoints_and_resumes_on_wgpu() {
         let s = Scratch::new("device_train");
         tiny_patches(&s);
-        let train = |run: &str, device: &str, extra: &[&str]| {
-            let mut a: Vec<String> = ["train", "-m", "cddfuse", "--data", &s.s("d.mmifds"), "-o", &s.s(run)]
-                .iter()
-                .map(|x| x.to_string())
-                .collect();
-            a.extend(["--device".to_string(), device.to_string()]);
-            a.extend(extra.iter().map(|x| x.to_string()));
-            mmif(a)
-        };
-        let cfg = ["--epochs", "2", "--epoch-gap", "1", "--batch", "2"];
-        ok(&train("cpu", "cpu", &[&cfg[..], &["--max-steps", "1"]].concat()), "train on cpu");
-        ok(&train("gpu", "wgpu", &[&cfg[..], &["--max-steps", "1"]].concat()), "train on wgpu");
-        let (cpu, gpu) = (loss_lines(&s.path("cpu/loss.jsonl")), loss_lines(&s.path("gpu/loss.jsonl")));
-        assert_eq!((cpu.len(), gpu.len()), (1, 1));
-        let terms = cpu[0]["losses"].as_object().expect("loss terms");
-        assert!(!terms.is_empty());
-        for (k, want) in terms {
-            let (want, got) = (want.as_f64().unwrap(), gpu[0]["losses"][k].as_f64().unwrap());
-            assert!((got - want).abs() <= 1e-4 * want.abs().max(1e-12), "loss {k}: wgpu {got}, cpu {want}");
-        }
-        // Each module's global gradient norm before clipping, to the fixtures' 1e-3 relative.
-        let norms = cpu[0]["grad_norm"].as_object().expect("gradient norms");
-        assert!(!norms.is_empty());
-        for (g, want) in norms {
-            let (want, got) = (want.as_f64().unwrap(), gpu[0]["grad_norm"][g].as_f64().unwrap());
-            assert!((got - want).abs() <= 1e-3 * want.abs().max(1e-12), "grad norm {g}: wgpu {got}, cpu {want}");
-        }
+        let data = s.s("d.mmifds");
+        let cfg = ["--data", &data, "--epochs", "2", "--epoch-gap", "1", "--batch", "2"];
+        first_steps_agree(&s, "cddfuse", &cfg, "cpu", "gpu");
         assert!(s.path("gpu/latest.json").is_file(), "a checkpoint after --max-steps");
         // Resume on wgpu to the end of the run: 3 steps per epoch, 2 epochs.
-        ok(&train("gpu", "wgpu", &["--resume"]), "resume on wgpu");
+        let o = mmif(["train", "-m", "cddfuse", "--data", &data, "-o", &s.s("gpu"), "--device", "wgpu", "--resume"]);
+        ok(&o, "resume on wgpu");
         let log = loss_lines(&s.path("gpu/loss.jsonl"));
         assert_eq!(log.len(), 6);
         assert_eq!(log[5]["stage"], "II");
@@ -127,5 +134,59 @@ mod on_wgpu {
         let params: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(s.path("gpu/params.json")).unwrap()).unwrap();
         assert!(params["provenance"]["device"].as_str().is_some_and(|d| d.starts_with("wgpu")));
+    }
+
+    /// EMMA's three procedures on wgpu: a pseudo-sensor (`emma-ai`, with train-mode BatchNorm) and
+    /// the U-Fuser against two frozen pseudo-sensors, first step against the CPU's.
+    #[test]
+    fn emma_first_steps_equal_the_cpu_on_wgpu() {
+        let s = Scratch::new("device_emma");
+        pairs(&s, 2, 32, 32);
+        std::fs::create_dir_all(s.path("fused")).unwrap();
+        for i in 0..2 {
+            texture(32, 32, 0.9 + i as f32).save(s.path(&format!("fused/p{i}.png"))).unwrap();
+        }
+        let prep = |args: &[&str], out: &str| {
+            let mut a = vec!["prepare", "-o", out, "--patch", "16", "--stride", "16"];
+            a.extend_from_slice(args);
+            ok(&mmif(a), out);
+        };
+        let (ai, av, d) = (s.s("ai.mmifds"), s.s("av.mmifds"), s.s("d.mmifds"));
+        prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir")], &ai);
+        prep(&["--fused", &s.s("fused"), "--vis", &s.s("vis")], &av);
+        ok(&mmif(["prepare", "-o", &d, "--patch", "32", "--ir", &s.s("ir"), "--vis", &s.s("vis")]), "prepare");
+        first_steps_agree(&s, "emma-ai", &["--data", &ai, "--batch", "4", "--epochs", "1"], "ai_cpu", "ai_gpu");
+        first_steps_agree(&s, "emma-av", &["--data", &av, "--batch", "4", "--epochs", "1"], "av_cpu", "av_gpu");
+        let (sa, sv) = (s.s("ai_cpu/emma-ai.safetensors"), s.s("av_cpu/emma-av.safetensors"));
+        let cfg = ["--data", &d, "--ai", &sa, "--av", &sv, "--batch", "2", "--epochs", "1"];
+        first_steps_agree(&s, "emma", &cfg, "u_cpu", "u_gpu");
+    }
+
+    /// FILM (image and text features) on wgpu, first step against the CPU's.
+    #[test]
+    fn film_first_step_equals_the_cpu_on_wgpu() {
+        let s = Scratch::new("device_film");
+        pairs(&s, 2, 16, 16);
+        std::fs::create_dir_all(s.path("text")).unwrap();
+        for i in 0..2 {
+            let v: Vec<f32> = mmif_io::uniform_pm1(3, i, 7 * 768).to_vec();
+            mmif_io::write_npy_f32(&s.path(&format!("text/p{i}.npy")), &[7, 768], &v).unwrap();
+        }
+        let d = s.s("film.mmifds");
+        let o = mmif([
+            "prepare",
+            "--ir",
+            &s.s("ir"),
+            "--vis",
+            &s.s("vis"),
+            "--text-dir",
+            &s.s("text"),
+            "--size",
+            "full",
+            "-o",
+            &d,
+        ]);
+        ok(&o, "prepare film");
+        first_steps_agree(&s, "film", &["--data", &d, "--batch", "2", "--epochs", "1"], "cpu", "gpu");
     }
 }
