@@ -36,7 +36,7 @@ fn cuda_without_the_feature_names_it() {
 #[cfg(feature = "wgpu")]
 mod on_wgpu {
     use super::*;
-    use crate::common::{Scratch, filled_weights, loss_lines, ok, pairs, read_npy, texture, tiny_patches};
+    use crate::common::{Scratch, emma_data, filled_weights, film_data, loss_lines, ok, pairs, read_npy, tiny_patches};
 
     #[test]
     fn bench_reports_the_wgpu_device() {
@@ -141,20 +141,7 @@ mod on_wgpu {
     #[test]
     fn emma_first_steps_equal_the_cpu_on_wgpu() {
         let s = Scratch::new("device_emma");
-        pairs(&s, 2, 32, 32);
-        std::fs::create_dir_all(s.path("fused")).unwrap();
-        for i in 0..2 {
-            texture(32, 32, 0.9 + i as f32).save(s.path(&format!("fused/p{i}.png"))).unwrap();
-        }
-        let prep = |args: &[&str], out: &str| {
-            let mut a = vec!["prepare", "-o", out, "--patch", "16", "--stride", "16"];
-            a.extend_from_slice(args);
-            ok(&mmif(a), out);
-        };
-        let (ai, av, d) = (s.s("ai.mmifds"), s.s("av.mmifds"), s.s("d.mmifds"));
-        prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir")], &ai);
-        prep(&["--fused", &s.s("fused"), "--vis", &s.s("vis")], &av);
-        ok(&mmif(["prepare", "-o", &d, "--patch", "32", "--ir", &s.s("ir"), "--vis", &s.s("vis")]), "prepare");
+        let (ai, av, d) = emma_data(&s);
         first_steps_agree(&s, "emma-ai", &["--data", &ai, "--batch", "4", "--epochs", "1"], "ai_cpu", "ai_gpu");
         first_steps_agree(&s, "emma-av", &["--data", &av, "--batch", "4", "--epochs", "1"], "av_cpu", "av_gpu");
         let (sa, sv) = (s.s("ai_cpu/emma-ai.safetensors"), s.s("av_cpu/emma-av.safetensors"));
@@ -166,27 +153,7 @@ mod on_wgpu {
     #[test]
     fn film_first_step_equals_the_cpu_on_wgpu() {
         let s = Scratch::new("device_film");
-        pairs(&s, 2, 16, 16);
-        std::fs::create_dir_all(s.path("text")).unwrap();
-        for i in 0..2 {
-            let v: Vec<f32> = mmif_io::uniform_pm1(3, i, 7 * 768).to_vec();
-            mmif_io::write_npy_f32(&s.path(&format!("text/p{i}.npy")), &[7, 768], &v).unwrap();
-        }
-        let d = s.s("film.mmifds");
-        let o = mmif([
-            "prepare",
-            "--ir",
-            &s.s("ir"),
-            "--vis",
-            &s.s("vis"),
-            "--text-dir",
-            &s.s("text"),
-            "--size",
-            "full",
-            "-o",
-            &d,
-        ]);
-        ok(&o, "prepare film");
+        let d = film_data(&s, 2, 16, 16);
         first_steps_agree(&s, "film", &["--data", &d, "--batch", "2", "--epochs", "1"], "cpu", "gpu");
     }
 }

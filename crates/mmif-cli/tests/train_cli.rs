@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scratch, loss_lines, mmif, ok, pairs, stderr, texture, tiny_patches};
+use common::{Scratch, emma_data, film_data, loss_lines, mmif, ok, stderr, tiny_patches};
 
 /// `mmif fuse` of one pair of the scratch folder with trained weights (and text for FILM).
 fn fuse_trained(s: &Scratch, model: &str, weights: &str, ir: &str, vis: &str, text: Option<&str>, what: &str) {
@@ -82,21 +82,10 @@ fn cddfuse_prepare_train_resume_and_fuse() {
 #[test]
 fn emma_pseudo_sensors_then_ufuser() {
     let s = Scratch::new("emma");
-    pairs(&s, 2, 64, 32);
-    std::fs::create_dir_all(s.path("fused")).unwrap();
-    for i in 0..2 {
-        texture(64, 32, 0.9 + i as f32).save(s.path(&format!("fused/p{i}.png"))).unwrap();
-    }
-    let prep = |args: &[&str], out: &str| {
-        let mut a = vec!["prepare", "-o", out, "--patch", "32", "--stride", "32"];
-        a.extend_from_slice(args);
-        mmif(a)
-    };
-    let (ai, av, d) = (s.s("ai.mmifds"), s.s("av.mmifds"), s.s("d.mmifds"));
-    ok(&prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir")], &ai), "prepare ai");
-    ok(&prep(&["--fused", &s.s("fused"), "--vis", &s.s("vis")], &av), "prepare av");
-    ok(&prep(&["--ir", &s.s("ir"), "--vis", &s.s("vis")], &d), "prepare fusion patches");
-    let o = prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir"), "--vis", &s.s("vis")], &s.s("x.mmifds"));
+    let (ai, av, d) = emma_data(&s);
+    let x = s.s("x.mmifds");
+    let (f, ir, vis) = (s.s("fused"), s.s("ir"), s.s("vis"));
+    let o = mmif(["prepare", "-o", &x, "--patch", "32", "--fused", &f, "--ir", &ir, "--vis", &vis]);
     assert!(!o.status.success() && stderr(&o).contains("one source folder"), "{}", stderr(&o));
 
     for (model, data, dir) in [("emma-ai", &ai, "run_ai"), ("emma-av", &av, "run_av")] {
@@ -145,27 +134,8 @@ fn emma_pseudo_sensors_then_ufuser() {
 #[test]
 fn film_needs_text_and_trains_with_it() {
     let s = Scratch::new("film");
-    pairs(&s, 2, 32, 32);
-    std::fs::create_dir_all(s.path("text")).unwrap();
-    for i in 0..2 {
-        let v: Vec<f32> = mmif_io::uniform_pm1(3, i, 7 * 768).to_vec();
-        mmif_io::write_npy_f32(&s.path(&format!("text/p{i}.npy")), &[7, 768], &v).unwrap();
-    }
-    let (d, plain) = (s.s("film.mmifds"), s.s("plain.mmifds"));
-    let o = mmif([
-        "prepare",
-        "--ir",
-        &s.s("ir"),
-        "--vis",
-        &s.s("vis"),
-        "--text-dir",
-        &s.s("text"),
-        "--size",
-        "full",
-        "-o",
-        &d,
-    ]);
-    ok(&o, "prepare film");
+    let d = film_data(&s, 2, 32, 32);
+    let plain = s.s("plain.mmifds");
     ok(&mmif(["prepare", "--ir", &s.s("ir"), "--vis", &s.s("vis"), "--patch", "32", "-o", &plain]), "prepare");
     let o = mmif(["train", "-m", "film", "--data", &plain, "-o", &s.s("run_bad")]);
     assert!(!o.status.success() && stderr(&o).contains("text"), "{}", stderr(&o));

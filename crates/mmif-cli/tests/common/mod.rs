@@ -83,3 +83,40 @@ pub fn tiny_patches(s: &Scratch) -> Output {
     ok(&o, "prepare");
     o
 }
+
+/// FILM's training data: `n` pairs of `w×h` images (`pairs`), a 7×768 text-feature file per pair
+/// in `text/`, and `film.mmifds` made by `mmif prepare --text-dir … --size full`; returns its path.
+pub fn film_data(s: &Scratch, n: usize, w: u32, h: u32) -> String {
+    pairs(s, n, w, h);
+    std::fs::create_dir_all(s.path("text")).unwrap();
+    for i in 0..n {
+        let v: Vec<f32> = mmif_io::uniform_pm1(3, i as u64, 7 * 768).to_vec();
+        mmif_io::write_npy_f32(&s.path(&format!("text/p{i}.npy")), &[7, 768], &v).unwrap();
+    }
+    let d = s.s("film.mmifds");
+    let (ir, vis, text) = (s.s("ir"), s.s("vis"), s.s("text"));
+    let o = mmif(["prepare", "--ir", &ir, "--vis", &vis, "--text-dir", &text, "--size", "full", "-o", &d]);
+    ok(&o, "prepare film");
+    d
+}
+
+/// EMMA's training data from two 64×32 pairs and two "fused" images in `fused/`, as 32×32 patches:
+/// `(ai, av, d)` = the infrared pseudo-sensor's set (`--fused` with `--ir`), the visible one's
+/// (`--fused` with `--vis`) and the U-Fuser's (`--ir` with `--vis`), four patches each.
+pub fn emma_data(s: &Scratch) -> (String, String, String) {
+    pairs(s, 2, 64, 32);
+    std::fs::create_dir_all(s.path("fused")).unwrap();
+    for i in 0..2 {
+        texture(64, 32, 0.9 + i as f32).save(s.path(&format!("fused/p{i}.png"))).unwrap();
+    }
+    let prep = |args: &[&str], out: &str| {
+        let mut a = vec!["prepare", "-o", out, "--patch", "32", "--stride", "32"];
+        a.extend_from_slice(args);
+        ok(&mmif(a), &format!("prepare {out}"));
+    };
+    let (ai, av, d) = (s.s("ai.mmifds"), s.s("av.mmifds"), s.s("d.mmifds"));
+    prep(&["--fused", &s.s("fused"), "--ir", &s.s("ir")], &ai);
+    prep(&["--fused", &s.s("fused"), "--vis", &s.s("vis")], &av);
+    prep(&["--ir", &s.s("ir"), "--vis", &s.s("vis")], &d);
+    (ai, av, d)
+}
