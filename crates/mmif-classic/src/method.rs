@@ -291,27 +291,22 @@ impl Method {
         }
     }
 
-    /// Speed class at 640×480 (gray), measured with `examples/time_gff.rs` (release build, median
-    /// of 5 runs, 2 rayon threads, taken on a shared, loaded 2-core machine): `fast` < 200 ms,
-    /// `medium` < 2 s, `slow` above. Measured medians: mean/max/weighted < 1 ms, dwt 91 ms,
-    /// lp 129 ms, tif 333 ms, gff 729 ms, mgff 1085 ms, hmsd_gf 3212 ms; with the `vifb_parity` example
-    /// (best of 3, the same conditions): ifevip 241 ms, adf 1357 ms, fpde 1376 ms, cbf 2493 ms,
-    /// vsmwls 3094 ms, gfce 3564 ms; with `mmif fuse` (median of 5, reading and writing included, load
-    /// 15–17): hybrid_msd 2020 ms, msvd 100 ms; gtf 828–1097 ms and latlrr 62.7 s (best of 3 / one run,
-    /// load 11–18); lp_sr 357 ms and rp_sr 360 ms (`tools/vifb_sr_check.sh`, one rayon thread, median of
-    /// 3 rounds of best-of-3, load 13).
+    /// Speed class at 640×480 (gray): `fast` < 200 ms, `medium` < 2 s, `slow` above. Measured on TNO
+    /// pair 10 of the CDDFuse test images with the `vifb_parity` example (release build, 2 rayon
+    /// threads, fusion only, best of 3 runs, median of 3 rounds) on an idle 2-core machine
+    /// (`tools/vifb_method_speed.sh`, docs/classic_acceptance.md): mean/max/weighted < 1 ms, msvd 6 ms,
+    /// dwt 12 ms, lp 14 ms, tif 30 ms, ifevip 58 ms, gff 61 ms, mgff 78 ms, fpde 115 ms, cbf 127 ms,
+    /// lp_sr 128 ms, rp_sr 142 ms, adf 157 ms, vsmwls 288 ms, hybrid_msd 303 ms, gtf 381 ms, gfce
+    /// 394 ms, hmsd_gf 498 ms, latlrr 5.36 s.
     pub fn speed(&self) -> &'static str {
         match self {
-            Method::Mean | Method::Max | Method::Weighted(_) => "fast",
-            Method::Lp { .. } | Method::Dwt { .. } => "fast",
-            Method::Gff | Method::Tif(_) | Method::Mgff(_) => "medium",
-            Method::Ifevip(_) | Method::Adf(_) | Method::Fpde(_) => "medium",
-            Method::HmsdGf(_) | Method::Cbf(_) | Method::Vsmwls(_) | Method::Gfce(_) => "slow",
-            Method::HybridMsd(_) => "slow",
-            Method::Msvd(_) => "fast",
-            Method::Gtf(_) => "medium",
+            Method::Mean | Method::Max | Method::Weighted(_) | Method::Msvd(_) => "fast",
+            Method::Lp { .. } | Method::Dwt { .. } | Method::Tif(_) | Method::Ifevip(_) => "fast",
+            Method::Gff | Method::Mgff(_) | Method::Fpde(_) | Method::Cbf(_) | Method::Adf(_) => "fast",
+            Method::LpSr(_) | Method::RpSr(_) => "fast",
+            Method::Vsmwls(_) | Method::HybridMsd(_) | Method::Gtf(_) | Method::Gfce(_) => "medium",
+            Method::HmsdGf(_) => "medium",
             Method::LatLrr(_) => "slow",
-            Method::LpSr(_) | Method::RpSr(_) => "medium",
         }
     }
 
