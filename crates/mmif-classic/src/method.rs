@@ -97,14 +97,13 @@ pub enum TaskKind {
 /// (EN SD SF MI SCD VIF Qabf SSIM) with `examples/rank_methods.rs` on public sets that are not
 /// VIFB's (the TNO, RoadScene and Harvard MRI-CT/PET/SPECT test images of the official CDDFuse
 /// repository):
-/// * infrared–visible: [`Method::HmsdGf`], best on both sets among all 14 methods of this crate
-///   (`weighted` left out): mean rank 3.88 on TNO (25 pairs) and 4.88 on RoadScene (50 pairs),
-///   4.38 overall against 5.12 for the next (max); it also keeps bright thermal targets (mean
-///   fused value over the brightest 1 % of infrared pixels 0.86 / 0.95 of the infrared value, where
-///   GFF's 0.64 / 0.93 shows its dark blobs);
-/// * medical: [`Method::Max`], mean rank 2.08 over MRI-CT, MRI-PET and MRI-SPECT (21, 42 and 73
-///   pairs; 1.75 / 1.88 / 2.62), ahead of HMSD-GF (3.08), ranked among the first nine methods
-///   (the six infrared–visible methods added later were not re-ranked on medical pairs);
+/// * infrared–visible: [`Method::HmsdGf`], best on both sets among all 20 methods of this crate
+///   (`weighted` left out; re-ranked 2026-12-03): mean rank 5.38 on TNO (25 pairs) and 6.50 on
+///   RoadScene (50 pairs), 5.94 overall against 6.94 for the next (max); it also keeps bright
+///   thermal targets (mean fused value over the brightest 1 % of infrared pixels 0.86 / 0.95 of the
+///   infrared value, where GFF's 0.64 / 0.93 shows its dark blobs);
+/// * medical: [`Method::Ifevip`], mean rank 3.92 over MRI-CT, MRI-PET and MRI-SPECT (21, 42 and 73
+///   pairs; 4.75 / 3.62 / 3.38) among all 20 methods, ahead of max (4.92) and cbf (7.25);
 /// * multi-exposure and multi-focus: [`Method::Lp`] (4 levels), best among the 12 methods that
 ///   treat both sources alike (`examples/rank_methods.rs` on 16 evenly spaced pairs each of
 ///   MEFB and MFIFB: mean rank 3.88 and 3.25, next mgff 4.38 and gff 4.25;
@@ -114,7 +113,7 @@ pub enum TaskKind {
 pub fn default_for(task: TaskKind) -> Method {
     match task {
         TaskKind::InfraredVisible => Method::HmsdGf(crate::HmsdGfParams::default()),
-        TaskKind::Medical => Method::Max,
+        TaskKind::Medical => Method::Ifevip(crate::IfevipParams::default()),
         TaskKind::Exposure | TaskKind::Focus => Method::Lp { levels: crate::lp::DEFAULT_LEVELS },
         TaskKind::Other => DEFAULT,
     }

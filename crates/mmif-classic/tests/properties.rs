@@ -273,7 +273,7 @@ fn multiscale_methods_keep_the_texture_of_each_source() {
 fn registry_parses_describes_and_dispatches() {
     assert_eq!(DEFAULT, Method::Gff);
     assert_eq!(default_for(TaskKind::InfraredVisible).name(), "hmsd_gf");
-    assert_eq!(default_for(TaskKind::Medical), Method::Max);
+    assert_eq!(default_for(TaskKind::Medical).name(), "ifevip");
     assert_eq!(default_for(TaskKind::Other), DEFAULT);
     assert_eq!(default_for(TaskKind::Exposure), Method::Lp { levels: 4 });
     assert_eq!(default_for(TaskKind::Focus), Method::Lp { levels: 4 });
