@@ -14,7 +14,7 @@ source scripts/test_features.sh
 apt_install() {
     # apt_install WHAT PACKAGE: installs PACKAGE as root with apt-get, or says what is missing.
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing $2 ($1)"
+        echo "== $(date +%T) installing $2 ($1)"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
     else
@@ -32,10 +32,11 @@ fi
 
 # With the wgpu features, tests/device_cli.rs also trains every procedure for one step on wgpu and
 # compares it with the CPU, and fuses on wgpu.
+echo "== $(date +%T) cargo test --release --workspace ${test_features[*]}"
 cargo test --release --workspace --locked "${test_features[@]}"
 
 if [ -n "$MMIF_TEST_FEATURES" ]; then
-    echo "== the network tests from 1x1 upward on wgpu (MMIF_TEST_DEVICE=wgpu)"
+    echo "== $(date +%T) the network tests from 1x1 upward on wgpu (MMIF_TEST_DEVICE=wgpu)"
     MMIF_TEST_DEVICE=wgpu cargo test --release --workspace --locked "${test_features[@]}" --test tiny
 fi
 

@@ -13,12 +13,12 @@ python=${PYTHON:-python3}
 venv=target/py-venv
 wheels=target/wheels
 
-echo "== python: a fresh virtual environment ($venv)"
+echo "== $(date +%T) python: a fresh virtual environment ($venv)"
 "$python" -m venv --clear "$venv"
 "$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q "maturin>=1.5,<2" pytest numpy pillow "ray[data]"
 
-echo "== python: the wheel (maturin build --release)"
+echo "== $(date +%T) python: the wheel (maturin build --release)"
 rm -rf "$wheels"
 # the workspace's test features (scripts/test.sh), so that burn is not built a second time
 py_features=()
@@ -27,12 +27,12 @@ py_features=()
     "${py_features[@]}"
 "$venv/bin/pip" install -q "$wheels"/mmif_fusion-*.whl
 
-echo "== python: the mmif binary"
+echo "== $(date +%T) python: the mmif binary"
 # with mmif-py selected too, the dependencies' features are the workspace's (a no-op after
 # `cargo test --release --workspace`; `-p mmif-cli` alone would rebuild the proc macros and burn)
 cargo build --release --locked -p mmif-cli -p mmif-py --bin mmif "${test_features[@]}"
 
-echo "== python: pytest"
+echo "== $(date +%T) python: pytest"
 export MMIF_BIN="$PWD/target/release/mmif"
 export MMIF_FIXTURES="${MMIF_FIXTURES:-../shared/fixtures}"
 # the tests import the installed wheel, not the source folder
