@@ -104,17 +104,18 @@ pub enum TaskKind {
 ///   infrared value, where GFF's 0.64 / 0.93 shows its dark blobs);
 /// * medical: [`Method::Ifevip`], mean rank 3.92 over MRI-CT, MRI-PET and MRI-SPECT (21, 42 and 73
 ///   pairs; 4.75 / 3.62 / 3.38) among all 20 methods, ahead of max (4.92) and cbf (7.25);
-/// * multi-exposure and multi-focus: [`Method::Lp`] (4 levels), best among the 12 methods that
-///   treat both sources alike (`examples/rank_methods.rs` on 16 evenly spaced pairs each of
-///   MEFB and MFIFB: mean rank 3.88 and 3.25, next mgff 4.38 and gff 4.25;
-///   `docs/vifb_methods_b.md`); the infrared-specific methods (HMSD-GF, Hybrid-MSD, GFCE, IFEVIP)
-///   were not ranked there;
+/// * multi-exposure: [`Method::LpSr`], mean rank 5.00 on 50 evenly spaced MEFB pairs among the 14
+///   methods that treat both sources alike (`lp` 5.12, `mgff` 5.75; latlrr left out for its time);
+/// * multi-focus: [`Method::Lp`] (4 levels), mean rank 4.25 on 50 evenly spaced MFIFB pairs among
+///   15 such methods (`lp_sr` 4.75, `gff` 5.50); the infrared-specific methods (HMSD-GF, Hybrid-MSD,
+///   GFCE, IFEVIP, GTF) are not ranked for exposure or focus (`docs/vifb_methods_b.md`);
 /// * unnamed sources: [`DEFAULT`] (GFF).
 pub fn default_for(task: TaskKind) -> Method {
     match task {
         TaskKind::InfraredVisible => Method::HmsdGf(crate::HmsdGfParams::default()),
         TaskKind::Medical => Method::Ifevip(crate::IfevipParams::default()),
-        TaskKind::Exposure | TaskKind::Focus => Method::Lp { levels: crate::lp::DEFAULT_LEVELS },
+        TaskKind::Exposure => Method::LpSr(crate::MstSrParams::default()),
+        TaskKind::Focus => Method::Lp { levels: crate::lp::DEFAULT_LEVELS },
         TaskKind::Other => DEFAULT,
     }
 }

@@ -275,7 +275,7 @@ fn registry_parses_describes_and_dispatches() {
     assert_eq!(default_for(TaskKind::InfraredVisible).name(), "hmsd_gf");
     assert_eq!(default_for(TaskKind::Medical).name(), "ifevip");
     assert_eq!(default_for(TaskKind::Other), DEFAULT);
-    assert_eq!(default_for(TaskKind::Exposure), Method::Lp { levels: 4 });
+    assert_eq!(default_for(TaskKind::Exposure).name(), "lp_sr");
     assert_eq!(default_for(TaskKind::Focus), Method::Lp { levels: 4 });
     let infos = all();
     let names: Vec<&str> = infos.iter().map(|i| i.name).collect();

@@ -15,7 +15,7 @@ fn plane(img: &image::GrayImage) -> Plane {
 }
 
 #[test]
-fn ir_vis_pairs_default_to_hmsd_gf_medical_pairs_to_max_exposure_and_focus_to_lp() {
+fn defaults_are_hmsd_gf_ifevip_lp_sr_and_lp_by_task() {
     let dir = Scratch::new("classic_default");
     gray(48, 40, 5).save(dir.path("a.png")).expect("a");
     gray(48, 40, 3).save(dir.path("b.png")).expect("b");
@@ -24,11 +24,11 @@ fn ir_vis_pairs_default_to_hmsd_gf_medical_pairs_to_max_exposure_and_focus_to_lp
     assert!(stderr(&o).contains("hmsd_gf"), "{}", stderr(&o));
     let o = mmif(["fuse", "--mri", &dir.s("a.png"), "--func", &dir.s("b.png"), "-o", &dir.s("g.png")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("`max`"), "{}", stderr(&o));
-    for (x, y) in [("--over", "--under"), ("--near", "--far")] {
+    assert!(stderr(&o).contains("`ifevip`"), "{}", stderr(&o));
+    for (x, y, method) in [("--over", "--under", "`lp_sr`"), ("--near", "--far", "`lp:4`")] {
         let o = mmif(["fuse", x, &dir.s("a.png"), y, &dir.s("b.png"), "-o", &dir.s("h.png"), "--force"]);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stderr(&o).contains("`lp:4`"), "{x}: {}", stderr(&o));
+        assert!(stderr(&o).contains(method), "{x}: {}", stderr(&o));
     }
 }
 
