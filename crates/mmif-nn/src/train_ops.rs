@@ -2,9 +2,10 @@
 //!
 //! [`conv2d`] is a burn backend extension ([`TrainOps`]) implemented for `Flex` and for
 //! `Autodiff<Flex>`: its forward pass runs im2col and `gemm` for dense convs (as burn does, but
-//! without its NHWC copies) and the depthwise inference kernel, and its backward pass the gradient kernels of `kernels/conv_grad.rs`, instead of burn's
-//! differentiation of `conv2d` (a transposed conv for the input gradient and, for the weight
-//! gradient, a conv whose kernel is the output gradient, once per group). It takes stride-1
+//! without its NHWC copies) and the depthwise inference kernel, and its backward pass the
+//! gradient kernels of `kernels/conv_grad.rs`, instead of burn's differentiation of `conv2d` (a
+//! transposed conv for the input gradient and, for the weight gradient, a conv whose kernel is the
+//! output gradient, once per group). It takes stride-1
 //! convs with zero padding `p < K` of square kernels, dense or depthwise; the layers call it for
 //! every such conv on a `flex` device and keep burn's `conv2d` for the rest and for other
 //! devices (GPU backends never reach the extension).
