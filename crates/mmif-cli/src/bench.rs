@@ -28,6 +28,11 @@ pub struct BenchArgs {
     /// Timed runs after one warm-up run
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Rounds: each round times `--runs` runs with every thread count of `mmif --threads` in
+    /// turn (e.g. `--threads 1,2 --rounds 3` alternates 1 and 2 threads three times); the
+    /// statistics pool the runs of all rounds
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// CDDFuse: whole image or bands of rows, as `mmif fuse --bands` (auto|off|on|ROWS)
     #[arg(long, value_name = "auto|off|on|ROWS")]
     pub bands: Option<mmif_fuse::pipeline::Bands>,
@@ -66,16 +71,53 @@ pub fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+/// The timed runs of one thread count (sorted before the statistics are read).
+struct Timing {
+    times: Vec<f64>,
+}
+
+impl Timing {
+    fn median(&self) -> f64 {
+        let t = &self.times;
+        if t.len() % 2 == 1 { t[t.len() / 2] } else { 0.5 * (t[t.len() / 2 - 1] + t[t.len() / 2]) }
+    }
+}
+
+/// Runs `f` in `pool`, or in the global pool when there is none.
+fn in_pool<R: Send>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// `threads`: the counts of `mmif --threads` (empty: the global pool, all cores unless set).
+pub fn run(args: &BenchArgs, threads: &[usize]) -> Result<ExitCode> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
+    }
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
     }
     let sizes = args.size.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>>>()?;
     let device = args.device.device()?;
     let opts = ModelOptions { bands: args.bands, ..ModelOptions::default() };
     let model = models::build_for_bench(&args.model, args.weights.as_deref(), &opts, &device)?;
-    let threads = rayon::current_num_threads();
-    let device_name = mmif_nn::device::describe(&device);
+    // One pool per count when several are timed; one count runs in the global pool (set up by main).
+    let pools: Vec<Option<rayon::ThreadPool>> = if threads.len() > 1 {
+        threads
+            .iter()
+            .map(|&n| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .with_context(|| format!("cannot set up {n} threads"))?;
+                Ok(Some(pool))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        vec![None]
+    };
     // Text-guided models get synthetic features of the VLF dataset's size (149 tokens × 768).
     let text = args.model.uses_text().then(|| {
         let tokens = 149;
@@ -86,38 +128,63 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let mut rows = Vec::new();
     for (h, w) in sizes {
         let (a, b) = (synthetic(h, w, 0.0), synthetic(h, w, 1.3));
-        // The warm-up run also counts the graph's FLOPs.
-        let (warm, flops) = mmif_nn::flops::count(|| run_once(&a, &b));
-        warm?;
-        let mut times = Vec::with_capacity(args.runs);
-        for _ in 0..args.runs {
-            let t = Instant::now();
-            run_once(&a, &b)?;
-            times.push(t.elapsed().as_secs_f64());
+        // One warm-up run per thread count; the first also counts the graph's FLOPs.
+        let mut flops = 0;
+        for (i, pool) in pools.iter().enumerate() {
+            let (warm, n) = in_pool(pool.as_ref(), || mmif_nn::flops::count(|| run_once(&a, &b)));
+            warm?;
+            if i == 0 {
+                flops = n;
+            }
         }
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
+        let mut timings: Vec<Timing> = pools.iter().map(|_| Timing { times: Vec::new() }).collect();
+        for _ in 0..args.rounds {
+            for (pool, timing) in pools.iter().zip(&mut timings) {
+                let times = in_pool(pool.as_ref(), || {
+                    (0..args.runs)
+                        .map(|_| {
+                            let t = Instant::now();
+                            run_once(&a, &b).map(|_| t.elapsed().as_secs_f64())
+                        })
+                        .collect::<Result<Vec<f64>>>()
+                })?;
+                timing.times.extend(times);
+            }
+        }
         let gflop = flops as f64 / 1e9;
-        let row = serde_json::json!({
-            "model": args.model.name(), "device": device_name, "precision": args.device.precision.name(), "height": h, "width": w, "threads": threads, "runs": args.runs,
-            "median_s": median, "min_s": times[0], "max_s": times[times.len() - 1],
-            "peak_rss_bytes": peak_rss(), "gflop": gflop, "gflop_per_s": gflop / median,
-        });
-        if !args.json {
-            println!(
-                "{:<10} {:>5}x{:<5} {device_name} {}  median {median:>8.3} s  (min {:.3}, max {:.3}, {} runs)  peak RSS {}  {gflop:.1} GFLOP, {:.1} GFLOP/s",
-                args.model,
-                h,
-                w,
-                args.device.precision.name(),
-                times[0],
-                times[times.len() - 1],
-                args.runs,
-                peak_rss().map(|b| format!("{:.2} GB", b as f64 / 1e9)).unwrap_or_else(|| "n/a".into()),
-                gflop / median,
-            );
+        for timing in &mut timings {
+            timing.times.sort_by(f64::total_cmp);
         }
-        rows.push(row);
+        let base = timings[0].median();
+        for (pool, timing) in pools.iter().zip(&timings) {
+            // The workers the runs had, as rayon saw them inside the pool.
+            let (threads, device_name) =
+                &in_pool(pool.as_ref(), || (rayon::current_num_threads(), mmif_nn::device::describe(&device)));
+            let (median, times) = (timing.median(), &timing.times);
+            let speedup = base / median;
+            let row = serde_json::json!({
+                "model": args.model.name(), "device": device_name, "precision": args.device.precision.name(), "height": h, "width": w, "threads": threads, "runs": args.runs, "rounds": args.rounds,
+                "median_s": median, "min_s": times[0], "max_s": times[times.len() - 1],
+                "speedup_vs_first": (pools.len() > 1).then_some(speedup),
+                "peak_rss_bytes": peak_rss(), "gflop": gflop, "gflop_per_s": gflop / median,
+            });
+            if !args.json {
+                println!(
+                    "{:<10} {:>5}x{:<5} {device_name} {}  median {median:>8.3} s  (min {:.3}, max {:.3}, {} runs){}  peak RSS {}  {gflop:.1} GFLOP, {:.1} GFLOP/s",
+                    args.model,
+                    h,
+                    w,
+                    args.device.precision.name(),
+                    times[0],
+                    times[times.len() - 1],
+                    times.len(),
+                    if pools.len() > 1 { format!("  {speedup:.2}× the first count") } else { String::new() },
+                    peak_rss().map(|b| format!("{:.2} GB", b as f64 / 1e9)).unwrap_or_else(|| "n/a".into()),
+                    gflop / median,
+                );
+            }
+            rows.push(row);
+        }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

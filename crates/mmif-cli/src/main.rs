@@ -35,9 +35,10 @@ use clap::{Parser, Subcommand};
     about = "Multi-modality image fusion: CDDFuse, EMMA, FILM and classic baselines, with the standard metrics"
 )]
 struct Cli {
-    /// Worker threads (default: all cores)
-    #[arg(long, global = true, value_name = "N")]
-    threads: Option<usize>,
+    /// Worker threads (default: all cores); `mmif bench` also takes a list (`--threads 1,2`) and
+    /// times each count in turn, round after round
+    #[arg(long, global = true, value_name = "N", value_delimiter = ',')]
+    threads: Vec<usize>,
     /// Refuse any input image (PNG, JPEG, BMP, TIFF, .npy) that declares more than N pixels
     /// (width × height), before decoding it; 0 = no limit
     #[arg(long, global = true, value_name = "N", default_value_t = mmif_io::DEFAULT_MAX_PIXELS)]
@@ -83,11 +84,25 @@ fn main() -> ExitCode {
     mmif_nn::keep_freed_memory();
     let cli = Cli::parse();
     mmif_io::set_max_pixels(cli.max_pixels);
-    if let Some(n) = cli.threads
-        && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global()
-    {
-        eprintln!("mmif: error: cannot set up {n} threads: {e}");
+    let bench = matches!(cli.command, Command::Bench(_));
+    if cli.threads.contains(&0) {
+        eprintln!("mmif: error: --threads must be at least 1");
         return ExitCode::FAILURE;
+    }
+    match cli.threads.as_slice() {
+        [] => {}
+        // `mmif bench` times several counts in thread pools of its own.
+        [_, _, ..] if bench => {}
+        [n] => {
+            if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(*n).build_global() {
+                eprintln!("mmif: error: cannot set up {n} threads: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        _ => {
+            eprintln!("mmif: error: --threads takes one count here (a list such as 1,2 is for `mmif bench`)");
+            return ExitCode::FAILURE;
+        }
     }
     let result = match &cli.command {
         Command::Fuse(args) => fuse::run(args),
@@ -96,7 +111,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => convert::run_inspect(args),
         Command::TextEncode(args) => text::run_text_encode(args),
         Command::Models => models::print_models(),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args, &cli.threads),
         Command::Sense(args) => sense::run(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(args),
