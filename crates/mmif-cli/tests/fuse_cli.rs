@@ -199,16 +199,37 @@ fn convert_and_inspect_round_trip() {
     assert!(max_abs_diff(&got, &want) <= 1e-4);
 }
 
-#[test]
-fn bench_reports_time_memory_and_the_graphs_flops_as_json() {
-    let out =
-        mmif(["--threads", "1", "bench", "-m", "emma", "--size", "128x64", "--size", "64x64", "--runs", "2", "--json"]);
+/// Runs `mmif ARGS` (a `bench --json`), which must succeed, and returns its rows.
+fn bench_rows<const N: usize>(args: [&str; N]) -> Vec<serde_json::Value> {
+    let out = mmif(args);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
-    let rows = rows.as_array().expect("one row per size");
-    assert_eq!(rows.len(), 2);
-    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
-    for r in rows {
+    rows.as_array().expect("an array of rows").clone()
+}
+
+/// A number of a bench row.
+fn num(r: &serde_json::Value, k: &str) -> f64 {
+    r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"))
+}
+
+#[test]
+fn bench_reports_time_memory_and_the_graphs_flops_as_json() {
+    let rows = bench_rows([
+        "--threads",
+        "1",
+        "bench",
+        "-m",
+        "emma",
+        "--size",
+        "128x64",
+        "--size",
+        "64x64",
+        "--runs",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(rows.len(), 2, "one row per size");
+    for r in &rows {
         assert_eq!(r["model"], "emma");
         assert_eq!(r["runs"], 2);
         assert!(
@@ -229,28 +250,34 @@ fn bench_reports_time_memory_and_the_graphs_flops_as_json() {
 
 #[test]
 fn bench_alternates_thread_counts_in_rounds() {
-    let out =
-        mmif(["--threads", "1,2", "bench", "-m", "emma", "--size", "64x64", "--runs", "2", "--rounds", "2", "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
-    let rows = rows.as_array().expect("one row per thread count");
-    assert_eq!(rows.len(), 2);
+    let rows = bench_rows([
+        "--threads",
+        "1,2",
+        "bench",
+        "-m",
+        "emma",
+        "--size",
+        "64x64",
+        "--runs",
+        "2",
+        "--rounds",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(rows.len(), 2, "one row per thread count");
     // `threads` is what rayon reported inside each pool, not the argument echoed.
     assert_eq!(rows[0]["threads"], 1);
     assert_eq!(rows[1]["threads"], 2);
-    let num = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
     assert_eq!(num(&rows[0], "speedup_vs_first"), 1.0);
     let speedup = num(&rows[0], "median_s") / num(&rows[1], "median_s");
     assert!((num(&rows[1], "speedup_vs_first") - speedup).abs() <= 1e-9 * speedup);
-    for r in rows {
+    for r in &rows {
         assert_eq!((r["runs"].as_u64(), r["rounds"].as_u64()), (Some(2), Some(2)));
         assert!(num(r, "gflop") > 0.0 && num(r, "gflop") == num(&rows[0], "gflop"));
     }
     // A single count has no speed-up; lists are for bench only; zero threads is refused.
-    let one = mmif(["--threads", "1", "bench", "-m", "emma", "--size", "32x32", "--runs", "1", "--json"]);
-    assert!(one.status.success(), "{}", stderr(&one));
-    let one: serde_json::Value = serde_json::from_slice(&one.stdout).expect("JSON output");
-    assert!(one[0]["speedup_vs_first"].is_null(), "{one}");
+    let one = bench_rows(["--threads", "1", "bench", "-m", "emma", "--size", "32x32", "--runs", "1", "--json"]);
+    assert!(one[0]["speedup_vs_first"].is_null(), "{}", one[0]);
     let list = mmif(["--threads", "1,2", "models"]);
     assert!(!list.status.success());
     assert!(stderr(&list).contains("mmif bench"), "{}", stderr(&list));
