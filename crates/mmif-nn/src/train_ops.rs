@@ -8,7 +8,12 @@
 //! output gradient, once per group). It takes stride-1
 //! convs with zero padding `p < K` of square kernels, dense or depthwise; the layers call it for
 //! every such conv on a `flex` device and keep burn's `conv2d` for the rest and for other
-//! devices (GPU backends never reach the extension).
+//! devices (GPU backends never reach the extension). [`layer_norm`] is Restormer's `WithBias`
+//! layer norm over channels as one op: the inference kernel forward, and a backward pass that
+//! recomputes the per-pixel statistics and writes the three gradients in one sweep
+//! (`kernels::layer_norm_backward`) instead of the dozen element-wise ops and reductions of the
+//! burn composition, each with a buffer of its own. [`gelu_gate`] is the gated FFN's
+//! `GELU(x₁)·x₂` as one op, its backward one pass writing both halves' gradients.
 //!
 //! Adding another op: a method on [`TrainOps`], its `Flex` body (plain host buffers), its
 //! `Autodiff` body (a [`Backward`] step: which inputs to checkpoint, what gradients to
@@ -35,6 +40,14 @@ pub trait TrainOps: Backend {
     /// 1 (dense) or `C_in` (depthwise, one channel per group).
     fn mmif_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, padding: usize, groups: usize)
     -> FloatTensor<Self>;
+
+    /// Restormer's `WithBias` layer norm over the channels of every pixel of `x` (`[B, C, H, W]`;
+    /// `weight` and `bias` `[C]`): `(x-μ)/σ·w + b`, biased variance, eps 1e-5.
+    fn mmif_layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `GELU(x₁)·x₂` for the two channel halves of `x` (`[B, 2C, H, W]` → `[B, C, H, W]`, erf
+    /// GELU).
+    fn mmif_gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// The geometry of [`TrainOps::mmif_conv2d`] on these shapes.
@@ -54,6 +67,20 @@ impl TrainOps for Flex {
         let out =
             if groups == 1 { kernels::conv2d_gemm(xv, wv, &g) } else { kernels::depthwise_conv2d(xv, wv, None, &g) };
         kernels::flex_from_host(out, g.output())
+    }
+
+    fn mmif_layer_norm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let (x, weight, bias) = (kernels::contiguous(x), kernels::contiguous(weight), kernels::contiguous(bias));
+        let shape = dims4(&x);
+        let out =
+            kernels::layer_norm(kernels::values(&x), shape, kernels::values(&weight), Some(kernels::values(&bias)));
+        kernels::flex_from_host(out, shape)
+    }
+
+    fn mmif_gelu_gate(x: FlexTensor) -> FlexTensor {
+        let x = kernels::contiguous(x);
+        let [b, c2, h, w] = dims4(&x);
+        kernels::flex_from_host(kernels::gelu_gate(kernels::values(&x), [b, c2, h, w]), [b, c2 / 2, h, w])
     }
 }
 
@@ -107,6 +134,79 @@ impl<C: CheckpointStrategy> TrainOps for Autodiff<Flex, C> {
             }
         }
     }
+
+    fn mmif_layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        match LayerNormBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let w_state = prep.checkpoint(&weight);
+                let out = Flex::mmif_layer_norm(x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+                prep.finish((x_state, w_state), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::mmif_layer_norm(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
+            }
+        }
+    }
+
+    fn mmif_gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluGateBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                prep.finish(x_state, Flex::mmif_gelu_gate(x.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::mmif_gelu_gate(x.into_primitive())),
+        }
+    }
+}
+
+/// The backward step of [`TrainOps::mmif_layer_norm`]: the checkpointed input and weight (the
+/// statistics are recomputed from the input, one pass over it).
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    type State = (NodeId, NodeId);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = kernels::contiguous(grads.consume::<Flex>(&ops.node));
+        let (x_state, w_state) = ops.state;
+        let x = kernels::contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let w = kernels::contiguous(checkpointer.retrieve_node_output::<FlexTensor>(w_state));
+        let shape = dims4(&x);
+        let (dx, dw, db) =
+            kernels::layer_norm_backward(kernels::values(&x), shape, kernels::values(&w), kernels::values(&grad));
+        let c = [shape[1]];
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, kernels::flex_from_host(dx, shape));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, kernels::flex_from_host(dw, c));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, kernels::flex_from_host(db, c));
+        }
+    }
+}
+
+/// The backward step of [`TrainOps::mmif_gelu_gate`]: the checkpointed input.
+#[derive(Debug)]
+struct GeluGateBackward;
+
+impl Backward<Flex, 1> for GeluGateBackward {
+    type State = NodeId;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = kernels::contiguous(grads.consume::<Flex>(&ops.node));
+        let x = kernels::contiguous(checkpointer.retrieve_node_output::<FlexTensor>(ops.state));
+        if let Some(node) = node_x {
+            let shape = dims4(&x);
+            let dx = kernels::gelu_gate_backward(kernels::values(&x), shape, kernels::values(&grad));
+            grads.register::<Flex>(node.id, kernels::flex_from_host(dx, shape));
+        }
+    }
 }
 
 /// Whether `device` is `flex`, with or without autodiff.
@@ -137,6 +237,35 @@ pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, padding: usize, groups: usize) 
     let out =
         <Dispatch as TrainOps>::mmif_conv2d(x.clone().into_dispatch(), weight.clone().into_dispatch(), padding, groups);
     Some(Tensor::from_dispatch(out))
+}
+
+/// Restormer's `WithBias` layer norm over channels (`x` `[B, C, H, W]`, `weight` and `bias` `[C]`)
+/// through [`TrainOps`] when the tensors are f32 on `flex` (with or without autodiff); `None`
+/// otherwise (the caller composes it from burn ops).
+pub fn layer_norm(x: &Tensor<4>, weight: &Tensor<1>, bias: &Tensor<1>) -> Option<Tensor<4>> {
+    let c = x.dims()[1];
+    if weight.dims() != [c] || bias.dims() != [c] || !on_flex(&x.device()) {
+        return None;
+    }
+    if [x.dtype(), weight.dtype(), bias.dtype()].iter().any(|d| *d != DType::F32) {
+        return None;
+    }
+    let out = <Dispatch as TrainOps>::mmif_layer_norm(
+        x.clone().into_dispatch(),
+        weight.clone().into_dispatch(),
+        bias.clone().into_dispatch(),
+    );
+    Some(Tensor::from_dispatch(out))
+}
+
+/// `GELU(x₁)·x₂` for the two channel halves of `x` (`[B, 2C, H, W]`) through [`TrainOps`]
+/// when `x` is an f32 tensor on `flex` (with or without autodiff) with an even channel count;
+/// `None` otherwise (the caller composes it from burn ops).
+pub fn gelu_gate(x: &Tensor<4>) -> Option<Tensor<4>> {
+    if !x.dims()[1].is_multiple_of(2) || x.dtype() != DType::F32 || !on_flex(&x.device()) {
+        return None;
+    }
+    Some(Tensor::from_dispatch(<Dispatch as TrainOps>::mmif_gelu_gate(x.clone().into_dispatch())))
 }
 
 #[cfg(test)]
@@ -293,6 +422,169 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Output and gradients (x, weight, bias) of `loss = Σ layer_norm(x) · r`, by the extension
+    /// (`ours = true`) or composed from burn ops as `LayerNorm::forward_composed` does.
+    fn run_ln(x: &[f32], wv: &[f32], bv: &[f32], r: &[f32], xs: [usize; 4], ours: bool) -> [Vec<f32>; 4] {
+        let device = Device::flex().autodiff();
+        let c = xs[1];
+        let xt = t4(x.to_vec(), xs, &device).require_grad();
+        let wt = Tensor::<1>::from_data(TensorData::new(wv.to_vec(), [c]), &device).require_grad();
+        let bt = Tensor::<1>::from_data(TensorData::new(bv.to_vec(), [c]), &device).require_grad();
+        let y = if ours {
+            layer_norm(&xt, &wt, &bt).expect("f32 on flex")
+        } else {
+            let centred = xt.clone() - xt.clone().mean_dim(1);
+            let inv = (centred.clone().square().mean_dim(1) + 1e-5).sqrt().recip();
+            centred * inv * wt.clone().reshape([1, c, 1, 1]) + bt.clone().reshape([1, c, 1, 1])
+        };
+        let grads = (y.clone() * t4(r.to_vec(), xs, &device)).sum().backward();
+        let g1 = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let gx = vals(xt.grad(&grads).expect("input gradient"));
+        let gw = g1(wt.grad(&grads).expect("weight gradient"));
+        let gb = g1(bt.grad(&grads).expect("bias gradient"));
+        [vals(y), gx, gw, gb]
+    }
+
+    /// The layer norm's output and gradients against burn's composition, for channel counts
+    /// below, at and above a vector's width and pixel counts across the piece size (256).
+    #[test]
+    fn layer_norm_gradients_equal_burns() {
+        for (i, xs) in
+            [[2, 3, 5, 7], [1, 64, 17, 19], [2, 8, 1, 1], [3, 48, 16, 33], [1, 1, 4, 4]].into_iter().enumerate()
+        {
+            let n: usize = xs.iter().product();
+            let (x, r) = (noise(n, 40 + i as u64), noise(n, 50 + i as u64));
+            let (wv, bv) = (noise(xs[1], 60 + i as u64), noise(xs[1], 70 + i as u64));
+            let ours = run_ln(&x, &wv, &bv, &r, xs, true);
+            let burn = run_ln(&x, &wv, &bv, &r, xs, false);
+            for (what, (a, e)) in
+                ["output", "input gradient", "weight gradient", "bias gradient"].iter().zip(ours.iter().zip(&burn))
+            {
+                let err = max_rel(a, e);
+                assert!(err <= 2e-5, "shape {xs:?}: {what} differs by {err:e} relative");
+            }
+        }
+    }
+
+    /// The layer norm's gradients against central differences of the loss in f64.
+    #[test]
+    fn layer_norm_gradients_match_finite_differences() {
+        let xs = [2, 5, 3, 4];
+        let [b, c, h, w] = xs;
+        let n: usize = xs.iter().product();
+        let (x, r) = (noise(n, 81), noise(n, 82));
+        let (wv, bv) = (noise(c, 83), noise(c, 84));
+        let [_, gx, gw, gb] = run_ln(&x, &wv, &bv, &r, xs, true);
+        let loss = |x: &[f32], wv: &[f32], bv: &[f32]| -> f64 {
+            let mut s = 0f64;
+            for bi in 0..b {
+                for p in 0..h * w {
+                    let at = |ch: usize| (bi * c + ch) * h * w + p;
+                    let mu = (0..c).map(|ch| f64::from(x[at(ch)])).sum::<f64>() / c as f64;
+                    let var = (0..c).map(|ch| (f64::from(x[at(ch)]) - mu).powi(2)).sum::<f64>() / c as f64;
+                    for ch in 0..c {
+                        let y =
+                            (f64::from(x[at(ch)]) - mu) / (var + 1e-5).sqrt() * f64::from(wv[ch]) + f64::from(bv[ch]);
+                        s += y * f64::from(r[at(ch)]);
+                    }
+                }
+            }
+            s
+        };
+        let eps = 1e-3f32;
+        for (which, base, grad) in [(0, &x, &gx), (1, &wv, &gw), (2, &bv, &gb)] {
+            for idx in (0..base.len()).step_by(if which == 0 { 5 } else { 1 }) {
+                let (mut plus, mut minus) = (base.clone(), base.clone());
+                plus[idx] += eps;
+                minus[idx] -= eps;
+                let step = f64::from(plus[idx]) - f64::from(minus[idx]);
+                let num = match which {
+                    0 => loss(&plus, &wv, &bv) - loss(&minus, &wv, &bv),
+                    1 => loss(&x, &plus, &bv) - loss(&x, &minus, &bv),
+                    _ => loss(&x, &wv, &plus) - loss(&x, &wv, &minus),
+                } / step;
+                let got = f64::from(grad[idx]);
+                assert!(
+                    (got - num).abs() <= 1e-3 * (1.0 + num.abs()),
+                    "d/d{} [{idx}]: {got} vs {num}",
+                    ["x", "w", "b"][which]
+                );
+            }
+        }
+    }
+
+    /// Output and input gradient of `loss = Σ gelu_gate(x) · r`, by the extension (`ours`) or
+    /// by `layers::gelu_gate_composed` (burn's `gelu` times the other half).
+    fn run_gate(x: &[f32], r: &[f32], xs: [usize; 4], ours: bool) -> [Vec<f32>; 2] {
+        let device = Device::flex().autodiff();
+        let xt = t4(x.to_vec(), xs, &device).require_grad();
+        let y = if ours { gelu_gate(&xt).expect("f32 on flex") } else { crate::layers::gelu_gate_composed(xt.clone()) };
+        let grads = (y.clone() * t4(r.to_vec(), y.dims(), &device)).sum().backward();
+        [vals(y), vals(xt.grad(&grads).expect("input gradient"))]
+    }
+
+    /// The gate's output and gradient against burn's composition, across the piece size (4096
+    /// pixels) and with inputs out to ±6 (beyond the erf approximation's clamp at ±4·√2).
+    #[test]
+    fn gelu_gate_gradients_equal_burns() {
+        for (i, xs) in [[2, 6, 5, 7], [1, 4, 70, 61], [1, 2, 1, 1]].into_iter().enumerate() {
+            let n: usize = xs.iter().product();
+            let x: Vec<f32> = noise(n, 90 + i as u64).iter().map(|v| v * 6.0).collect();
+            let r = noise(n / 2, 95 + i as u64);
+            let ours = run_gate(&x, &r, xs, true);
+            let burn = run_gate(&x, &r, xs, false);
+            for (what, (a, e)) in ["output", "input gradient"].iter().zip(ours.iter().zip(&burn)) {
+                let err = max_rel(a, e);
+                assert!(err <= 2e-6, "shape {xs:?}: {what} differs by {err:e} relative");
+            }
+        }
+        let device = Device::flex().autodiff();
+        assert!(gelu_gate(&t4(vec![0.0; 3], [1, 3, 1, 1], &device)).is_none(), "odd channel count");
+    }
+
+    /// The gate's gradient against central differences of the loss in f64.
+    #[test]
+    fn gelu_gate_gradient_matches_finite_differences() {
+        let xs = [2, 4, 3, 5];
+        let n: usize = xs.iter().product();
+        let x: Vec<f32> = noise(n, 101).iter().map(|v| v * 3.0).collect();
+        let r = noise(n / 2, 102);
+        let [_, gx] = run_gate(&x, &r, xs, true);
+        let (c, hw) = (xs[1] / 2, xs[2] * xs[3]);
+        let loss = |x: &[f32]| -> f64 {
+            let erf = |v: f64| {
+                // erf by its Taylor series in f64 (|v| < 2.2 here)
+                let (mut term, mut sum, mut k) = (v, v, 0.0f64);
+                while term.abs() > 1e-17 {
+                    k += 1.0;
+                    term *= -v * v / k;
+                    sum += term / (2.0 * k + 1.0);
+                }
+                sum * 2.0 / std::f64::consts::PI.sqrt()
+            };
+            let mut s = 0f64;
+            for bi in 0..xs[0] {
+                for ci in 0..c {
+                    for p in 0..hw {
+                        let a = f64::from(x[(bi * 2 * c + ci) * hw + p]);
+                        let g = f64::from(x[(bi * 2 * c + c + ci) * hw + p]);
+                        s += 0.5 * a * (1.0 + erf(a / 2f64.sqrt())) * g * f64::from(r[(bi * c + ci) * hw + p]);
+                    }
+                }
+            }
+            s
+        };
+        let eps = 1e-3f32;
+        for idx in 0..n {
+            let (mut plus, mut minus) = (x.clone(), x.clone());
+            plus[idx] += eps;
+            minus[idx] -= eps;
+            let num = (loss(&plus) - loss(&minus)) / (f64::from(plus[idx]) - f64::from(minus[idx]));
+            let got = f64::from(gx[idx]);
+            assert!((got - num).abs() <= 1e-4 * (1.0 + num.abs()), "d/dx [{idx}]: {got} vs {num}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! `project_in → depthwise 3×3 → gate → project_out` fused row by row ([`gated_ffn`]).
 
 use super::block::{BLOCK_WIDTHS, CB, CI_TILE, LANES, block_channels, conv_row, pack_weights};
-use super::math::erf;
+use super::math::{erf, exp_f32};
 use super::{dispatch, isa, write_all};
 use rayon::prelude::*;
 
@@ -41,6 +41,48 @@ pub(crate) fn gelu_gate(x: &[f32], shape: [usize; 4]) -> Vec<f32> {
     };
     // SAFETY: the tasks cover every plane and piece, and write all of each.
     unsafe { write_all(b * c * hw, fill) }
+}
+
+/// The backward pass of [`gelu_mul_imp`] for `i < dy.len()`: `da = dy·b·GELU'(a)` and
+/// `db = dy·GELU(a)`, with `GELU'(a) = Φ(a) + a·φ(a)`.
+#[inline(always)]
+fn gelu_mul_grad_imp(a: &[f32], b: &[f32], dy: &[f32], da: &mut [f32], db: &mut [f32]) {
+    let n = dy.len();
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    for ((((da, db), &x), &y), &g) in da.iter_mut().zip(db.iter_mut()).zip(&a[..n]).zip(&b[..n]).zip(dy) {
+        let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        let pdf = INV_SQRT_2PI * exp_f32(-0.5 * x * x);
+        *da = g * y * (cdf + x * pdf);
+        *db = g * x * cdf;
+    }
+}
+
+dispatch! {
+    /// [`gelu_mul_grad_imp`] with the widest vectors the CPU has.
+    fn gelu_mul_grad(a: &[f32], b: &[f32], dy: &[f32], da: &mut [f32], db: &mut [f32]) = gelu_mul_grad_imp;
+}
+
+/// The input gradient of [`gelu_gate`] (`[B, 2C, H, W]`) for the output gradient `dy`
+/// (`[B, C, H, W]`): the gate's half first, the gated half second, as `x` is laid out.
+pub(crate) fn gelu_gate_backward(x: &[f32], shape: [usize; 4], dy: &[f32]) -> Vec<f32> {
+    let [b, c2, h, w] = shape;
+    assert!(c2 % 2 == 0 && x.len() == b * c2 * h * w && dy.len() * 2 == x.len());
+    let (c, hw) = (c2 / 2, h * w);
+    const PIECE: usize = 4096;
+    let pieces = hw.div_ceil(PIECE);
+    let fill = |out: &super::Out| {
+        (0..b * c * pieces).into_par_iter().for_each(|task| {
+            let (plane, k) = (task / pieces, task % pieces);
+            let (bi, ci) = (plane / c, plane % c);
+            let r = k * PIECE..((k + 1) * PIECE).min(hw);
+            let (ia, ib) = ((bi * c2 + ci) * hw + r.start, (bi * c2 + c + ci) * hw + r.start);
+            // SAFETY: task (plane, k) alone writes this range of both halves of the output.
+            let (da, db) = unsafe { (out.part(ia, r.len()), out.part(ib, r.len())) };
+            gelu_mul_grad(&x[ia..][..r.len()], &x[ib..][..r.len()], &dy[plane * hw..][r], da, db);
+        });
+    };
+    // SAFETY: the tasks cover every plane and piece of both halves, and write all of each.
+    unsafe { write_all(x.len(), fill) }
 }
 
 /// The weights of a Restormer gated FFN with a depthwise 3×3 conv: `project_in` `[2F, C]`,

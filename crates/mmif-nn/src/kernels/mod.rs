@@ -44,12 +44,12 @@ pub(crate) use attention::{ChannelGram, fold_attention, softmax_mean_rows};
 pub(crate) use conv::{ConvGeom, conv2d};
 pub(crate) use conv_grad::{conv2d_gemm, conv2d_input_grad, conv2d_weight_grad, depthwise_weight_grad};
 pub(crate) use depthwise::{depthwise_conv2d, depthwise_supported};
-pub(crate) use ffn::{GatedFfnWeights, gated_ffn, gelu_gate};
+pub(crate) use ffn::{GatedFfnWeights, gated_ffn, gelu_gate, gelu_gate_backward};
 #[cfg(test)]
 use gather::gather_rows_cols;
 pub(crate) use gather::gather_rows_cols_add;
 pub(crate) use math::{Act, mul_exp_add, prelu};
-pub(crate) use norm::layer_norm;
+pub(crate) use norm::{layer_norm, layer_norm_backward};
 pub(crate) use pointwise::{Pointwise, pointwise_conv2d, pointwise_conv2d_ext};
 pub(crate) use winograd::{WinogradWeights, winograd_conv2d, winograd_pick};
 

@@ -116,13 +116,18 @@ impl GatedFfn {
 }
 
 /// `GELU(x₁)·x₂` where `x₁, x₂` are the two channel halves of `x` (erf GELU): one kernel
-/// (`kernels::gelu_gate`) for non-autodiff `flex` tensors, burn ops otherwise.
+/// (`kernels::gelu_gate`) for non-autodiff `flex` tensors, the differentiable
+/// `train_ops::gelu_gate` for autodiff ones on `flex`, burn ops otherwise.
 pub fn gelu_gate(x: Tensor<4>) -> Tensor<4> {
     if let Some(xh) = kernels::host(&x) {
         let [b, c, h, w] = x.dims();
         if c % 2 == 0 {
             return kernels::from_host(kernels::gelu_gate(kernels::values(&xh), x.dims()), [b, c / 2, h, w]);
         }
+    }
+    // training on `flex`: the fused op with its own backward pass
+    if let Some(y) = crate::train_ops::gelu_gate(&x) {
+        return y;
     }
     gelu_gate_composed(x)
 }
