@@ -20,27 +20,34 @@ dispatch! {
     fn gelu_mul(a: &[f32], b: &[f32], out: &mut [f32]) = gelu_mul_imp;
 }
 
+/// Splits `[B, 2C, H, W]` into the pieces both gate passes work on, in parallel: `f(o, a, b, n)`
+/// for the `n` values at offset `o` of the `[B, C, H, W]` output and at offsets `a` (gate half) and
+/// `b` (gated half) of the input.
+fn for_each_gate_piece(shape: [usize; 4], f: impl Fn(usize, usize, usize, usize) + Sync) {
+    let [b, c2, h, w] = shape;
+    let (c, hw) = (c2 / 2, h * w);
+    const PIECE: usize = 4096;
+    let pieces = hw.div_ceil(PIECE);
+    (0..b * c * pieces).into_par_iter().for_each(|task| {
+        let (plane, k) = (task / pieces, task % pieces);
+        let (bi, ci) = (plane / c, plane % c);
+        let start = k * PIECE;
+        f(plane * hw + start, (bi * c2 + ci) * hw + start, (bi * c2 + c + ci) * hw + start, PIECE.min(hw - start));
+    });
+}
+
 /// `GELU(x[:, :C]) · x[:, C:]` for `x` of shape `[B, 2C, H, W]` (erf GELU, as `F.gelu`).
 pub(crate) fn gelu_gate(x: &[f32], shape: [usize; 4]) -> Vec<f32> {
     let [b, c2, h, w] = shape;
     assert!(c2 % 2 == 0 && x.len() == b * c2 * h * w);
-    let (c, hw) = (c2 / 2, h * w);
-    const PIECE: usize = 4096;
-    let pieces = hw.div_ceil(PIECE);
     let fill = |out: &super::Out| {
-        (0..b * c * pieces).into_par_iter().for_each(|task| {
-            let (plane, k) = (task / pieces, task % pieces);
-            let (bi, ci) = (plane / c, plane % c);
-            let r = k * PIECE..((k + 1) * PIECE).min(hw);
-            let a = &x[(bi * c2 + ci) * hw..][r.clone()];
-            let g = &x[(bi * c2 + c + ci) * hw..][r.clone()];
-            // SAFETY: task (plane, k) alone writes this range of the output.
-            let o = unsafe { out.part(plane * hw + r.start, r.len()) };
-            gelu_mul(a, g, o);
+        for_each_gate_piece(shape, |o, ia, ib, n| {
+            // SAFETY: each piece alone writes this range of the output.
+            gelu_mul(&x[ia..][..n], &x[ib..][..n], unsafe { out.part(o, n) });
         });
     };
-    // SAFETY: the tasks cover every plane and piece, and write all of each.
-    unsafe { write_all(b * c * hw, fill) }
+    // SAFETY: the pieces cover every plane of the output, and write all of each.
+    unsafe { write_all(x.len() / 2, fill) }
 }
 
 /// The backward pass of [`gelu_mul_imp`] for `i < dy.len()`: `da = dy·b·GELU'(a)` and
@@ -67,21 +74,14 @@ dispatch! {
 pub(crate) fn gelu_gate_backward(x: &[f32], shape: [usize; 4], dy: &[f32]) -> Vec<f32> {
     let [b, c2, h, w] = shape;
     assert!(c2 % 2 == 0 && x.len() == b * c2 * h * w && dy.len() * 2 == x.len());
-    let (c, hw) = (c2 / 2, h * w);
-    const PIECE: usize = 4096;
-    let pieces = hw.div_ceil(PIECE);
     let fill = |out: &super::Out| {
-        (0..b * c * pieces).into_par_iter().for_each(|task| {
-            let (plane, k) = (task / pieces, task % pieces);
-            let (bi, ci) = (plane / c, plane % c);
-            let r = k * PIECE..((k + 1) * PIECE).min(hw);
-            let (ia, ib) = ((bi * c2 + ci) * hw + r.start, (bi * c2 + c + ci) * hw + r.start);
-            // SAFETY: task (plane, k) alone writes this range of both halves of the output.
-            let (da, db) = unsafe { (out.part(ia, r.len()), out.part(ib, r.len())) };
-            gelu_mul_grad(&x[ia..][..r.len()], &x[ib..][..r.len()], &dy[plane * hw..][r], da, db);
+        for_each_gate_piece(shape, |o, ia, ib, n| {
+            // SAFETY: each piece alone writes these ranges of both halves of the output.
+            let (da, db) = unsafe { (out.part(ia, n), out.part(ib, n)) };
+            gelu_mul_grad(&x[ia..][..n], &x[ib..][..n], &dy[o..][..n], da, db);
         });
     };
-    // SAFETY: the tasks cover every plane and piece of both halves, and write all of each.
+    // SAFETY: the pieces cover every plane of both halves, and write all of each.
     unsafe { write_all(x.len(), fill) }
 }
 

@@ -6,13 +6,11 @@ use rayon::prelude::*;
 /// Pixels normalised together (their channel values stay in L1/L2 between the passes).
 const LN_PIXELS: usize = 256;
 
-/// Normalises pixels `px..px + n` of one image `x` (`[C, hw]`) into `out` (`[C, n]`).
+/// The mean and inverse standard deviation (biased variance, eps 1e-5) over the `c` channels of
+/// pixels `px..px + n` of one image `x` (`[C, hw]`), into `mean` and `inv` (`n` each, zeroed).
 #[inline(always)]
-fn layer_norm_piece_imp(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f32]>, out: &mut [f32], px: usize) {
-    let n = out.len() / c;
-    let mut mean = [0.0f32; LN_PIXELS];
-    let mut var = [0.0f32; LN_PIXELS];
-    let (mean, var) = (&mut mean[..n], &mut var[..n]);
+fn piece_stats(x: &[f32], hw: usize, c: usize, px: usize, mean: &mut [f32], inv: &mut [f32]) {
+    let n = mean.len();
     for ch in 0..c {
         for (m, &v) in mean.iter_mut().zip(&x[ch * hw + px..][..n]) {
             *m += v;
@@ -23,14 +21,24 @@ fn layer_norm_piece_imp(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f
         *m *= inv_c;
     }
     for ch in 0..c {
-        for ((s, &v), &m) in var.iter_mut().zip(&x[ch * hw + px..][..n]).zip(mean.iter()) {
+        for ((s, &v), &m) in inv.iter_mut().zip(&x[ch * hw + px..][..n]).zip(mean.iter()) {
             let d = v - m;
             *s += d * d;
         }
     }
-    for s in var.iter_mut() {
+    for s in inv.iter_mut() {
         *s = 1.0 / (*s * inv_c + 1e-5).sqrt();
     }
+}
+
+/// Normalises pixels `px..px + n` of one image `x` (`[C, hw]`) into `out` (`[C, n]`).
+#[inline(always)]
+fn layer_norm_piece_imp(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f32]>, out: &mut [f32], px: usize) {
+    let n = out.len() / c;
+    let mut mean = [0.0f32; LN_PIXELS];
+    let mut var = [0.0f32; LN_PIXELS];
+    let (mean, var) = (&mut mean[..n], &mut var[..n]);
+    piece_stats(x, hw, c, px, mean, var);
     for ch in 0..c {
         let o = &mut out[ch * n..][..n];
         let xs = &x[ch * hw + px..][..n];
@@ -108,24 +116,8 @@ fn layer_norm_grad_piece_imp(
     let mut g_mean = [0.0f32; LN_PIXELS];
     let mut gx_mean = [0.0f32; LN_PIXELS];
     let (mean, inv, g_mean, gx_mean) = (&mut mean[..n], &mut inv[..n], &mut g_mean[..n], &mut gx_mean[..n]);
-    for ch in 0..c {
-        for (m, &v) in mean.iter_mut().zip(&x[ch * hw + px..][..n]) {
-            *m += v;
-        }
-    }
+    piece_stats(x, hw, c, px, mean, inv);
     let inv_c = 1.0 / c as f32;
-    for m in mean.iter_mut() {
-        *m *= inv_c;
-    }
-    for ch in 0..c {
-        for ((s, &v), &m) in inv.iter_mut().zip(&x[ch * hw + px..][..n]).zip(mean.iter()) {
-            let d = v - m;
-            *s += d * d;
-        }
-    }
-    for s in inv.iter_mut() {
-        *s = 1.0 / (*s * inv_c + 1e-5).sqrt();
-    }
     let (dw, db) = sums.split_at_mut(c);
     for ch in 0..c {
         let (xs, gs) = (&x[ch * hw + px..][..n], &dy[ch * hw + px..][..n]);
