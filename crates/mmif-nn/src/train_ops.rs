@@ -240,11 +240,11 @@ pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, padding: usize, groups: usize) 
 }
 
 /// Restormer's `WithBias` layer norm over channels (`x` `[B, C, H, W]`, `weight` and `bias` `[C]`)
-/// through [`TrainOps`] when the tensors are f32 on `flex` (with or without autodiff); `None`
-/// otherwise (the caller composes it from burn ops).
+/// through [`TrainOps`] when the tensors are f32 on `flex` (with or without autodiff) and `C ≥ 1`;
+/// `None` otherwise (the caller composes it from burn ops).
 pub fn layer_norm(x: &Tensor<4>, weight: &Tensor<1>, bias: &Tensor<1>) -> Option<Tensor<4>> {
     let c = x.dims()[1];
-    if weight.dims() != [c] || bias.dims() != [c] || !on_flex(&x.device()) {
+    if c == 0 || weight.dims() != [c] || bias.dims() != [c] || !on_flex(&x.device()) {
         return None;
     }
     if [x.dtype(), weight.dtype(), bias.dtype()].iter().any(|d| *d != DType::F32) {

@@ -96,9 +96,10 @@ pub(crate) fn layer_norm(x: &[f32], shape: [usize; 4], weight: &[f32], bias: Opt
 }
 
 /// The backward pass of [`layer_norm`] with bias over pixels `px..px + n` of one image: `planes`
-/// are the image's input `x` and output gradient `dy`, `[C, hw]` each, `dx` receives the input gradient channel-major
-/// (`[C, n]`), and `sums` (`[2C]`, added to) the weight gradient `Σ dy·x̂` then the bias gradient
-/// `Σ dy`. With `x̂ = (x-μ)·s` and `g = dy·w`: `dx = s·(g - mean_c g - x̂·mean_c(g·x̂))`.
+/// are the image's input `x` and output gradient `dy` (`[C, hw]` each), `dx` receives the input
+/// gradient channel-major (`[C, n]`), and `sums` (`[2C]`, added to) the weight gradient `Σ dy·x̂`
+/// then the bias gradient `Σ dy`. With `x̂ = (x-μ)·s` and `g = dy·w`:
+/// `dx = s·(g - mean_c g - x̂·mean_c(g·x̂))`.
 #[inline(always)]
 fn layer_norm_grad_piece_imp(
     planes: [&[f32]; 2],
