@@ -425,27 +425,24 @@ mod tests {
         }
     }
 
-    /// Output and gradients (x, weight, bias) of `loss = Σ layer_norm(x) · r`, by the extension
-    /// (`ours = true`) or composed from burn ops as `LayerNorm::forward_composed` does.
+    /// Output and gradients (x, weight, bias) of `loss = Σ LayerNorm(x) · r` through the layer's
+    /// `forward` (the extension under autodiff, `ours = true`) or its burn composition
+    /// (`LayerNorm::forward_composed`).
     fn run_ln(x: &[f32], wv: &[f32], bv: &[f32], r: &[f32], xs: [usize; 4], ours: bool) -> [Vec<f32>; 4] {
+        use crate::layers::{LayerNorm, LayerNormBody};
+        use burn::module::Param;
         let device = Device::flex().autodiff();
         let c = xs[1];
         let xt = t4(x.to_vec(), xs, &device).require_grad();
-        let wt = Tensor::<1>::from_data(TensorData::new(wv.to_vec(), [c]), &device).require_grad();
-        let bt = Tensor::<1>::from_data(TensorData::new(bv.to_vec(), [c]), &device).require_grad();
-        let y = if ours {
-            layer_norm(&xt, &wt, &bt).expect("f32 on flex")
-        } else {
-            let centred = xt.clone() - xt.clone().mean_dim(1);
-            let inv = (centred.clone().square().mean_dim(1) + 1e-5).sqrt().recip();
-            centred * inv * wt.clone().reshape([1, c, 1, 1]) + bt.clone().reshape([1, c, 1, 1])
-        };
+        let t1 = |v: &[f32]| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(v.to_vec(), [c]), &device));
+        let ln = LayerNorm { body: LayerNormBody { weight: t1(wv), bias: Some(t1(bv)) } };
+        let y = if ours { ln.forward(xt.clone()) } else { ln.forward_composed(xt.clone()) };
         let grads = (y.clone() * t4(r.to_vec(), xs, &device)).sum().backward();
-        let g1 = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let g1 =
+            |t: Tensor<1>| t.grad(&grads).expect("parameter gradient").into_data().try_to_vec::<f32>().expect("f32");
         let gx = vals(xt.grad(&grads).expect("input gradient"));
-        let gw = g1(wt.grad(&grads).expect("weight gradient"));
-        let gb = g1(bt.grad(&grads).expect("bias gradient"));
-        [vals(y), gx, gw, gb]
+        let bias = ln.body.bias.as_ref().expect("WithBias");
+        [vals(y), gx, g1(ln.body.weight.val()), g1(bias.val())]
     }
 
     /// The layer norm's output and gradients against burn's composition, for channel counts
