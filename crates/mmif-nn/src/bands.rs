@@ -17,7 +17,7 @@ use burn::tensor::{Tensor, activation};
 use crate::kernels;
 use crate::layers::{
     Activation, BaseFeatureExtraction, Conv2d, Epilogue, GatedFfn, LayerNorm, TransformerBlock,
-    count_channel_attention, project_attention,
+    count_channel_attention, pointwise_then, project_attention,
 };
 
 /// Largest whole-image temporary of a block before [`auto_rows`] splits it into bands, in
@@ -129,13 +129,6 @@ pub fn in_bands(block: &impl Banded, x: Tensor<4>, rows: usize) -> Tensor<4> {
     ffn(&p, x1_tiles)
 }
 
-/// A 3×3 conv applied to `y`, which holds the rows of a band plus one halo row above (`top`)
-/// and below (`bottom`) where the band has a neighbour; at the image border the missing row
-/// is the conv's own padding.
-fn conv3x3_rows(conv: &Conv2d, y: Tensor<4>, top: bool, bottom: bool) -> Tensor<4> {
-    conv.forward_fused(vec![y], Some([usize::from(!top), usize::from(!bottom)]), Epilogue::default())
-}
-
 /// Rows `[r0 - 1, r1 + 1)` of the image held as `tiles` (clipped to the image), and whether
 /// the halo rows above and below exist.
 fn with_halo(tiles: &[Tensor<4>], i: usize) -> (Tensor<4>, bool, bool) {
@@ -154,10 +147,12 @@ fn with_halo(tiles: &[Tensor<4>], i: usize) -> (Tensor<4>, bool, bool) {
     (Tensor::cat(parts, 2), top, bottom)
 }
 
-/// The bands' q, k and v.
+/// The bands' q, k and v: the 3×3 conv runs on the band with one halo row above (`top`) and
+/// below (`bottom`) where it has a neighbour; at the image border the missing row is the
+/// conv's own padding.
 fn qkv_band(p: &Parts<'_>, tiles: &[Tensor<4>], i: usize) -> Tensor<4> {
     let (halo, top, bottom) = with_halo(tiles, i);
-    conv3x3_rows(p.qkv_b, p.qkv_a.forward(p.norm1.forward(halo)), top, bottom)
+    pointwise_then(p.qkv_a, p.qkv_b, p.norm1.forward(halo), Some([usize::from(!top), usize::from(!bottom)]))
 }
 
 /// The whole-image sums behind one transposed attention, added up over bands of rows: q·kᵀ per

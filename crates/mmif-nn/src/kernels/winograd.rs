@@ -113,15 +113,18 @@ pub(crate) fn winograd_supported(g: &ConvGeom) -> bool {
     g.supported() && kh == 3 && kw == 3 && g.stride == 1 && g.groups == 1
 }
 
-/// Least input and output channels for which the Winograd kernel beats the direct one (below,
-/// the transforms, which scale with the channels, outweigh the multiplications saved, which
-/// scale with their product). Measured with `examples/winograd_bench.rs`, see
-/// `docs/benchmarks.md`.
-const MIN_CHANNELS: usize = 96;
+/// Whether the Winograd kernel beats the direct one for `cin → cout` channels: the
+/// multiplications it saves scale with `cin·cout`, its transforms with `cin + cout`, so it
+/// wins once the harmonic mean `2·cin·cout / (cin + cout)` of the channel counts reaches 48
+/// (measured with `examples/winograd_bench.rs` on AVX2 and AVX-512 at 480×640, see
+/// `docs/benchmarks.md`: 48→48 and 64→64 1.3–1.45× faster, 32→32 even, 16→16 slower).
+fn winograd_pays(cin: usize, cout: usize) -> bool {
+    2 * cin * cout >= 48 * (cin + cout)
+}
 
 /// The tile the layers use for a conv, if any: `MMIF_WINOGRAD=off|f2|f4` (read once per process)
 /// switches the kernel off or forces a tile for every supported geometry; unset (or any other
-/// value), F(4×4) for supported convs with at least [`MIN_CHANNELS`] input and output channels.
+/// value), F(4×4) for supported convs where [`winograd_pays`].
 pub(crate) fn winograd_pick(g: &ConvGeom) -> Option<WinoTile> {
     #[derive(Clone, Copy)]
     enum Mode {
@@ -144,7 +147,7 @@ pub(crate) fn winograd_pick(g: &ConvGeom) -> Option<WinoTile> {
     match mode {
         Mode::Off => None,
         Mode::Force(t) => Some(t),
-        Mode::Auto => (cin >= MIN_CHANNELS && cout >= MIN_CHANNELS).then_some(WinoTile::F4),
+        Mode::Auto => winograd_pays(cin, cout).then_some(WinoTile::F4),
     }
 }
 

@@ -6,7 +6,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, activation};
 
 use super::conv::host_opt;
-use super::{Conv2d, ConvCfg, Epilogue};
+use super::{Conv2d, ConvCfg, Epilogue, pointwise_then};
 use crate::kernels;
 
 /// `F.normalize(x, dim=-1)`: x / max(‖x‖₂, 1e-12) along the last dimension.
@@ -182,13 +182,16 @@ impl AttentionBase {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let qkv = self.qkv2.forward(self.qkv1.forward(x));
-        self.proj.forward(channel_attention(qkv, self.heads, self.scale.val()))
+        self.proj.forward(channel_attention(self.qkv(x), self.heads, self.scale.val()))
     }
 
     /// `residual + self.forward(x)`, the residual added inside the last conv.
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
-        let qkv = self.qkv2.forward(self.qkv1.forward(x));
-        attend_project_add(qkv, self.heads, self.scale.val(), &self.proj, residual)
+        attend_project_add(self.qkv(x), self.heads, self.scale.val(), &self.proj, residual)
+    }
+
+    /// `qkv2(qkv1(x))`, as one conv with the two weights multiplied ([`pointwise_then`]).
+    pub fn qkv(&self, x: Tensor<4>) -> Tensor<4> {
+        pointwise_then(&self.qkv1, &self.qkv2, x, None)
     }
 }

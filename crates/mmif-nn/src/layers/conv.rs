@@ -164,7 +164,8 @@ impl Conv2d {
             }
         }
         let x = cat_channels(xs);
-        let y = match (self.forward_kernel_vec(&x, rows), host_act, &residual) {
+        let bias = self.bias.as_ref().map(Param::val);
+        let y = match (self.kernel_vec(&x, &self.weight.val(), bias.as_ref(), rows), host_act, &residual) {
             (Some((mut out, dims)), Some(kact), None) => {
                 kact.apply_all(&mut out);
                 return kernels::from_host(out, dims);
@@ -192,18 +193,31 @@ impl Conv2d {
     /// The conv by burn's ops (the differentiable path): PyTorch's padding, or `pad_rows` rows
     /// for a band (see [`Self::forward_fused`]).
     fn forward_composed(&self, x: Tensor<4>, pad_rows: Option<[usize; 2]>) -> Tensor<4> {
+        let [cout, k, _, _] = self.weight.dims();
+        if pad_rows.is_none() && self.groups > 1 && k > 1 && k <= 4 && cout == self.groups * k {
+            let p = self.padding;
+            let (x, p) = if self.reflect && p > 0 { (x.pad((p, p, p, p), PadMode::Reflect), 0) } else { (x, p) };
+            return self.few_channel_groups(x, p);
+        }
+        self.by_burn(x, self.weight.val(), self.bias.as_ref().map(Param::val), pad_rows)
+    }
+
+    /// This conv's geometry with `weight` and `bias`, by burn's ops (see [`Self::forward_composed`]).
+    fn by_burn(
+        &self,
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+        pad_rows: Option<[usize; 2]>,
+    ) -> Tensor<4> {
         let p = self.padding;
         if let Some(rows) = pad_rows {
             let mode = if self.reflect { PadMode::Reflect } else { PadMode::Constant(0.0) };
             let x = x.pad((p, p, rows[0], rows[1]), mode);
-            return conv2d_any(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.stride, 0, self.groups);
+            return conv2d_any(x, weight, bias, self.stride, 0, self.groups);
         }
         let (x, p) = if self.reflect && p > 0 { (x.pad((p, p, p, p), PadMode::Reflect), 0) } else { (x, p) };
-        let [cout, k, _, _] = self.weight.dims();
-        if self.groups > 1 && k > 1 && k <= 4 && cout == self.groups * k {
-            return self.few_channel_groups(x, p);
-        }
-        conv2d_any(x, self.weight.val(), self.bias.as_ref().map(Param::val), self.stride, p, self.groups)
+        conv2d_any(x, weight, bias, self.stride, p, self.groups)
     }
 
     /// Whether this is a plain 1×1 conv (stride 1, no padding, one group).
@@ -253,21 +267,46 @@ impl Conv2d {
 
     /// The direct kernels (`kernels::conv2d`, `kernels::pointwise_conv2d`,
     /// `kernels::depthwise_conv2d`, or `kernels::winograd_conv2d` where `kernels::winograd_pick`
-    /// chooses it) for inference on non-autodiff `flex` tensors: the output's
-    /// values and shape. `None` otherwise.
-    fn forward_kernel_vec(&self, x: &Tensor<4>, pad_rows: [usize; 2]) -> Option<(Vec<f32>, [usize; 4])> {
-        let weight = self.weight.dims();
-        let mut geom = ConvGeom::new(x.dims(), weight, self.stride, self.padding, self.groups, self.reflect);
+    /// chooses it) for inference on non-autodiff `flex` tensors, with this conv's stride,
+    /// padding, groups and padding mode and the given `weight` and `bias`: the output's values
+    /// and shape. `None` otherwise.
+    fn kernel_vec(
+        &self,
+        x: &Tensor<4>,
+        weight: &Tensor<4>,
+        bias: Option<&Tensor<1>>,
+        pad_rows: [usize; 2],
+    ) -> Option<(Vec<f32>, [usize; 4])> {
+        let mut geom = ConvGeom::new(x.dims(), weight.dims(), self.stride, self.padding, self.groups, self.reflect);
         geom.pad_rows = pad_rows;
         if !geom.supported() {
             return None;
         }
         let xh = kernels::host(x)?;
-        let wh = kernels::host(&self.weight.val())?;
-        let bh = host_opt(&self.bias)?;
+        let wh = kernels::host(weight)?;
+        let bh = match bias {
+            Some(b) => Some(kernels::host(b)?),
+            None => None,
+        };
         let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
         let out = kernels::conv_auto(x, w, b, &geom)?;
         Some((out, geom.output()))
+    }
+
+    /// `conv(x)` with this conv's stride, padding, groups and padding mode but `weight` and
+    /// `bias` in place of its own (differentiable: autodiff tensors take burn's ops); `pad_rows`
+    /// as in [`Self::forward_fused`]. Counts no FLOPs.
+    pub(crate) fn forward_weights(
+        &self,
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+        pad_rows: Option<[usize; 2]>,
+    ) -> Tensor<4> {
+        if let Some((out, dims)) = self.kernel_vec(&x, &weight, bias.as_ref(), pad_rows.unwrap_or([self.padding; 2])) {
+            return kernels::from_host(out, dims);
+        }
+        self.by_burn(x, weight, bias, pad_rows)
     }
 
     /// A grouped conv with `k` (2..=4) input and output channels per group, as `k` depthwise
@@ -333,6 +372,60 @@ pub(crate) fn conv2d_any(
     }
     let opts = ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups);
     conv2d(x, weight, bias, opts)
+}
+
+/// `outer(inner(x))` for a 1×1 `inner` with nothing between the two convs (`pad_rows` is
+/// `outer`'s, as in [`Conv2d::forward_fused`]).
+///
+/// Where that is exact and takes fewer multiply-adds, the two run as one conv on `inner`'s
+/// input: weight `W[o,i,y,x] = Σ_m W_outer[o,m,y,x] · W_inner[m,i]`, bias `b_outer[o] +
+/// Σ_{m,y,x} W_outer[o,m,y,x] · b_inner[m]`. A 1×1 conv commutes with reflection padding, and
+/// with zero padding when it has no bias (it maps zeros to zeros), so the merge needs `outer`
+/// ungrouped and `inner` bias-free unless `outer` pads by reflection. The
+/// weights are multiplied by burn's ops, so training gradients reach both layers as through
+/// the two convs. CDDFuse's Lite-Transformer `qkv1`, `qkv2` (64 → 192 1×1, then 192 → 192
+/// 3×3) become one 64 → 192 3×3 conv, 3.1× fewer multiply-adds. The FLOPs counted are the
+/// two convs' (see [`crate::flops`]).
+pub fn pointwise_then(inner: &Conv2d, outer: &Conv2d, x: Tensor<4>, pad_rows: Option<[usize; 2]>) -> Tensor<4> {
+    let Some((weight, bias)) = merged_weights(inner, outer) else {
+        let y = inner.forward(x);
+        return outer.forward_fused(vec![y], pad_rows, Epilogue::default());
+    };
+    let [b, _, h, w] = x.dims();
+    inner.count(x.dims(), [0, 0]);
+    outer.count([b, inner.weight.dims()[0], h, w], pad_rows.unwrap_or([outer.padding; 2]));
+    outer.forward_weights(x, weight, bias, pad_rows)
+}
+
+/// The weight and bias of `outer ∘ inner` as one conv (see [`pointwise_then`]), or `None` where
+/// the merge is not exact or not cheaper.
+pub(super) fn merged_weights(inner: &Conv2d, outer: &Conv2d) -> Option<(Tensor<4>, Option<Tensor<1>>)> {
+    let [mid, cin, _, _] = inner.weight.dims();
+    let [cout, mid_outer, kh, kw] = outer.weight.dims();
+    let taps = kh * kw;
+    let exact =
+        inner.is_pointwise() && outer.groups == 1 && mid_outer == mid && (inner.bias.is_none() || outer.reflect);
+    // Multiply-adds per output pixel and channel: cin·taps merged, against mid + mid·taps.
+    if !exact || cin * taps >= mid * (1 + taps) {
+        return None;
+    }
+    // W_outer as [cout·taps, mid] rows, times W_inner [mid, cin].
+    let outer_w = outer.weight.val().permute([0, 2, 3, 1]).reshape([cout * taps, mid]);
+    let weight = outer_w.clone().matmul(inner.weight.val().reshape([mid, cin]));
+    let weight = weight.reshape([cout, kh, kw, cin]).permute([0, 3, 1, 2]);
+    let outer_b = outer.bias.as_ref().map(Param::val);
+    let bias = match &inner.bias {
+        None => outer_b,
+        Some(b_inner) => {
+            let tap_sums = outer_w.reshape([cout, taps, mid]).sum_dim(1).reshape([cout, mid]);
+            let through = tap_sums.matmul(b_inner.val().reshape([mid, 1])).reshape([cout]);
+            Some(match outer_b {
+                Some(b) => b + through,
+                None => through,
+            })
+        }
+    };
+    Some((weight, bias))
 }
 
 /// `cat(xs, 1)`, or the one tensor itself.

@@ -30,7 +30,7 @@ pub use act::PRelu;
 pub use attention::{AttentionBase, Mdta, attend_project_add, channel_attention, l2_normalize, sum_last_blocked};
 pub(crate) use attention::{count_channel_attention, project_attention};
 pub use blocks::{BaseFeatureExtraction, TransformerBlock};
-pub use conv::{Activation, Conv2d, ConvCfg, ConvTranspose2d, Epilogue, Pad, max_pool2x2};
+pub use conv::{Activation, Conv2d, ConvCfg, ConvTranspose2d, Epilogue, Pad, max_pool2x2, pointwise_then};
 pub use ffn::{GatedFfn, gelu_gate, gelu_gate_composed};
 pub use linear::{Conv1x1d, Linear, MultiheadAttention};
 pub use norm::{BatchNorm2d, LayerNorm, LayerNormBody};

@@ -123,3 +123,64 @@ fn fused_gated_ffn_equals_composition() {
         }
     }
 }
+
+/// A copy of `conv` whose weight and bias are autodiff leaves (gradients tracked).
+fn tracked(conv: &Conv2d) -> Conv2d {
+    let leaf = |t: Tensor<4>| Param::from_tensor(t.autodiff().require_grad());
+    Conv2d {
+        weight: leaf(conv.weight.val()),
+        bias: conv.bias.as_ref().map(|b| Param::from_tensor(b.val().autodiff().require_grad())),
+        ..conv.clone()
+    }
+}
+
+#[test]
+fn a_pointwise_conv_then_a_conv_run_as_one_where_that_is_exact() {
+    let dev = crate::cpu();
+    // (inner bias, outer conv, merged): CDDFuse's qkv1 → qkv2; an inner bias under reflection
+    // (exact); an inner bias under zero padding and a grouped outer conv (two convs).
+    let cases = [
+        (false, ConvCfg::same(3), true),
+        (true, ConvCfg::same(3).bias(true).reflect(), true),
+        (true, ConvCfg::same(3).bias(true), false),
+        (false, ConvCfg::same(3).groups(4), false),
+    ];
+    for (inner_bias, cfg, merges) in cases {
+        let inner = Conv2d::new(&dev, 4, 12, 1, ConvCfg::same(1).bias(inner_bias));
+        let outer = Conv2d::new(&dev, 12, 12, 3, cfg);
+        assert_eq!(super::conv::merged_weights(&inner, &outer).is_some(), merges, "{cfg:?}");
+        let x = Tensor::<4>::random([2, 4, 9, 11], Distribution::Uniform(-1.0, 1.0), &dev);
+        let r = Tensor::<4>::random([2, 12, 9, 11], Distribution::Uniform(-1.0, 1.0), &dev);
+        let (got, f_got) = crate::flops::count(|| pointwise_then(&inner, &outer, x.clone(), None));
+        let (want, f_want) = crate::flops::count(|| outer.forward(inner.forward(x.clone())));
+        assert_eq!(f_got, f_want, "the two convs' FLOPs are counted");
+        let (got, want) = (crate::weights::tensor_to_vec(got), crate::weights::tensor_to_vec(want));
+        let d = max_abs(&got, &want);
+        assert!(d < 1e-5, "{cfg:?}: forward {d}");
+        // Gradients of Σ y·r reach the input and both layers' weights and biases as through the
+        // two convs.
+        let grads = |merged: bool| {
+            let (inner, outer) = (tracked(&inner), tracked(&outer));
+            let x = x.clone().autodiff().require_grad();
+            let y = if merged {
+                pointwise_then(&inner, &outer, x.clone(), None)
+            } else {
+                outer.forward(inner.forward(x.clone()))
+            };
+            let g = (y * r.clone().autodiff()).sum().backward();
+            let mut out = vec![crate::weights::tensor_to_vec(x.grad(&g).expect("input gradient"))];
+            for c in [&inner, &outer] {
+                out.push(crate::weights::tensor_to_vec(c.weight.val().grad(&g).expect("weight gradient")));
+                if let Some(b) = &c.bias {
+                    out.push(crate::weights::tensor_to_vec(b.val().grad(&g).expect("bias gradient")));
+                }
+            }
+            out
+        };
+        for (i, (a, b)) in grads(true).iter().zip(grads(false)).enumerate() {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = max_abs(a, &b);
+            assert!(d <= 2e-5 * scale.max(1.0), "{cfg:?}: gradient {i}: {d} (scale {scale})");
+        }
+    }
+}
