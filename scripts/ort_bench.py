@@ -9,7 +9,9 @@ alternate which side goes first; before each run the script waits until the 1-mi
 is below --max-load. Per side it reports the median over the rounds of each process's median run,
 the min-max, and the ratio mmif / ORT. `--variant NAME=VAR=VALUE,...` adds mmif runs with extra
 environment variables as further sides of the same alternation (e.g. `--variant direct=MMIF_WINOGRAD=off`
-times CDDFuse with and without Winograd in one session); each variant gets its own ratio to ORT.
+times CDDFuse with and without Winograd in one session); `MMIF_BIN=PATH` in a variant runs another
+`mmif` binary instead (e.g. `--variant base=MMIF_BIN=/tmp/base/mmif`, an earlier commit's build, for a
+before/after in one session); each variant gets its own ratio to ORT.
 
 CDDFuse is the official test_IVF.py graph (encoder on both sources, base and detail fusion layers,
 decoder, min-max normalisation); EMMA the U-Fuser; FILM its network at 288x384 only (the official
@@ -21,6 +23,7 @@ einops` (+ kornia, h5py for EMMA's utils).
 
     python3 scripts/ort_bench.py --models cddfuse,emma --size 480x640 --rounds 3 --runs 5
     python3 scripts/ort_bench.py --models cddfuse --variant direct=MMIF_WINOGRAD=off   # Winograd on/off
+    python3 scripts/ort_bench.py --models cddfuse,emma --variant base=MMIF_BIN=../base/target/release/mmif
     python3 scripts/ort_bench.py --models cddfuse --size 64x64 --rounds 1 --runs 2 --max-load 100   # smoke test
 """
 import argparse
@@ -154,10 +157,12 @@ def main():
             for side in order:
                 load = wait_quiet(args.max_load, args.wait_max)
                 if side in variants:
-                    cmd = [args.mmif, "--threads", str(args.threads), "bench", "-m", model, "--size", args.size,
+                    env = dict(variants[side])
+                    binary = env.pop("MMIF_BIN", args.mmif)
+                    cmd = [binary, "--threads", str(args.threads), "bench", "-m", model, "--size", args.size,
                            "--runs", str(args.runs), "--json"]
-                    env = dict(os.environ, **variants[side])
-                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                         env=dict(os.environ, **env)).stdout
                     row = json.loads(out)
                     row = row[0] if isinstance(row, list) else row
                 else:

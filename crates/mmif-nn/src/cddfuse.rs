@@ -14,7 +14,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, activation};
 
 use crate::kernels;
-use crate::layers::{Activation, BaseFeatureExtraction, Conv2d, ConvCfg, Epilogue, Pad, TransformerBlock};
+use crate::layers::{
+    Activation, BaseFeatureExtraction, Conv2d, ConvCfg, Epilogue, Pad, TransformerBlock, expand_dw_project,
+};
 
 mod banded;
 
@@ -89,6 +91,9 @@ impl InvertedResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, None) {
+            return y;
+        }
         let b = &self.bottleneckBlock;
         let relu6 = || Epilogue::act(Activation::Relu6);
         let h = b._3.forward_fused(vec![b._0.forward_fused(vec![x], None, relu6())], None, relu6());
@@ -97,10 +102,20 @@ impl InvertedResidualBlock {
 
     /// `residual + self.forward(x)`, the residual added inside the last conv.
     fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, Some(&residual)) {
+            return y;
+        }
         let b = &self.bottleneckBlock;
         let relu6 = || Epilogue::act(Activation::Relu6);
         let h = b._3.forward_fused(vec![b._0.forward_fused(vec![x], None, relu6())], None, relu6());
         b._5.forward_fused(vec![h], None, Epilogue::residual(residual))
+    }
+
+    /// The whole bottleneck as one kernel over rings of rows (`kernels::gated_ffn` with
+    /// `Middle::Relu6`): its 64-channel intermediates never reach memory. Plain `flex` tensors.
+    fn fused(&self, x: &Tensor<4>, residual: Option<&Tensor<4>>) -> Option<Tensor<4>> {
+        let b = &self.bottleneckBlock;
+        expand_dw_project([&b._0, &b._3, &b._5], kernels::Middle::Relu6, x, [1, 1], residual)
     }
 }
 
@@ -379,6 +394,31 @@ mod tests {
             let lean = net.forward(vis.clone(), ir.clone(), residual);
             let traced = net.trace(vis.clone(), ir.clone(), residual).raw;
             assert_eq!(crate::test_util::max_diff(lean, traced), 0.0, "{residual:?}");
+        }
+    }
+
+    #[test]
+    fn fused_bottleneck_equals_composition() {
+        // The whole ReLU6 bottleneck as one kernel (reflection padding, both ReLU6 bounds
+        // reached) against the burn ops autodiff inputs take, from the smallest image up.
+        let dev = crate::cpu();
+        let irb = InvertedResidualBlock::new(&dev, 32, 32, 2);
+        for (b, h, w) in [(1, 2, 2), (2, 5, 70), (1, 13, 37)] {
+            let rnd = || Tensor::<4>::random([b, 32, h, w], Distribution::Normal(0.0, 4.0), &dev);
+            let (x, r) = (rnd(), rnd());
+            assert!(irb.fused(&x, Some(&r)).is_some(), "{b}×{h}×{w} takes the kernel");
+            let pairs = [
+                (irb.forward(x.clone()), irb.forward(x.clone().autodiff()).inner()),
+                (
+                    irb.forward_add(x.clone(), r.clone()),
+                    irb.forward_add(x.clone().autodiff(), r.clone().autodiff()).inner(),
+                ),
+            ];
+            for (got, want) in pairs {
+                let (g, w_) = (crate::weights::tensor_to_vec(got), crate::weights::tensor_to_vec(want));
+                let d = crate::test_util::max_rel(&g, &w_);
+                assert!(d < 1e-5, "{b}×{h}×{w}: {d}");
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! Restormer's gated feed-forward network: the GELU gate alone ([`gelu_gate`]) and the whole
-//! `project_in → depthwise 3×3 → gate → project_out` fused row by row ([`gated_ffn`]).
+//! `project_in → depthwise 3×3 → gate → project_out` fused row by row ([`gated_ffn`]), which
+//! also runs MobileNetV2's inverted residual bottleneck (`1×1 → ReLU6 → depthwise 3×3 → ReLU6 →
+//! 1×1`, CDDFuse's INN) with [`Middle::Relu6`].
 
 use super::block::{BLOCK_WIDTHS, CB, CI_TILE, LANES, block_channels, conv_row, pack_weights};
-use super::math::{erf, exp_f32};
+use super::math::{Act, erf, exp_f32};
 use super::{dispatch, isa, write_all};
 use rayon::prelude::*;
 
@@ -85,8 +87,28 @@ pub(crate) fn gelu_gate_backward(x: &[f32], shape: [usize; 4], dy: &[f32]) -> Ve
     unsafe { write_all(x.len(), fill) }
 }
 
-/// The weights of a Restormer gated FFN with a depthwise 3×3 conv: `project_in` `[2F, C]`,
-/// `dwconv` `[2F, 1, 3, 3]`, `project_out` `[C_out, F]`, each with an optional bias.
+/// What [`gated_ffn`] does between `project_in` and `project_out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Middle {
+    /// Restormer: depthwise 3×3 over `2F` channels, then `GELU(d₁) ⊙ d₂` down to `F`.
+    Gate,
+    /// MobileNetV2's bottleneck: ReLU6, depthwise 3×3 over `F` channels, ReLU6.
+    Relu6,
+}
+
+impl Middle {
+    /// Channels of `project_in`'s output (and of the depthwise conv) for `F` gated ones.
+    fn expanded(self, f: usize) -> usize {
+        match self {
+            Middle::Gate => 2 * f,
+            Middle::Relu6 => f,
+        }
+    }
+}
+
+/// The weights of a block of 1×1 convs around a depthwise 3×3 conv: `project_in` `[E, C]`,
+/// `dwconv` `[E, 1, 3, 3]`, `project_out` `[C_out, F]`, each with an optional bias, where
+/// `E = 2F` for Restormer's gated FFN and `E = F` for the ReLU6 bottleneck (see [`Middle`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GatedFfnWeights<'a> {
     pub w_in: &'a [f32],
@@ -95,35 +117,37 @@ pub(crate) struct GatedFfnWeights<'a> {
     pub b_dw: Option<&'a [f32]>,
     pub w_out: &'a [f32],
     pub b_out: Option<&'a [f32]>,
-    /// `F`, the width of the gate.
+    /// `F`, `project_out`'s input channels.
     pub hidden: usize,
     pub cout: usize,
     /// Reflection padding of the depthwise conv instead of zeros.
     pub reflect: bool,
+    pub middle: Middle,
 }
 
-/// `residual + project_out(GELU(d₁) ⊙ d₂)` with `[d₁; d₂] = dwconv(project_in(y))`, one output
-/// row at a time: the `2F`-channel intermediates only ever exist as a ring of three rows (plus
-/// the gate's row), which stay in cache, instead of as full-resolution tensors.
+/// `residual + project_out(GELU(d₁) ⊙ d₂)` with `[d₁; d₂] = dwconv(project_in(y))` (or, with
+/// [`Middle::Relu6`], `residual + project_out(ReLU6(dwconv(ReLU6(project_in(y)))))`), one output
+/// row at a time: the expanded intermediates only ever exist as a ring of three rows (plus the
+/// gate's row), which stay in cache, instead of as full-resolution tensors.
 ///
 /// `y` is `[B, C, H, W]`; the depthwise conv pads `pad_rows = [top, bottom]` rows (1 each for
 /// a whole image, 0 on a side where `y` carries a neighbouring band's halo row) and one column
-/// on each side. `residual` is `[B, C_out, OH, W]` with `OH = H + top + bottom − 2`.
+/// on each side. `residual`, if any, is `[B, C_out, OH, W]` with `OH = H + top + bottom − 2`.
 pub(crate) fn gated_ffn(
     y: &[f32],
     shape: [usize; 4],
     wts: &GatedFfnWeights<'_>,
     pad_rows: [usize; 2],
-    residual: &[f32],
+    residual: Option<&[f32]>,
 ) -> Vec<f32> {
     let [b, c, h, w] = shape;
     let (f, cout) = (wts.hidden, wts.cout);
-    let f2 = 2 * f;
+    let f2 = wts.middle.expanded(f);
     let [pt, pb] = pad_rows;
     assert!(pt <= 1 && pb <= 1 && h + pt + pb >= 3 && w >= 2, "unsupported gated FFN geometry");
     let oh = h + pt + pb - 2;
     assert_eq!(y.len(), b * c * h * w);
-    assert_eq!(residual.len(), b * cout * oh * w);
+    assert!(residual.is_none_or(|r| r.len() == b * cout * oh * w));
     assert!(wts.w_in.len() == f2 * c && wts.w_dw.len() == f2 * 9 && wts.w_out.len() == cout * f);
     let isa = isa();
     let (cb_in, cb_out) = (block_channels(isa, f2), block_channels(isa, cout));
@@ -180,6 +204,9 @@ pub(crate) fn gated_ffn(
                     }
                     for ch in 0..f2 {
                         let row = &mut slot[ch * lr..][..w + 2];
+                        if wts.middle == Middle::Relu6 {
+                            Act::Relu6.apply(&mut row[1..w + 1]);
+                        }
                         let (l, r) = if wts.reflect { (row[2], row[w - 1]) } else { (0.0, 0.0) };
                         row[0] = l;
                         row[w + 1] = r;
@@ -189,18 +216,28 @@ pub(crate) fn gated_ffn(
                 fill(o0 + 1, ring, inrow);
                 for o in o0..o1 {
                     fill(o + 2, ring, inrow);
-                    // Depthwise 3×3 of channels i and F+i, then the gate, into `gated`.
+                    // Depthwise 3×3 of channels i and F+i, then the gate, into `gated` (or of
+                    // channel i, then ReLU6).
+                    let ring_rows = |ch: usize| -> [&[f32]; 3] {
+                        std::array::from_fn(|ky| &ring[((o + ky) % 3) * f2 * lr + ch * lr..][..w + 2])
+                    };
+                    let dw_bias = |ch: usize| wts.b_dw.map_or(0.0, |bs| bs[ch]);
                     for i in 0..f {
-                        for (half, ch) in [i, f + i].into_iter().enumerate() {
-                            let d = &mut dwrow[half * wr..][..w];
-                            let wk = &wts.w_dw[ch * 9..][..9];
-                            let rows: [&[f32]; 3] =
-                                std::array::from_fn(|ky| &ring[((o + ky) % 3) * f2 * lr + ch * lr..][..w + 2]);
-                            let b0 = wts.b_dw.map_or(0.0, |bs| bs[ch]);
-                            dw3_row(d, &rows, wk, b0);
+                        match wts.middle {
+                            Middle::Relu6 => {
+                                let d = &mut gated[i * wr..][..w];
+                                dw3_row(d, &ring_rows(i), &wts.w_dw[i * 9..][..9], dw_bias(i));
+                                Act::Relu6.apply(d);
+                            }
+                            Middle::Gate => {
+                                for (half, ch) in [i, f + i].into_iter().enumerate() {
+                                    let d = &mut dwrow[half * wr..][..w];
+                                    dw3_row(d, &ring_rows(ch), &wts.w_dw[ch * 9..][..9], dw_bias(ch));
+                                }
+                                let (a, g) = dwrow.split_at(wr);
+                                gelu_mul(&a[..w], g, &mut gated[i * wr..][..w]);
+                            }
                         }
-                        let (a, g) = dwrow.split_at(wr);
-                        gelu_mul(&a[..w], g, &mut gated[i * wr..][..w]);
                     }
                     // project_out + residual into output row o.
                     for blk in 0..cout / cb_out {
@@ -210,12 +247,17 @@ pub(crate) fn gated_ffn(
                             unsafe { out.at(((bi * cout + co0 + cc.min(cb_out - 1)) * oh + o) * w, w) }
                         });
                         for cc in 0..cb_out {
-                            let r = &residual[((bi * cout + co0 + cc) * oh + o) * w..][..w];
+                            let at = ((bi * cout + co0 + cc) * oh + o) * w;
                             let bo = wts.b_out.map_or(0.0, |bs| bs[co0 + cc]);
                             // SAFETY: as above.
-                            let d = unsafe { out.part(((bi * cout + co0 + cc) * oh + o) * w, w) };
-                            for (d, &r) in d.iter_mut().zip(r) {
-                                *d = r + bo;
+                            let d = unsafe { out.part(at, w) };
+                            match residual {
+                                Some(res) => {
+                                    for (d, &r) in d.iter_mut().zip(&res[at..][..w]) {
+                                        *d = r + bo;
+                                    }
+                                }
+                                None => d.fill(bo),
                             }
                         }
                         let wblk = &wp_out[blk * f * cb_out..][..f * cb_out];
@@ -244,7 +286,7 @@ pub(crate) fn gated_ffn(
         );
     };
     // SAFETY: the tasks cover every image and output row, and write every channel (each block's
-    // rows start from residual + bias).
+    // rows start from residual + bias, or the bias).
     unsafe { write_all(b * cout * oh * w, run) }
 }
 

@@ -59,60 +59,85 @@ impl GatedFfn {
     /// depthwise 3×3 (Restormer's `FeedForward`; not the CDDFuse/EMMA `Mlp`, whose 3×3 conv has
     /// two channels per group).
     pub fn fuses(&self) -> bool {
-        let f2 = self.project_in.weight.dims()[0];
-        let dw = &self.dwconv;
-        let depthwise = dw.weight.dims() == [f2, 1, 3, 3] && dw.groups == f2 && dw.stride == 1 && dw.padding == 1;
-        depthwise
-            && self.project_in.is_pointwise()
-            && self.project_out.is_pointwise()
-            && self.project_out.weight.dims()[1] * 2 == f2
+        fuses(&self.project_in, &self.dwconv, &self.project_out, kernels::Middle::Gate)
     }
 
     /// The fused kernel, when it applies.
     fn fused(&self, x: &Tensor<4>, pad_rows: [usize; 2], residual: &Tensor<4>) -> Option<Tensor<4>> {
-        let [b, c, h, w] = x.dims();
-        let cin = self.project_in.weight.dims()[1];
-        let dw = &self.dwconv;
-        let [cout, f] = {
-            let d = self.project_out.weight.dims();
-            [d[0], d[1]]
-        };
-        let oh = (h + pad_rows[0] + pad_rows[1]).checked_sub(2)?;
-        if !self.fuses()
-            || cin != c
-            || w < 2
-            || pad_rows.iter().any(|&p| p > 1)
-            || oh == 0
-            || residual.dims() != [b, cout, oh, w]
-        {
-            return None;
-        }
-        let xh = kernels::host(x)?;
-        let rh = kernels::host(residual)?;
-        let (w_in, w_dw, w_out) = (
-            kernels::host(&self.project_in.weight.val())?,
-            kernels::host(&dw.weight.val())?,
-            kernels::host(&self.project_out.weight.val())?,
-        );
-        let (b_in, b_dw, b_out) =
-            (host_opt(&self.project_in.bias)?, host_opt(&dw.bias)?, host_opt(&self.project_out.bias)?);
-        let wts = kernels::GatedFfnWeights {
-            w_in: kernels::values(&w_in),
-            b_in: b_in.as_ref().map(kernels::values),
-            w_dw: kernels::values(&w_dw),
-            b_dw: b_dw.as_ref().map(kernels::values),
-            w_out: kernels::values(&w_out),
-            b_out: b_out.as_ref().map(kernels::values),
-            hidden: f,
-            cout,
-            reflect: dw.reflect,
-        };
-        let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, kernels::values(&rh));
-        self.project_in.count([b, c, h, w], [0, 0]);
-        dw.count([b, 2 * f, h, w], pad_rows);
-        self.project_out.count([b, f, oh, w], [0, 0]);
-        Some(kernels::from_host(out, [b, cout, oh, w]))
+        let convs = [&self.project_in, &self.dwconv, &self.project_out];
+        expand_dw_project(convs, kernels::Middle::Gate, x, pad_rows, Some(residual))
     }
+}
+
+/// Whether `kernels::gated_ffn` fuses `project_in`, `dw`, `project_out` with `middle` between
+/// them: 1×1 convs around a depthwise 3×3 of the expanded channels.
+fn fuses(project_in: &Conv2d, dw: &Conv2d, project_out: &Conv2d, middle: kernels::Middle) -> bool {
+    let e = project_in.weight.dims()[0];
+    let f = project_out.weight.dims()[1];
+    let depthwise = dw.weight.dims() == [e, 1, 3, 3] && dw.groups == e && dw.stride == 1 && dw.padding == 1;
+    let expanded = match middle {
+        kernels::Middle::Gate => 2 * f,
+        kernels::Middle::Relu6 => f,
+    };
+    depthwise && project_in.is_pointwise() && project_out.is_pointwise() && e == expanded
+}
+
+/// `[residual +] project_out(middle(dw(project_in(x))))` by `kernels::gated_ffn` on plain `flex`
+/// tensors (see [`GatedFfn::forward_rows_add`] for `pad_rows`); `None` where it does not apply.
+/// Counts the three convs' FLOPs.
+pub(crate) fn expand_dw_project(
+    [project_in, dw, project_out]: [&Conv2d; 3],
+    middle: kernels::Middle,
+    x: &Tensor<4>,
+    pad_rows: [usize; 2],
+    residual: Option<&Tensor<4>>,
+) -> Option<Tensor<4>> {
+    let [b, c, h, w] = x.dims();
+    let cin = project_in.weight.dims()[1];
+    let [cout, f] = {
+        let d = project_out.weight.dims();
+        [d[0], d[1]]
+    };
+    let oh = (h + pad_rows[0] + pad_rows[1]).checked_sub(2)?;
+    if !fuses(project_in, dw, project_out, middle)
+        || cin != c
+        || w < 2
+        || pad_rows.iter().any(|&p| p > 1)
+        || oh == 0
+        || (dw.reflect && h < 2)
+        || residual.is_some_and(|r| r.dims() != [b, cout, oh, w])
+    {
+        return None;
+    }
+    let xh = kernels::host(x)?;
+    let rh = match residual {
+        Some(r) => Some(kernels::host(r)?),
+        None => None,
+    };
+    let (w_in, w_dw, w_out) = (
+        kernels::host(&project_in.weight.val())?,
+        kernels::host(&dw.weight.val())?,
+        kernels::host(&project_out.weight.val())?,
+    );
+    let (b_in, b_dw, b_out) = (host_opt(&project_in.bias)?, host_opt(&dw.bias)?, host_opt(&project_out.bias)?);
+    let wts = kernels::GatedFfnWeights {
+        w_in: kernels::values(&w_in),
+        b_in: b_in.as_ref().map(kernels::values),
+        w_dw: kernels::values(&w_dw),
+        b_dw: b_dw.as_ref().map(kernels::values),
+        w_out: kernels::values(&w_out),
+        b_out: b_out.as_ref().map(kernels::values),
+        hidden: f,
+        cout,
+        reflect: dw.reflect,
+        middle,
+    };
+    let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, rh.as_ref().map(kernels::values));
+    let e = project_in.weight.dims()[0];
+    project_in.count([b, c, h, w], [0, 0]);
+    dw.count([b, e, h, w], pad_rows);
+    project_out.count([b, f, oh, w], [0, 0]);
+    Some(kernels::from_host(out, [b, cout, oh, w]))
 }
 
 /// `GELU(x₁)·x₂` where `x₁, x₂` are the two channel halves of `x` (erf GELU): one kernel

@@ -31,6 +31,7 @@ pub use attention::{AttentionBase, Mdta, attend_project_add, channel_attention, 
 pub(crate) use attention::{count_channel_attention, project_attention};
 pub use blocks::{BaseFeatureExtraction, TransformerBlock};
 pub use conv::{Activation, Conv2d, ConvCfg, ConvTranspose2d, Epilogue, Pad, max_pool2x2, pointwise_then};
+pub(crate) use ffn::expand_dw_project;
 pub use ffn::{GatedFfn, gelu_gate, gelu_gate_composed};
 pub use linear::{Conv1x1d, Linear, MultiheadAttention};
 pub use norm::{BatchNorm2d, LayerNorm, LayerNormBody};
