@@ -91,24 +91,24 @@ impl InvertedResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.fused(&x, None) {
-            return y;
-        }
-        let b = &self.bottleneckBlock;
-        let relu6 = || Epilogue::act(Activation::Relu6);
-        let h = b._3.forward_fused(vec![b._0.forward_fused(vec![x], None, relu6())], None, relu6());
-        b._5.forward(h)
+        self.forward_opt(x, None)
     }
 
     /// `residual + self.forward(x)`, the residual added inside the last conv.
     fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.fused(&x, Some(&residual)) {
+        self.forward_opt(x, Some(residual))
+    }
+
+    /// `[residual +] block(x)`: the fused kernel, or the convs with ReLU6 (and the residual)
+    /// inside them.
+    fn forward_opt(&self, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
+        if let Some(y) = self.fused(&x, residual.as_ref()) {
             return y;
         }
         let b = &self.bottleneckBlock;
         let relu6 = || Epilogue::act(Activation::Relu6);
         let h = b._3.forward_fused(vec![b._0.forward_fused(vec![x], None, relu6())], None, relu6());
-        b._5.forward_fused(vec![h], None, Epilogue::residual(residual))
+        b._5.forward_fused(vec![h], None, residual.map_or_else(Epilogue::default, Epilogue::residual))
     }
 
     /// The whole bottleneck as one kernel over rings of rows (`kernels::gated_ffn` with

@@ -54,10 +54,7 @@ fn resize_nearest_kernel(x: &Tensor<4>, h: usize, w: usize, residual: Option<&Te
         return None;
     }
     let xh = kernels::host(x)?;
-    let rh = match residual {
-        Some(r) => Some(kernels::host(r)?),
-        None => None,
-    };
+    let rh = kernels::host_maybe(residual)?;
     let (rows, cols) = (nearest_indices(ih, h), nearest_indices(iw, w));
     let out =
         kernels::gather_rows_cols_add(kernels::values(&xh), x.dims(), &rows, &cols, rh.as_ref().map(kernels::values));

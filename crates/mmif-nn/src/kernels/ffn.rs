@@ -98,7 +98,7 @@ pub(crate) enum Middle {
 
 impl Middle {
     /// Channels of `project_in`'s output (and of the depthwise conv) for `F` gated ones.
-    fn expanded(self, f: usize) -> usize {
+    pub(crate) fn expanded(self, f: usize) -> usize {
         match self {
             Middle::Gate => 2 * f,
             Middle::Relu6 => f,

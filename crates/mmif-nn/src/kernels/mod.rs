@@ -72,6 +72,15 @@ pub(crate) fn host<const D: usize>(x: &Tensor<D>) -> Option<FlexTensor> {
     Some(contiguous(t))
 }
 
+/// [`host`] of an optional tensor: `Some(None)` without one, `None` if it is not a plain `flex`
+/// f32 tensor.
+pub(crate) fn host_maybe<const D: usize>(x: Option<&Tensor<D>>) -> Option<Option<FlexTensor>> {
+    match x {
+        Some(t) => host(t).map(Some),
+        None => Some(None),
+    }
+}
+
 /// `t` itself if it is contiguous, else a contiguous copy.
 pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
     if t.is_contiguous() { t } else { t.to_contiguous() }

@@ -245,10 +245,7 @@ impl Conv2d {
         }
         let hosts: Option<Vec<_>> = xs.iter().map(|x| kernels::host(x)).collect();
         let hosts = hosts?;
-        let rh = match residual {
-            Some(r) => Some(kernels::host(r)?),
-            None => None,
-        };
+        let rh = kernels::host_maybe(residual)?;
         let wh = kernels::host(&self.weight.val())?;
         let bh = host_opt(&self.bias)?;
         let inputs: Vec<(&[f32], usize)> =
@@ -284,10 +281,7 @@ impl Conv2d {
         }
         let xh = kernels::host(x)?;
         let wh = kernels::host(weight)?;
-        let bh = match bias {
-            Some(b) => Some(kernels::host(b)?),
-            None => None,
-        };
+        let bh = kernels::host_maybe(bias)?;
         let (x, w, b) = (kernels::values(&xh), kernels::values(&wh), bh.as_ref().map(kernels::values));
         let out = kernels::conv_auto(x, w, b, &geom)?;
         Some((out, geom.output()))
@@ -468,10 +462,7 @@ impl ConvTranspose2d {
 /// The host buffer of an optional parameter: `Some(None)` without one, `None` if it is not a
 /// plain `flex` tensor.
 pub(super) fn host_opt<const D: usize>(p: &Option<Param<Tensor<D>>>) -> Option<Option<burn_flex::FlexTensor>> {
-    match p {
-        Some(t) => Some(Some(kernels::host(&t.val())?)),
-        None => Some(None),
-    }
+    kernels::host_maybe(p.as_ref().map(Param::val).as_ref())
 }
 
 /// `nn.MaxPool2d(2)`: 2×2 windows, stride 2, floor.

@@ -75,11 +75,7 @@ fn fuses(project_in: &Conv2d, dw: &Conv2d, project_out: &Conv2d, middle: kernels
     let e = project_in.weight.dims()[0];
     let f = project_out.weight.dims()[1];
     let depthwise = dw.weight.dims() == [e, 1, 3, 3] && dw.groups == e && dw.stride == 1 && dw.padding == 1;
-    let expanded = match middle {
-        kernels::Middle::Gate => 2 * f,
-        kernels::Middle::Relu6 => f,
-    };
-    depthwise && project_in.is_pointwise() && project_out.is_pointwise() && e == expanded
+    depthwise && project_in.is_pointwise() && project_out.is_pointwise() && e == middle.expanded(f)
 }
 
 /// `[residual +] project_out(middle(dw(project_in(x))))` by `kernels::gated_ffn` on plain `flex`
@@ -110,10 +106,7 @@ pub(crate) fn expand_dw_project(
         return None;
     }
     let xh = kernels::host(x)?;
-    let rh = match residual {
-        Some(r) => Some(kernels::host(r)?),
-        None => None,
-    };
+    let rh = kernels::host_maybe(residual)?;
     let (w_in, w_dw, w_out) = (
         kernels::host(&project_in.weight.val())?,
         kernels::host(&dw.weight.val())?,
