@@ -76,6 +76,27 @@ fn main() {
         ("  norm2 (layer norm 64)", time(runs, || sync(blk.norm2.forward(x0.clone())))),
         ("  gated FFN + residual", time(runs, || sync(blk.ffn.forward_add(n1.clone(), x0.clone())))),
     ];
+    // The pieces of one Lite-Transformer block (`BaseFeatureExtraction`).
+    let base = &enc.baseFeature;
+    let bn1 = base.norm1.forward(x0.clone());
+    let bqkv = base.attn.qkv(bn1.clone());
+    let scale = base.attn.scale.val();
+    let base_pieces = [
+        ("  base qkv1*qkv2 3x3 64->192", time(runs, || sync(base.attn.qkv(bn1.clone())))),
+        (
+            "  base attention + proj + residual",
+            time(runs, || {
+                sync(mmif_nn::layers::attend_project_add(
+                    bqkv.clone(),
+                    base.attn.heads,
+                    scale.clone(),
+                    &base.attn.proj,
+                    x0.clone(),
+                ))
+            }),
+        ),
+        ("  base gated MLP + residual", time(runs, || sync(base.mlp.forward_add(bn1.clone(), x0.clone())))),
+    ];
     let whole = time(runs, || sync(net.forward(img.clone(), img.clone(), Default::default())));
     let total: f64 = rows.iter().map(|(_, t, n)| t * *n as f64).sum();
     for (what, t, n) in &rows {
@@ -86,7 +107,7 @@ fn main() {
         );
     }
     println!("{:<36} {:>8} ms       = {total:>8.1} ms  (whole forward {whole:.1} ms)", "sum of the parts", "");
-    for (what, t) in pieces {
+    for (what, t) in pieces.into_iter().chain(base_pieces) {
         println!("{what:<36} {t:>8.1} ms");
     }
 }

@@ -111,15 +111,17 @@ impl ChannelGram {
     }
 }
 
-/// `Σ a·b` in f32 with eight running sums.
+/// `Σ a·b` in f32 with four vectors of running sums (independent chains, so that the loop is
+/// not bound by the latency of one chain of FMAs).
 #[inline(always)]
 fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const W: usize = 4 * LANES;
     let b = &b[..a.len()];
-    let mut lanes = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let mut lanes = [0.0f32; W];
+    let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
     let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
+        for l in 0..W {
             lanes[l] = x[l].mul_add(y[l], lanes[l]);
         }
     }

@@ -90,13 +90,20 @@ pub(crate) fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGe
     let tap_off: Vec<usize> = (0..cpg)
         .flat_map(|ci| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| ((ci * kh + ky) * s + kx % s) * lp + kx / s)))
         .collect();
+    // A 1×1 conv without stride or padding reads its input rows where they are, whenever the
+    // whole vectors past a row's end stay inside `x` (they read the next row; those lanes are
+    // never stored): no copy into `rows`.
+    let pointwise = kh == 1 && kw == 1 && s == 1 && p == 0 && g.pad_rows == [0, 0];
+    let direct_off: Vec<usize> = (0..cpg).map(|ci| ci * h * w).collect();
+    let read_len = ow.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS;
     let fill = |out: &super::Out| {
         (0..b * oh).into_par_iter().for_each_init(
             || vec![0.0f32; cin * row_len],
             |rows, task| {
                 let (bi, oy) = (task / oh, task % oh);
+                let direct = pointwise && ((bi + 1) * cin - 1) * h * w + oy * w + read_len <= x.len();
                 // Build the rows.
-                for ci in 0..cin {
+                for ci in (0..cin).filter(|_| !direct) {
                     let plane = &x[(bi * cin + ci) * h * w..][..h * w];
                     for ky in 0..kh {
                         let r = (oy * s + ky) as isize - g.pad_rows[0] as isize;
@@ -141,7 +148,11 @@ pub(crate) fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGe
                     for blk in 0..blocks {
                         let co0 = blk * cb;
                         let grp = co0 / cout_pg;
-                        let rbase = &rows[grp * cpg * row_len..];
+                        let (rbase, tap_off) = if direct {
+                            (&x[(bi * cin + grp * cpg) * h * w + oy * w..], &direct_off)
+                        } else {
+                            (&rows[grp * cpg * row_len..], &tap_off)
+                        };
                         let wblk = &wp[blk * taps * cb..][..taps * cb];
                         // SAFETY: task (bi, oy) alone writes row oy of image bi, of every channel.
                         let dst: [*mut f32; CB] = std::array::from_fn(|c| {
@@ -150,7 +161,9 @@ pub(crate) fn conv2d(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &ConvGe
                         });
                         let init: [f32; CB] = std::array::from_fn(|c| bias.map_or(0.0, |bs| bs[co0 + c.min(cb - 1)]));
                         // SAFETY: `dst` rows hold `ow` values; the row reads stay within `lp`
-                        // (see its definition) and `tap_off` < `cpg * row_len`.
+                        // (see its definition) and `tap_off` < `cpg * row_len`, or, reading `x`
+                        // directly, end at most `read_len` past the start of row `oy` of the
+                        // image's last channel, inside `x` (checked for `direct`).
                         unsafe {
                             conv_row(
                                 isa,

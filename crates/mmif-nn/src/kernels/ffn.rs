@@ -5,6 +5,7 @@
 
 use super::block::{BLOCK_WIDTHS, CB, CI_TILE, LANES, block_channels, conv_row, pack_weights};
 use super::math::{Act, erf, exp_f32};
+use super::norm::{LN_PIXELS, layer_norm_piece};
 use super::{dispatch, isa, write_all};
 use rayon::prelude::*;
 
@@ -87,6 +88,9 @@ pub(crate) fn gelu_gate_backward(x: &[f32], shape: [usize; 4], dy: &[f32]) -> Ve
     unsafe { write_all(x.len(), fill) }
 }
 
+/// The most input channels per group of the 3×3 conv [`gated_ffn`] runs.
+pub(crate) const MAX_GROUP: usize = 4;
+
 /// What [`gated_ffn`] does between `project_in` and `project_out`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Middle {
@@ -123,12 +127,21 @@ pub(crate) struct GatedFfnWeights<'a> {
     /// Reflection padding of the depthwise conv instead of zeros.
     pub reflect: bool,
     pub middle: Middle,
+    /// Input (and output) channels per group of the 3×3 conv: 1 for a depthwise conv (Restormer's
+    /// `FeedForward`), 2 for the CDDFuse/EMMA `Mlp` (`groups = hidden` over `2·hidden`).
+    pub dw_group: usize,
+    /// A layer norm over the input's channels applied first (Restormer's `norm2`): its weight
+    /// and, for `WithBias`, its bias (see [`super::layer_norm`]).
+    pub norm: Option<(&'a [f32], Option<&'a [f32]>)>,
 }
 
 /// `residual + project_out(GELU(d₁) ⊙ d₂)` with `[d₁; d₂] = dwconv(project_in(y))` (or, with
 /// [`Middle::Relu6`], `residual + project_out(ReLU6(dwconv(ReLU6(project_in(y)))))`), one output
 /// row at a time: the expanded intermediates only ever exist as a ring of three rows (plus the
 /// gate's row), which stay in cache, instead of as full-resolution tensors.
+///
+/// With `wts.norm` the input rows are layer-normalised as they are read (the same arithmetic as
+/// [`super::layer_norm`], so the results equal normalising first).
 ///
 /// `y` is `[B, C, H, W]`; the depthwise conv pads `pad_rows = [top, bottom]` rows (1 each for
 /// a whole image, 0 on a side where `y` carries a neighbouring band's halo row) and one column
@@ -148,7 +161,10 @@ pub(crate) fn gated_ffn(
     let oh = h + pt + pb - 2;
     assert_eq!(y.len(), b * c * h * w);
     assert!(residual.is_none_or(|r| r.len() == b * cout * oh * w));
-    assert!(wts.w_in.len() == f2 * c && wts.w_dw.len() == f2 * 9 && wts.w_out.len() == cout * f);
+    let g = wts.dw_group;
+    assert!((1..=MAX_GROUP).contains(&g) && f2.is_multiple_of(g), "unsupported grouping of the 3×3 conv");
+    assert!(wts.w_in.len() == f2 * c && wts.w_dw.len() == f2 * g * 9 && wts.w_out.len() == cout * f);
+    assert!(wts.norm.is_none_or(|(nw, nb)| nw.len() == c && nb.is_none_or(|nb| nb.len() == c)));
     let isa = isa();
     let (cb_in, cb_out) = (block_channels(isa, f2), block_channels(isa, cout));
     let wp_in = pack_weights(wts.w_in, f2, c, cb_in);
@@ -166,14 +182,18 @@ pub(crate) fn gated_ffn(
     let off_out: Vec<usize> = (0..f).map(|i| i * wr).collect();
     let run = |out: &super::Out| {
         (0..b * tasks_per_image).into_par_iter().for_each_init(
-            || (vec![0.0f32; c * wr], vec![0.0f32; 3 * f2 * lr], vec![0.0f32; f * wr], vec![0.0f32; 2 * wr]),
-            |(inrow, ring, gated, dwrow), task| {
+            || {
+                let normed = if wts.norm.is_some() { c * LN_PIXELS } else { 0 };
+                let bufs = [c * wr, 3 * f2 * lr, f * wr, 2 * wr, normed];
+                bufs.map(|n| vec![0.0f32; n])
+            },
+            |[inrow, ring, gated, dwrow, normed], task| {
                 let (bi, k) = (task / tasks_per_image, task % tasks_per_image);
                 let o0 = k * rows_per_task;
                 let o1 = (o0 + rows_per_task).min(oh);
                 let img = &y[bi * c * hw..][..c * hw];
                 // Padded row r (output row o reads padded rows o, o+1, o+2) → its ring slot.
-                let fill = |r: usize, ring: &mut [f32], inrow: &mut [f32]| {
+                let fill = |r: usize, ring: &mut [f32], inrow: &mut [f32], normed: &mut [f32]| {
                     let slot = &mut ring[(r % 3) * f2 * lr..][..f2 * lr];
                     let src = r as isize - pt as isize;
                     let src = if src >= 0 && (src as usize) < h {
@@ -187,8 +207,22 @@ pub(crate) fn gated_ffn(
                         slot.fill(0.0);
                         return;
                     };
-                    for ci in 0..c {
-                        inrow[ci * wr..][..w].copy_from_slice(&img[ci * hw + sy * w..][..w]);
+                    match wts.norm {
+                        None => {
+                            for ci in 0..c {
+                                inrow[ci * wr..][..w].copy_from_slice(&img[ci * hw + sy * w..][..w]);
+                            }
+                        }
+                        Some((nw, nb)) => {
+                            for x0 in (0..w).step_by(LN_PIXELS) {
+                                let n = LN_PIXELS.min(w - x0);
+                                let piece = &mut normed[..c * n];
+                                layer_norm_piece(img, hw, c, nw, nb, piece, sy * w + x0);
+                                for ci in 0..c {
+                                    inrow[ci * wr + x0..][..n].copy_from_slice(&piece[ci * n..][..n]);
+                                }
+                            }
+                        }
                     }
                     for blk in 0..f2 / cb_in {
                         let co0 = blk * cb_in;
@@ -212,27 +246,31 @@ pub(crate) fn gated_ffn(
                         row[w + 1] = r;
                     }
                 };
-                fill(o0, ring, inrow);
-                fill(o0 + 1, ring, inrow);
+                fill(o0, ring, inrow, normed);
+                fill(o0 + 1, ring, inrow, normed);
                 for o in o0..o1 {
-                    fill(o + 2, ring, inrow);
+                    fill(o + 2, ring, inrow, normed);
                     // Depthwise 3×3 of channels i and F+i, then the gate, into `gated` (or of
                     // channel i, then ReLU6).
-                    let ring_rows = |ch: usize| -> [&[f32]; 3] {
-                        std::array::from_fn(|ky| &ring[((o + ky) % 3) * f2 * lr + ch * lr..][..w + 2])
+                    // The three ring rows of each input channel of `ch`'s group.
+                    let ring_rows = |ch: usize| -> [[&[f32]; 3]; MAX_GROUP] {
+                        std::array::from_fn(|k| {
+                            let src = ch / g * g + k.min(g - 1);
+                            std::array::from_fn(|ky| &ring[((o + ky) % 3) * f2 * lr + src * lr..][..w + 2])
+                        })
                     };
                     let dw_bias = |ch: usize| wts.b_dw.map_or(0.0, |bs| bs[ch]);
                     for i in 0..f {
                         match wts.middle {
                             Middle::Relu6 => {
                                 let d = &mut gated[i * wr..][..w];
-                                dw3_row(d, &ring_rows(i), &wts.w_dw[i * 9..][..9], dw_bias(i));
+                                dw3_row(d, &ring_rows(i)[..g], &wts.w_dw[i * g * 9..][..g * 9], dw_bias(i));
                                 Act::Relu6.apply(d);
                             }
                             Middle::Gate => {
                                 for (half, ch) in [i, f + i].into_iter().enumerate() {
                                     let d = &mut dwrow[half * wr..][..w];
-                                    dw3_row(d, &ring_rows(ch), &wts.w_dw[ch * 9..][..9], dw_bias(ch));
+                                    dw3_row(d, &ring_rows(ch)[..g], &wts.w_dw[ch * g * 9..][..g * 9], dw_bias(ch));
                                 }
                                 let (a, g) = dwrow.split_at(wr);
                                 gelu_mul(&a[..w], g, &mut gated[i * wr..][..w]);
@@ -290,22 +328,27 @@ pub(crate) fn gated_ffn(
     unsafe { write_all(b * cout * oh * w, run) }
 }
 
-/// One row of a 3×3 depthwise conv: `d[x] = b + Σ w[ky][kx] · rows[ky][x + kx]`.
+/// One output row of a grouped 3×3 conv: `d[x] = b + Σ_k Σ w[k][ky][kx] · rows[k][ky][x + kx]`
+/// over the group's input channels `k` (one for a depthwise conv), the products of a channel added
+/// in tap order in one register per pixel (one pass over `d` per input channel).
 #[inline(always)]
-fn dw3_row_imp(d: &mut [f32], rows: &[&[f32]; 3], wk: &[f32], b0: f32) {
+fn dw3_row_imp(d: &mut [f32], rows: &[[&[f32]; 3]], wk: &[f32], b0: f32) {
     let n = d.len();
-    d.fill(b0);
-    for (ky, row) in rows.iter().enumerate() {
-        for kx in 0..3 {
-            let wv = wk[ky * 3 + kx];
-            for (o, &v) in d.iter_mut().zip(&row[kx..kx + n]) {
-                *o = wv.mul_add(v, *o);
+    for (k, rows) in rows.iter().enumerate() {
+        let wk: &[f32; 9] = wk[k * 9..][..9].try_into().expect("nine taps");
+        // The nine shifted inputs, each exactly `n` long, so that the loop has no bounds checks.
+        let tap: [&[f32]; 9] = std::array::from_fn(|t| &rows[t / 3][t % 3..t % 3 + n]);
+        for (x, o) in d.iter_mut().enumerate() {
+            let mut s = if k == 0 { b0 } else { *o };
+            for t in 0..9 {
+                s = wk[t].mul_add(tap[t][x], s);
             }
+            *o = s;
         }
     }
 }
 
 dispatch! {
     /// [`dw3_row_imp`] with the widest vectors the CPU has.
-    fn dw3_row(d: &mut [f32], rows: &[&[f32]; 3], wk: &[f32], b0: f32) = dw3_row_imp;
+    fn dw3_row(d: &mut [f32], rows: &[[&[f32]; 3]], wk: &[f32], b0: f32) = dw3_row_imp;
 }

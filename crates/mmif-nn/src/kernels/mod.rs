@@ -44,7 +44,7 @@ pub(crate) use attention::{ChannelGram, fold_attention, softmax_mean_rows};
 pub(crate) use conv::{ConvGeom, conv2d};
 pub(crate) use conv_grad::{conv2d_gemm, conv2d_input_grad, conv2d_weight_grad, depthwise_weight_grad};
 pub(crate) use depthwise::{depthwise_conv2d, depthwise_supported};
-pub(crate) use ffn::{GatedFfnWeights, Middle, gated_ffn, gelu_gate, gelu_gate_backward};
+pub(crate) use ffn::{GatedFfnWeights, MAX_GROUP, Middle, gated_ffn, gelu_gate, gelu_gate_backward};
 #[cfg(test)]
 use gather::gather_rows_cols;
 pub(crate) use gather::gather_rows_cols_add;

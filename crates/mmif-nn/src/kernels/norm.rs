@@ -4,7 +4,7 @@ use super::{dispatch, write_all};
 use rayon::prelude::*;
 
 /// Pixels normalised together (their channel values stay in L1/L2 between the passes).
-const LN_PIXELS: usize = 256;
+pub(super) const LN_PIXELS: usize = 256;
 
 /// The mean and inverse standard deviation (biased variance, eps 1e-5) over the `c` channels of
 /// pixels `px..px + n` of one image `x` (`[C, hw]`), into `mean` and `inv` (`n` each, zeroed).
@@ -61,7 +61,7 @@ fn layer_norm_piece_imp(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f
 
 dispatch! {
     /// [`layer_norm_piece_imp`] with the widest vectors the CPU has.
-    fn layer_norm_piece(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f32]>, out: &mut [f32], px: usize)
+    pub(super) fn layer_norm_piece(x: &[f32], hw: usize, c: usize, w: &[f32], b: Option<&[f32]>, out: &mut [f32], px: usize)
         = layer_norm_piece_imp;
 }
 

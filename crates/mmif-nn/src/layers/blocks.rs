@@ -29,7 +29,7 @@ impl TransformerBlock {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.attn.forward_add(self.norm1.forward(x.clone()), x);
-        self.ffn.forward_add(self.norm2.forward(x.clone()), x)
+        self.ffn.forward_norm_add(&self.norm2, x)
     }
 }
 
@@ -56,6 +56,6 @@ impl BaseFeatureExtraction {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.attn.forward_add(self.norm1.forward(x.clone()), x);
-        self.mlp.forward_add(self.norm2.forward(x.clone()), x)
+        self.mlp.forward_norm_add(&self.norm2, x)
     }
 }

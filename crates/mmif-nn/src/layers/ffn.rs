@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, activation};
 
 use super::conv::host_opt;
-use super::{Conv2d, ConvCfg, Epilogue, Pad};
+use super::{Conv2d, ConvCfg, Epilogue, LayerNorm, Pad};
 use crate::kernels;
 
 /// Gated-Dconv feed-forward network: 1×1 to 2·hidden, grouped 3×3, GELU(x₁)·x₂, 1×1 back.
@@ -44,6 +44,17 @@ impl GatedFfn {
         self.project_out.forward_fused(vec![y], None, Epilogue::residual(residual))
     }
 
+    /// `x + self.forward(norm(x))` (Restormer's `x + ffn(norm2(x))`): the layer norm runs
+    /// inside the fused kernel as it reads each input row (no normalised copy of `x`) where the
+    /// kernel applies, else first.
+    pub fn forward_norm_add(&self, norm: &LayerNorm, x: Tensor<4>) -> Tensor<4> {
+        let convs = [&self.project_in, &self.dwconv, &self.project_out];
+        if let Some(y) = expand_dw_project(convs, kernels::Middle::Gate, &x, [1, 1], Some(&x), Some(norm)) {
+            return y;
+        }
+        self.forward_add(norm.forward(x.clone()), x)
+    }
+
     /// [`Self::forward_add`] for a band of rows of a larger image (see
     /// [`Conv2d::forward_rows`]): `x` carries the neighbours' halo rows, the 3×3 conv pads
     /// `pad_rows`, and `residual` holds the band's own rows.
@@ -56,8 +67,8 @@ impl GatedFfn {
     }
 
     /// Whether the layers have the shape `kernels::gated_ffn` fuses: 1×1 convs around a
-    /// depthwise 3×3 (Restormer's `FeedForward`; not the CDDFuse/EMMA `Mlp`, whose 3×3 conv has
-    /// two channels per group).
+    /// depthwise 3×3 (Restormer's `FeedForward`) or a 3×3 with a few channels per group (the
+    /// CDDFuse/EMMA `Mlp`: two).
     pub fn fuses(&self) -> bool {
         fuses(&self.project_in, &self.dwconv, &self.project_out, kernels::Middle::Gate)
     }
@@ -65,28 +76,35 @@ impl GatedFfn {
     /// The fused kernel, when it applies.
     fn fused(&self, x: &Tensor<4>, pad_rows: [usize; 2], residual: &Tensor<4>) -> Option<Tensor<4>> {
         let convs = [&self.project_in, &self.dwconv, &self.project_out];
-        expand_dw_project(convs, kernels::Middle::Gate, x, pad_rows, Some(residual))
+        expand_dw_project(convs, kernels::Middle::Gate, x, pad_rows, Some(residual), None)
     }
 }
 
 /// Whether `kernels::gated_ffn` fuses `project_in`, `dw`, `project_out` with `middle` between
-/// them: 1×1 convs around a depthwise 3×3 of the expanded channels.
+/// them: 1×1 convs around a 3×3 conv of the expanded channels, depthwise or with at most
+/// `kernels::MAX_GROUP` channels per group.
 fn fuses(project_in: &Conv2d, dw: &Conv2d, project_out: &Conv2d, middle: kernels::Middle) -> bool {
     let e = project_in.weight.dims()[0];
     let f = project_out.weight.dims()[1];
-    let depthwise = dw.weight.dims() == [e, 1, 3, 3] && dw.groups == e && dw.stride == 1 && dw.padding == 1;
-    depthwise && project_in.is_pointwise() && project_out.is_pointwise() && e == middle.expanded(f)
+    let g = dw.weight.dims()[1];
+    let grouped = (1..=kernels::MAX_GROUP).contains(&g)
+        && dw.weight.dims() == [e, g, 3, 3]
+        && dw.groups * g == e
+        && dw.stride == 1
+        && dw.padding == 1;
+    grouped && project_in.is_pointwise() && project_out.is_pointwise() && e == middle.expanded(f)
 }
 
-/// `[residual +] project_out(middle(dw(project_in(x))))` by `kernels::gated_ffn` on plain `flex`
-/// tensors (see [`GatedFfn::forward_rows_add`] for `pad_rows`); `None` where it does not apply.
-/// Counts the three convs' FLOPs.
+/// `[residual +] project_out(middle(dw(project_in(norm(x)))))` by `kernels::gated_ffn` on plain
+/// `flex` tensors (see [`GatedFfn::forward_rows_add`] for `pad_rows`; `norm` is optional too);
+/// `None` where it does not apply. Counts the three convs' FLOPs.
 pub(crate) fn expand_dw_project(
     [project_in, dw, project_out]: [&Conv2d; 3],
     middle: kernels::Middle,
     x: &Tensor<4>,
     pad_rows: [usize; 2],
     residual: Option<&Tensor<4>>,
+    norm: Option<&LayerNorm>,
 ) -> Option<Tensor<4>> {
     let [b, c, h, w] = x.dims();
     let cin = project_in.weight.dims()[1];
@@ -113,6 +131,11 @@ pub(crate) fn expand_dw_project(
         kernels::host(&project_out.weight.val())?,
     );
     let (b_in, b_dw, b_out) = (host_opt(&project_in.bias)?, host_opt(&dw.bias)?, host_opt(&project_out.bias)?);
+    let norm = match norm {
+        Some(n) if n.body.weight.dims() != [c] => return None,
+        Some(n) => Some((kernels::host(&n.body.weight.val())?, host_opt(&n.body.bias)?)),
+        None => None,
+    };
     let wts = kernels::GatedFfnWeights {
         w_in: kernels::values(&w_in),
         b_in: b_in.as_ref().map(kernels::values),
@@ -124,6 +147,8 @@ pub(crate) fn expand_dw_project(
         cout,
         reflect: dw.reflect,
         middle,
+        dw_group: dw.weight.dims()[1],
+        norm: norm.as_ref().map(|(w, b)| (kernels::values(w), b.as_ref().map(kernels::values))),
     };
     let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, rh.as_ref().map(kernels::values));
     let e = project_in.weight.dims()[0];

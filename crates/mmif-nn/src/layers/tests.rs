@@ -104,16 +104,39 @@ fn conv_of_concatenation_with_prelu_equals_composition() {
 #[test]
 fn fused_gated_ffn_equals_composition() {
     let dev = crate::cpu();
-    for (bias, pad, b, h, w) in
-        [(false, Pad::Zeros, 1, 9, 37), (true, Pad::Reflect, 2, 5, 70), (true, Pad::Zeros, 1, 3, 2)]
-    {
-        let ffn = GatedFfn::new(&dev, 8, 12, 8, 24, bias, pad);
+    // (bias, padding, groups of the 3×3 conv over 24 channels: 24 depthwise as Restormer's
+    // FeedForward, 12 as the CDDFuse/EMMA Mlp, 6 with four channels per group, images, rows, columns)
+    for (bias, pad, groups, b, h, w) in [
+        (false, Pad::Zeros, 24, 1, 9, 37),
+        (true, Pad::Reflect, 24, 2, 5, 70),
+        (true, Pad::Zeros, 24, 1, 3, 2),
+        (false, Pad::Zeros, 12, 1, 9, 37),
+        (false, Pad::Reflect, 12, 2, 6, 300),
+        (true, Pad::Zeros, 6, 1, 4, 5),
+    ] {
+        let ffn = GatedFfn::new(&dev, 8, 12, 8, groups, bias, pad);
+        assert!(ffn.fuses());
         let x = Tensor::<4>::random([b, 8, h, w], Distribution::Normal(0.0, 1.0), &dev);
         let r = Tensor::<4>::random([b, 8, h, w], Distribution::Normal(0.0, 1.0), &dev);
         let got = ffn.forward_add(x.clone(), r.clone());
         let want = ffn.forward_add(x.clone().autodiff(), r.clone().autodiff()).inner();
         let d = max_diff(got, want);
-        assert!(d < 1e-5, "bias {bias} {pad:?} {b}×{h}×{w}: {d}");
+        assert!(d < 1e-5, "bias {bias} {pad:?} groups {groups} {b}×{h}×{w}: {d}");
+        // x + ffn(norm(x)) with the layer norm read inside the kernel, both norm types.
+        for with_bias in [true, false] {
+            let mut norm = LayerNorm::new(&dev, 8, with_bias);
+            norm.body.weight = Param::from_tensor(Tensor::random([8], Distribution::Normal(1.0, 0.5), &dev));
+            norm.body.bias =
+                with_bias.then(|| Param::from_tensor(Tensor::random([8], Distribution::Normal(0.0, 0.5), &dev)));
+            let got = ffn.forward_norm_add(&norm, x.clone());
+            let normed = norm.forward(x.clone());
+            let unfused = ffn.forward_add(normed.clone(), x.clone());
+            let want = ffn.forward_add(normed.autodiff(), x.clone().autodiff()).inner();
+            let d = max_diff(got.clone(), want);
+            assert!(d < 1e-5, "norm (bias {with_bias}), groups {groups} {b}×{h}×{w}: {d}");
+            // The kernel normalises exactly as the layer norm's own kernel does.
+            assert_eq!(max_diff(got, unfused), 0.0, "norm inside the kernel, groups {groups}");
+        }
         // A band with halo rows: rows 1..h-1 of the image, from rows 0..h with no padding.
         if h >= 4 {
             let r_band = r.clone().narrow(2, 1, h - 2);
