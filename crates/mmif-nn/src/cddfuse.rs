@@ -115,7 +115,7 @@ impl InvertedResidualBlock {
     /// `Middle::Relu6`): its 64-channel intermediates never reach memory. Plain `flex` tensors.
     fn fused(&self, x: &Tensor<4>, residual: Option<&Tensor<4>>) -> Option<Tensor<4>> {
         let b = &self.bottleneckBlock;
-        expand_dw_project([&b._0, &b._3, &b._5], kernels::Middle::Relu6, x, [1, 1], residual, None)
+        expand_dw_project((&b._0, &b._3, Some(&b._5)), kernels::Middle::Relu6, x, [1, 1], residual, None)
     }
 }
 

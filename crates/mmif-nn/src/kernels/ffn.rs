@@ -98,6 +98,9 @@ pub(crate) enum Middle {
     Gate,
     /// MobileNetV2's bottleneck: ReLU6, depthwise 3×3 over `F` channels, ReLU6.
     Relu6,
+    /// Nothing, and no `project_out` either: the depthwise conv's `F` channels are the output
+    /// (Restormer's MDTA: `qkv` 1×1, then `qkv_dwconv`).
+    Plain,
 }
 
 impl Middle {
@@ -105,7 +108,7 @@ impl Middle {
     pub(crate) fn expanded(self, f: usize) -> usize {
         match self {
             Middle::Gate => 2 * f,
-            Middle::Relu6 => f,
+            Middle::Relu6 | Middle::Plain => f,
         }
     }
 }
@@ -121,7 +124,7 @@ pub(crate) struct GatedFfnWeights<'a> {
     pub b_dw: Option<&'a [f32]>,
     pub w_out: &'a [f32],
     pub b_out: Option<&'a [f32]>,
-    /// `F`, `project_out`'s input channels.
+    /// `F`, `project_out`'s input channels (with [`Middle::Plain`], the output channels).
     pub hidden: usize,
     pub cout: usize,
     /// Reflection padding of the depthwise conv instead of zeros.
@@ -136,8 +139,8 @@ pub(crate) struct GatedFfnWeights<'a> {
 }
 
 /// `residual + project_out(GELU(d₁) ⊙ d₂)` with `[d₁; d₂] = dwconv(project_in(y))` (or, with
-/// [`Middle::Relu6`], `residual + project_out(ReLU6(dwconv(ReLU6(project_in(y)))))`), one output
-/// row at a time: the expanded intermediates only ever exist as a ring of three rows (plus the
+/// [`Middle::Relu6`], `residual + project_out(ReLU6(dwconv(ReLU6(project_in(y)))))`; with
+/// [`Middle::Plain`], `dwconv(project_in(y))`, `w_out` empty), one output row at a time: the expanded intermediates only ever exist as a ring of three rows (plus the
 /// gate's row), which stay in cache, instead of as full-resolution tensors.
 ///
 /// With `wts.norm` the input rows are layer-normalised as they are read (the same arithmetic as
@@ -161,14 +164,16 @@ pub(crate) fn gated_ffn(
     let oh = h + pt + pb - 2;
     assert_eq!(y.len(), b * c * h * w);
     assert!(residual.is_none_or(|r| r.len() == b * cout * oh * w));
+    let plain = wts.middle == Middle::Plain;
+    assert!(!plain || (cout == f && residual.is_none() && wts.w_out.is_empty() && wts.b_out.is_none()));
     let g = wts.dw_group;
     assert!((1..=MAX_GROUP).contains(&g) && f2.is_multiple_of(g), "unsupported grouping of the 3×3 conv");
-    assert!(wts.w_in.len() == f2 * c && wts.w_dw.len() == f2 * g * 9 && wts.w_out.len() == cout * f);
+    assert!(wts.w_in.len() == f2 * c && wts.w_dw.len() == f2 * g * 9 && (plain || wts.w_out.len() == cout * f));
     assert!(wts.norm.is_none_or(|(nw, nb)| nw.len() == c && nb.is_none_or(|nb| nb.len() == c)));
     let isa = isa();
     let (cb_in, cb_out) = (block_channels(isa, f2), block_channels(isa, cout));
     let wp_in = pack_weights(wts.w_in, f2, c, cb_in);
-    let wp_out = pack_weights(wts.w_out, cout, f, cb_out);
+    let wp_out = if plain { Vec::new() } else { pack_weights(wts.w_out, cout, f, cb_out) };
     // Row buffers read by the register blocks: whole vectors past the row end.
     let wr = w.div_ceil(BLOCK_WIDTHS) * BLOCK_WIDTHS;
     // Ring rows: one padding column on each side, then room for whole vectors.
@@ -184,7 +189,7 @@ pub(crate) fn gated_ffn(
         (0..b * tasks_per_image).into_par_iter().for_each_init(
             || {
                 let normed = if wts.norm.is_some() { c * LN_PIXELS } else { 0 };
-                let bufs = [c * wr, 3 * f2 * lr, f * wr, 2 * wr, normed];
+                let bufs = [c * wr, 3 * f2 * lr, if plain { 0 } else { f * wr }, 2 * wr, normed];
                 bufs.map(|n| vec![0.0f32; n])
             },
             |[inrow, ring, gated, dwrow, normed], task| {
@@ -262,6 +267,11 @@ pub(crate) fn gated_ffn(
                     let dw_bias = |ch: usize| wts.b_dw.map_or(0.0, |bs| bs[ch]);
                     for i in 0..f {
                         match wts.middle {
+                            Middle::Plain => {
+                                // SAFETY: task k alone writes rows o0..o1 of image bi.
+                                let d = unsafe { out.part(((bi * cout + i) * oh + o) * w, w) };
+                                dw3_row(d, &ring_rows(i)[..g], &wts.w_dw[i * g * 9..][..g * 9], dw_bias(i));
+                            }
                             Middle::Relu6 => {
                                 let d = &mut gated[i * wr..][..w];
                                 dw3_row(d, &ring_rows(i)[..g], &wts.w_dw[i * g * 9..][..g * 9], dw_bias(i));
@@ -278,7 +288,7 @@ pub(crate) fn gated_ffn(
                         }
                     }
                     // project_out + residual into output row o.
-                    for blk in 0..cout / cb_out {
+                    for blk in (0..cout / cb_out).filter(|_| !plain) {
                         let co0 = blk * cb_out;
                         let dst: [*mut f32; CB] = std::array::from_fn(|cc| {
                             // SAFETY: task k alone writes rows o0..o1 of image bi.

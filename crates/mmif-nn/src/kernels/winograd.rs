@@ -26,6 +26,9 @@ use rayon::prelude::*;
 /// each, in L2 for `C` up to a few hundred channels).
 const TILES: usize = BLOCK_WIDTHS;
 
+/// The largest output tile side (F(4×4)).
+const MAX_M: usize = 4;
+
 /// The output tile of a Winograd convolution: F(2×2, 3×3) or F(4×4, 3×3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WinoTile {
@@ -238,9 +241,8 @@ struct Scratch {
     v: Vec<f32>,
     /// `M`: `[α², C_out, TILES]`.
     prod: Vec<f32>,
-    /// The output transform's intermediate, `[α, m, TILES]`, and one output row set `[m, m·TILES]`.
+    /// The output transform's intermediate, `[α, m·TILES]`.
     s: Vec<f32>,
-    o: Vec<f32>,
 }
 
 /// `conv2d` (PyTorch semantics, as [`super::conv2d`]) of a geometry [`winograd_supported`]
@@ -272,7 +274,6 @@ pub(crate) fn winograd_conv2d(x: &[f32], w: &WinogradWeights, bias: Option<&[f32
                 v: vec![0.0; a * a * cin * TILES],
                 prod: vec![0.0; a * a * cout * TILES],
                 s: vec![0.0; a * m * TILES],
-                o: vec![0.0; m * m * TILES],
             },
             |s, task| {
                 let (bi, ty, piece) = (task / (nty * pieces), task / pieces % nty, task % pieces);
@@ -307,18 +308,19 @@ pub(crate) fn winograd_conv2d(x: &[f32], w: &WinogradWeights, bias: Option<&[f32
                         unsafe { conv_row(isa, cb, v, &off, &u[blk * cin * cb..][..cin * cb], &dst, nt, true, &zero) };
                     }
                 }
-                // Output transform and the writes, channel by channel.
+                // Output transform, channel by channel, straight into the output rows.
                 let cols = (nt * m).min(ow - t0 * m);
                 for co in 0..cout {
                     let b0 = bias.map_or(0.0, |bs| bs[co]);
-                    output_transform(&s.prod[co * TILES..], cout * TILES, &mut s.s, &mut s.o, mt.at, m, a, nt, b0);
-                    for r in 0..m.min(oh - ty * m) {
-                        let oy = ty * m + r;
-                        // SAFETY: task (bi, ty, piece) alone writes these columns of rows
-                        // `ty·m..ty·m + m` of image bi.
-                        let dst = unsafe { out.part(((bi * cout + co) * oh + oy) * ow + t0 * m, cols) };
-                        dst.copy_from_slice(&s.o[r * m * TILES..][..cols]);
-                    }
+                    // SAFETY: task (bi, ty, piece) alone writes these columns of rows
+                    // `ty·m..ty·m + m` of image bi.
+                    let nr = m.min(oh - ty * m);
+                    let mut rows: [&mut [f32]; MAX_M] = std::array::from_fn(|r| match r < nr {
+                        true => unsafe { out.part(((bi * cout + co) * oh + ty * m + r) * ow + t0 * m, cols) },
+                        false => &mut [],
+                    });
+                    let rows = &mut rows[..nr];
+                    output_transform(&s.prod[co * TILES..], cout * TILES, &mut s.s, rows, mt.at, m, a, nt, b0);
                 }
             },
         );
@@ -328,13 +330,20 @@ pub(crate) fn winograd_conv2d(x: &[f32], w: &WinogradWeights, bias: Option<&[f32
     unsafe { write_all(b * cout * oh * ow, fill) }
 }
 
-/// `dst[t] += c · src[t]`, `c ≠ 0`.
+/// `dst[t] = init + Σ_k c[k] · src[k][t]` for `t < dst.len()`: the `K` terms added in order in
+/// one register per value, one pass over `dst` (zero coefficients add exact zeros).
 #[inline(always)]
-fn axpy(dst: &mut [f32], c: f32, src: &[f32]) {
-    if c != 0.0 {
-        for (d, &v) in dst.iter_mut().zip(src) {
-            *d += c * v;
+fn comb<const K: usize>(dst: &mut [f32], c: &[f32], src: [&[f32]; K], init: f32) {
+    let n = dst.len();
+    let c: &[f32; K] = c[..K].try_into().expect("one coefficient per source");
+    // Each source exactly `n` long, so that the loop has no bounds checks.
+    let src = src.map(|s| &s[..n]);
+    for (t, d) in dst.iter_mut().enumerate() {
+        let mut acc = init;
+        for k in 0..K {
+            acc += c[k] * src[k][t];
         }
+        *d = acc;
     }
 }
 
@@ -353,30 +362,44 @@ fn input_transform_imp(
     nt: usize,
     stride: usize,
 ) {
-    let len = rows.len() / a;
+    match a {
+        4 => input_transform_a::<4>(rows, tmp, phases, v, bt, m, nt, stride),
+        6 => input_transform_a::<6>(rows, tmp, phases, v, bt, m, nt, stride),
+        _ => unreachable!("Winograd tiles are 4×4 or 6×6"),
+    }
+}
+
+/// [`input_transform_imp`] for input tiles of `A × A`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn input_transform_a<const A: usize>(
+    rows: &[f32],
+    tmp: &mut [f32],
+    phases: &mut [f32],
+    v: &mut [f32],
+    bt: &[f32],
+    m: usize,
+    nt: usize,
+    stride: usize,
+) {
+    let len = rows.len() / A;
     let plen = len / m;
     // Vertical: tmp[i] = Σ_k Bᵀ[i][k] · rows[k].
-    for i in 0..a {
-        let t = &mut tmp[i * len..][..len];
-        t.fill(0.0);
-        for k in 0..a {
-            axpy(t, bt[i * a + k], &rows[k * len..][..len]);
-        }
+    for i in 0..A {
+        let src: [&[f32]; A] = std::array::from_fn(|k| &rows[k * len..][..len]);
+        comb(&mut tmp[i * len..][..len], &bt[i * A..], src, 0.0);
     }
     // Horizontal: column l of tile t is column t·m + l, i.e. entry t + l/m of phase l % m.
-    for i in 0..a {
+    for i in 0..A {
         let t = &tmp[i * len..][..len];
         for q in 0..m {
             for (u, d) in phases[q * plen..][..plen].iter_mut().enumerate() {
                 *d = t[u * m + q];
             }
         }
-        for j in 0..a {
-            let dst = &mut v[(i * a + j) * stride..][..nt];
-            dst.fill(0.0);
-            for l in 0..a {
-                axpy(dst, bt[j * a + l], &phases[(l % m) * plen + l / m..][..nt]);
-            }
+        for j in 0..A {
+            let src: [&[f32]; A] = std::array::from_fn(|l| &phases[(l % m) * plen + l / m..][..nt]);
+            comb(&mut v[(i * A + j) * stride..][..nt], &bt[j * A..], src, 0.0);
         }
     }
 }
@@ -398,44 +421,60 @@ dispatch! {
 }
 
 /// `Aᵀ M A + bias` of `nt` tiles of one output channel: position `ξ` of tile `t` is
-/// `prod[ξ·stride + t]`; row `r` of the output goes to `o[r·m·TILES..]`, `m·nt` values.
+/// `prod[ξ·stride + t]`; row `r < out.len() ≤ m` of the output goes to `out[r]` (at most `m·nt`
+/// values: the columns the tiles cover that the output has); `s` holds `α·m·TILES` values.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn output_transform_imp(
     prod: &[f32],
     stride: usize,
     s: &mut [f32],
-    o: &mut [f32],
+    out: &mut [&mut [f32]],
     at: &[f32],
     m: usize,
     a: usize,
     nt: usize,
     bias: f32,
 ) {
-    // Horizontal: s[i][j] = Σ_l M[i][l] · Aᵀ[j][l].
-    for i in 0..a {
-        for j in 0..m {
-            let d = &mut s[(i * m + j) * TILES..][..nt];
-            d.fill(0.0);
-            for l in 0..a {
-                axpy(d, at[j * a + l], &prod[(i * a + l) * stride..][..nt]);
+    match (a, m) {
+        (4, 2) => output_transform_a::<4, 2>(prod, stride, s, out, at, nt, bias),
+        (6, 4) => output_transform_a::<6, 4>(prod, stride, s, out, at, nt, bias),
+        _ => unreachable!("Winograd tiles are 4×4 or 6×6"),
+    }
+}
+
+/// [`output_transform_imp`] for input tiles of `A × A` and output tiles of `M × M`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn output_transform_a<const A: usize, const M: usize>(
+    prod: &[f32],
+    stride: usize,
+    s: &mut [f32],
+    out: &mut [&mut [f32]],
+    at: &[f32],
+    nt: usize,
+    bias: f32,
+) {
+    let at: &[f32] = &at[..M * A];
+    // Horizontal: s[i][t·M + j] = Σ_l M[i][l] · Aᵀ[j][l] (the tiles' columns already interleaved
+    // as in the output rows).
+    for i in 0..A {
+        let src: [&[f32]; A] = std::array::from_fn(|l| &prod[(i * A + l) * stride..][..nt]);
+        let dst = &mut s[i * M * TILES..][..M * nt];
+        for (t, d) in dst.chunks_exact_mut(M).enumerate() {
+            for (j, d) in d.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for l in 0..A {
+                    acc += at[j * A + l] * src[l][t];
+                }
+                *d = acc;
             }
         }
     }
-    // Vertical: out[r][j] = bias + Σ_i Aᵀ[r][i] · s[i][j], interleaved into output rows.
-    let mut col = [0.0f32; TILES];
-    for r in 0..m {
-        for j in 0..m {
-            let c = &mut col[..nt];
-            c.fill(bias);
-            for i in 0..a {
-                axpy(c, at[r * a + i], &s[(i * m + j) * TILES..][..nt]);
-            }
-            let row = &mut o[r * m * TILES..][..m * nt];
-            for (t, &val) in c.iter().enumerate() {
-                row[t * m + j] = val;
-            }
-        }
+    // Vertical: output row r = bias + Σ_i Aᵀ[r][i] · s[i], whole rows at once, into place.
+    for (r, row) in out.iter_mut().enumerate() {
+        let src: [&[f32]; A] = std::array::from_fn(|i| &s[i * M * TILES..][..M * nt]);
+        comb(row, &at[r * A..], src, bias);
     }
 }
 
@@ -446,7 +485,7 @@ dispatch! {
         prod: &[f32],
         stride: usize,
         s: &mut [f32],
-        o: &mut [f32],
+        out: &mut [&mut [f32]],
         at: &[f32],
         m: usize,
         a: usize,

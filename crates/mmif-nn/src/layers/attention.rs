@@ -6,7 +6,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, activation};
 
 use super::conv::host_opt;
-use super::{Conv2d, ConvCfg, Epilogue, pointwise_then};
+use super::{Conv2d, ConvCfg, Epilogue, LayerNorm, expand_dw_project, pointwise_then};
 use crate::kernels;
 
 /// `F.normalize(x, dim=-1)`: x / max(‖x‖₂, 1e-12) along the last dimension.
@@ -157,6 +157,18 @@ impl Mdta {
     pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
         let qkv = self.qkv_dwconv.forward(self.qkv.forward(x));
         attend_project_add(qkv, self.heads, self.temperature.val(), &self.project_out, residual)
+    }
+
+    /// `x + self.forward(norm(x))` (Restormer's `x + attn(norm1(x))`): the layer norm, the
+    /// `qkv` 1×1 conv and the depthwise `qkv_dwconv` run as one kernel over rings of rows
+    /// (`kernels::gated_ffn` with `Middle::Plain`) where it applies — neither the normalised
+    /// input nor `qkv`'s output exists whole.
+    pub fn forward_norm_add(&self, norm: &LayerNorm, x: Tensor<4>) -> Tensor<4> {
+        let convs = (&self.qkv, &self.qkv_dwconv, None);
+        match expand_dw_project(convs, kernels::Middle::Plain, &x, [1, 1], None, Some(norm)) {
+            Some(qkv) => attend_project_add(qkv, self.heads, self.temperature.val(), &self.project_out, x),
+            None => self.forward_add(norm.forward(x.clone()), x),
+        }
     }
 }
 

@@ -28,7 +28,7 @@ impl TransformerBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.attn.forward_add(self.norm1.forward(x.clone()), x);
+        let x = self.attn.forward_norm_add(&self.norm1, x);
         self.ffn.forward_norm_add(&self.norm2, x)
     }
 }

@@ -48,7 +48,7 @@ impl GatedFfn {
     /// inside the fused kernel as it reads each input row (no normalised copy of `x`) where the
     /// kernel applies, else first.
     pub fn forward_norm_add(&self, norm: &LayerNorm, x: Tensor<4>) -> Tensor<4> {
-        let convs = [&self.project_in, &self.dwconv, &self.project_out];
+        let convs = (&self.project_in, &self.dwconv, Some(&self.project_out));
         if let Some(y) = expand_dw_project(convs, kernels::Middle::Gate, &x, [1, 1], Some(&x), Some(norm)) {
             return y;
         }
@@ -70,12 +70,12 @@ impl GatedFfn {
     /// depthwise 3×3 (Restormer's `FeedForward`) or a 3×3 with a few channels per group (the
     /// CDDFuse/EMMA `Mlp`: two).
     pub fn fuses(&self) -> bool {
-        fuses(&self.project_in, &self.dwconv, &self.project_out, kernels::Middle::Gate)
+        fuses(&self.project_in, &self.dwconv, Some(&self.project_out), kernels::Middle::Gate)
     }
 
     /// The fused kernel, when it applies.
     fn fused(&self, x: &Tensor<4>, pad_rows: [usize; 2], residual: &Tensor<4>) -> Option<Tensor<4>> {
-        let convs = [&self.project_in, &self.dwconv, &self.project_out];
+        let convs = (&self.project_in, &self.dwconv, Some(&self.project_out));
         expand_dw_project(convs, kernels::Middle::Gate, x, pad_rows, Some(residual), None)
     }
 }
@@ -83,23 +83,30 @@ impl GatedFfn {
 /// Whether `kernels::gated_ffn` fuses `project_in`, `dw`, `project_out` with `middle` between
 /// them: 1×1 convs around a 3×3 conv of the expanded channels, depthwise or with at most
 /// `kernels::MAX_GROUP` channels per group.
-fn fuses(project_in: &Conv2d, dw: &Conv2d, project_out: &Conv2d, middle: kernels::Middle) -> bool {
+/// Without `project_out` (`middle` is then `Plain`) the 3×3 conv's output is the result.
+fn fuses(project_in: &Conv2d, dw: &Conv2d, project_out: Option<&Conv2d>, middle: kernels::Middle) -> bool {
     let e = project_in.weight.dims()[0];
-    let f = project_out.weight.dims()[1];
+    let f = project_out.map_or(e, |p| p.weight.dims()[1]);
+    let plain = middle == kernels::Middle::Plain;
     let g = dw.weight.dims()[1];
     let grouped = (1..=kernels::MAX_GROUP).contains(&g)
         && dw.weight.dims() == [e, g, 3, 3]
         && dw.groups * g == e
         && dw.stride == 1
         && dw.padding == 1;
-    grouped && project_in.is_pointwise() && project_out.is_pointwise() && e == middle.expanded(f)
+    grouped
+        && project_in.is_pointwise()
+        && project_out.is_none_or(Conv2d::is_pointwise)
+        && plain == project_out.is_none()
+        && e == middle.expanded(f)
 }
 
 /// `[residual +] project_out(middle(dw(project_in(norm(x)))))` by `kernels::gated_ffn` on plain
-/// `flex` tensors (see [`GatedFfn::forward_rows_add`] for `pad_rows`; `norm` is optional too);
-/// `None` where it does not apply. Counts the three convs' FLOPs.
+/// `flex` tensors (see [`GatedFfn::forward_rows_add`] for `pad_rows`; `norm` is optional too;
+/// without `project_out`, `middle` is `Plain` and the result is `dw(project_in(norm(x)))`);
+/// `None` where it does not apply. Counts the convs' FLOPs.
 pub(crate) fn expand_dw_project(
-    [project_in, dw, project_out]: [&Conv2d; 3],
+    (project_in, dw, project_out): (&Conv2d, &Conv2d, Option<&Conv2d>),
     middle: kernels::Middle,
     x: &Tensor<4>,
     pad_rows: [usize; 2],
@@ -108,10 +115,11 @@ pub(crate) fn expand_dw_project(
 ) -> Option<Tensor<4>> {
     let [b, c, h, w] = x.dims();
     let cin = project_in.weight.dims()[1];
-    let [cout, f] = {
-        let d = project_out.weight.dims();
+    let e = project_in.weight.dims()[0];
+    let [cout, f] = project_out.map_or([e, e], |p| {
+        let d = p.weight.dims();
         [d[0], d[1]]
-    };
+    });
     let oh = (h + pad_rows[0] + pad_rows[1]).checked_sub(2)?;
     if !fuses(project_in, dw, project_out, middle)
         || cin != c
@@ -125,12 +133,16 @@ pub(crate) fn expand_dw_project(
     }
     let xh = kernels::host(x)?;
     let rh = kernels::host_maybe(residual)?;
-    let (w_in, w_dw, w_out) = (
-        kernels::host(&project_in.weight.val())?,
-        kernels::host(&dw.weight.val())?,
-        kernels::host(&project_out.weight.val())?,
-    );
-    let (b_in, b_dw, b_out) = (host_opt(&project_in.bias)?, host_opt(&dw.bias)?, host_opt(&project_out.bias)?);
+    let (w_in, w_dw) = (kernels::host(&project_in.weight.val())?, kernels::host(&dw.weight.val())?);
+    let w_out = match project_out {
+        Some(p) => Some(kernels::host(&p.weight.val())?),
+        None => None,
+    };
+    let (b_in, b_dw) = (host_opt(&project_in.bias)?, host_opt(&dw.bias)?);
+    let b_out = match project_out {
+        Some(p) => host_opt(&p.bias)?,
+        None => None,
+    };
     let norm = match norm {
         Some(n) if n.body.weight.dims() != [c] => return None,
         Some(n) => Some((kernels::host(&n.body.weight.val())?, host_opt(&n.body.bias)?)),
@@ -141,7 +153,7 @@ pub(crate) fn expand_dw_project(
         b_in: b_in.as_ref().map(kernels::values),
         w_dw: kernels::values(&w_dw),
         b_dw: b_dw.as_ref().map(kernels::values),
-        w_out: kernels::values(&w_out),
+        w_out: w_out.as_ref().map_or(&[], kernels::values),
         b_out: b_out.as_ref().map(kernels::values),
         hidden: f,
         cout,
@@ -151,10 +163,11 @@ pub(crate) fn expand_dw_project(
         norm: norm.as_ref().map(|(w, b)| (kernels::values(w), b.as_ref().map(kernels::values))),
     };
     let out = kernels::gated_ffn(kernels::values(&xh), [b, c, h, w], &wts, pad_rows, rh.as_ref().map(kernels::values));
-    let e = project_in.weight.dims()[0];
     project_in.count([b, c, h, w], [0, 0]);
     dw.count([b, e, h, w], pad_rows);
-    project_out.count([b, f, oh, w], [0, 0]);
+    if let Some(p) = project_out {
+        p.count([b, f, oh, w], [0, 0]);
+    }
     Some(kernels::from_host(out, [b, cout, oh, w]))
 }
 

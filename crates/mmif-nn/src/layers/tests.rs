@@ -104,6 +104,17 @@ fn conv_of_concatenation_with_prelu_equals_composition() {
 #[test]
 fn fused_gated_ffn_equals_composition() {
     let dev = crate::cpu();
+    // Wide expansions (2·128 channels, depthwise and two channels per group) on wider rows.
+    for (pad, groups, w) in [(Pad::Zeros, 256, 300), (Pad::Reflect, 256, 97), (Pad::Reflect, 128, 95)] {
+        let ffn = GatedFfn::new(&dev, 8, 128, 8, groups, true, pad);
+        assert!(ffn.fuses());
+        let x = Tensor::<4>::random([2, 8, 5, w], Distribution::Normal(0.0, 1.0), &dev);
+        let r = Tensor::<4>::random([2, 8, 5, w], Distribution::Normal(0.0, 1.0), &dev);
+        let got = ffn.forward_add(x.clone(), r.clone());
+        let want = ffn.forward_add(x.clone().autodiff(), r.clone().autodiff()).inner();
+        let d = max_diff(got, want);
+        assert!(d < 1e-5, "{pad:?} groups {groups} width {w}: {d}");
+    }
     // (bias, padding, groups of the 3×3 conv over 24 channels: 24 depthwise as Restormer's
     // FeedForward, 12 as the CDDFuse/EMMA Mlp, 6 with four channels per group, images, rows, columns)
     for (bias, pad, groups, b, h, w) in [
@@ -128,6 +139,9 @@ fn fused_gated_ffn_equals_composition() {
             norm.body.weight = Param::from_tensor(Tensor::random([8], Distribution::Normal(1.0, 0.5), &dev));
             norm.body.bias =
                 with_bias.then(|| Param::from_tensor(Tensor::random([8], Distribution::Normal(0.0, 0.5), &dev)));
+            let convs = (&ffn.project_in, &ffn.dwconv, Some(&ffn.project_out));
+            let fused = expand_dw_project(convs, crate::kernels::Middle::Gate, &x, [1, 1], Some(&x), Some(&norm));
+            assert!(fused.is_some(), "the one-kernel path applies");
             let got = ffn.forward_norm_add(&norm, x.clone());
             let normed = norm.forward(x.clone());
             let unfused = ffn.forward_add(normed.clone(), x.clone());
@@ -204,6 +218,37 @@ fn a_pointwise_conv_then_a_conv_run_as_one_where_that_is_exact() {
             let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = max_abs(a, &b);
             assert!(d <= 2e-5 * scale.max(1.0), "{cfg:?}: gradient {i}: {d} (scale {scale})");
+        }
+    }
+}
+
+#[test]
+fn mdta_with_its_layer_norm_in_one_kernel_equals_composition() {
+    let dev = crate::cpu();
+    // (qkv biases, heads, images, rows, columns, channels): CDDFuse's bias-free MDTA (64
+    // channels, eight heads) and smaller ones.
+    for (bias, heads, b, h, w, c) in
+        [(false, 2, 1, 7, 33, 8), (true, 4, 2, 3, 2, 8), (false, 1, 1, 2, 130, 8), (false, 8, 1, 4, 300, 64)]
+    {
+        let mut attn = Mdta::new(&dev, c, heads, bias);
+        let rand = |shape: [usize; 1], mean: f64| Tensor::random(shape, Distribution::Normal(mean, 0.5), &dev);
+        attn.temperature = Param::from_tensor(Tensor::random([heads, 1, 1], Distribution::Uniform(0.5, 2.0), &dev));
+        for with_bias in [true, false] {
+            let mut norm = LayerNorm::new(&dev, c, with_bias);
+            norm.body.weight = Param::from_tensor(rand([c], 1.0));
+            norm.body.bias = with_bias.then(|| Param::from_tensor(rand([c], 0.0)));
+            let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let convs = (&attn.qkv, &attn.qkv_dwconv, None);
+            let fused = expand_dw_project(convs, crate::kernels::Middle::Plain, &x, [1, 1], None, Some(&norm));
+            assert!(fused.is_some(), "the one-kernel path applies");
+            let got = attn.forward_norm_add(&norm, x.clone());
+            let xa = x.clone().autodiff();
+            let want = attn.forward_add(norm.forward(xa.clone()), xa).inner();
+            let d = max_diff(got.clone(), want);
+            assert!(d < 1e-5, "bias {bias} heads {heads} norm bias {with_bias} {b}×{h}×{w}: {d}");
+            // Bit for bit what the separate layer norm, 1×1 and depthwise kernels give.
+            let separate = attn.forward_add(norm.forward(x.clone()), x);
+            assert_eq!(max_diff(got, separate), 0.0);
         }
     }
 }
