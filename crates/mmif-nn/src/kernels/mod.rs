@@ -12,7 +12,7 @@
 //! | `conv_grad.rs` | [`conv2d_gemm`], [`conv2d_input_grad`], [`conv2d_weight_grad`], [`depthwise_weight_grad`]: the forward (dense) and backward passes of stride-1 zero-padded convs (training, [`crate::train_ops`]) |
 //! | `pointwise.rs` | [`pointwise_conv2d`], [`pointwise_conv2d_ext`] ([`Pointwise`]): 1×1 convolutions, of a channel concatenation without forming it, with a residual and an activation in the same pass |
 //! | `depthwise.rs` | [`depthwise_supported`], [`depthwise_conv2d`]: depthwise, stride-1 convolutions |
-//! | `ffn.rs` | [`gelu_gate`] (`GELU(x₁)·x₂`), [`gated_ffn`] ([`GatedFfnWeights`], [`Middle`]): Restormer's gated FFN and MobileNetV2's ReLU6 bottleneck fused row by row |
+//! | `ffn.rs` | [`gelu_gate`] (`GELU(x₁)·x₂`), [`gated_ffn`] ([`GatedFfnWeights`], [`Middle`]): Restormer's gated FFN (depthwise or grouped 3×3, optional layer norm first), MobileNetV2's ReLU6 bottleneck and MDTA's `qkv → qkv_dwconv` fused row by row |
 //! | `norm.rs` | [`layer_norm`]: the per-pixel layer norm over channels |
 //! | `attention.rs` | [`ChannelGram`] (the sums behind transposed attention, by band), [`fold_attention`], [`softmax_mean_rows`] (FILM's pooled cross-attention) |
 //! | `gather.rs` | [`gather_rows_cols_add`] (`gather_rows_cols` without the residual): nearest resizes and other row/column gathers |
