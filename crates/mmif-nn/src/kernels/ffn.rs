@@ -140,8 +140,9 @@ pub(crate) struct GatedFfnWeights<'a> {
 
 /// `residual + project_out(GELU(d₁) ⊙ d₂)` with `[d₁; d₂] = dwconv(project_in(y))` (or, with
 /// [`Middle::Relu6`], `residual + project_out(ReLU6(dwconv(ReLU6(project_in(y)))))`; with
-/// [`Middle::Plain`], `dwconv(project_in(y))`, `w_out` empty), one output row at a time: the expanded intermediates only ever exist as a ring of three rows (plus the
-/// gate's row), which stay in cache, instead of as full-resolution tensors.
+/// [`Middle::Plain`], `dwconv(project_in(y))`, `w_out` empty), one output row at a time: the
+/// expanded intermediates only ever exist as a ring of three rows (plus the gate's row), which stay
+/// in cache, instead of as full-resolution tensors.
 ///
 /// With `wts.norm` the input rows are layer-normalised as they are read (the same arithmetic as
 /// [`super::layer_norm`], so the results equal normalising first).
@@ -255,8 +256,8 @@ pub(crate) fn gated_ffn(
                 fill(o0 + 1, ring, inrow, normed);
                 for o in o0..o1 {
                     fill(o + 2, ring, inrow, normed);
-                    // Depthwise 3×3 of channels i and F+i, then the gate, into `gated` (or of
-                    // channel i, then ReLU6).
+                    // The 3×3 conv of channels i and F+i, then the gate, into `gated` (ReLU6: of
+                    // channel i, then ReLU6; Plain: of channel i, straight into the output).
                     // The three ring rows of each input channel of `ch`'s group.
                     let ring_rows = |ch: usize| -> [[&[f32]; 3]; MAX_GROUP] {
                         std::array::from_fn(|k| {
