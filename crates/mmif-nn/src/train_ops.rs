@@ -48,6 +48,19 @@ pub trait TrainOps: Backend {
     /// `GELU(x₁)·x₂` for the two channel halves of `x` (`[B, 2C, H, W]` → `[B, C, H, W]`, erf
     /// GELU).
     fn mmif_gelu_gate(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Train-mode `nn.BatchNorm2d` of `x + bias` then ReLU, per channel of `x` (`[B, C, H, W]`;
+    /// `bias`, `weight`, `shift` `[C]`): `max(0, (x − μ)·s·weight + shift)`, where `stats`
+    /// (`[2, C]`, not differentiated) holds the batch mean `μ` of `x` and `s = 1/√(σ² + ε)` of its
+    /// biased variance. `bias` (a conv's, before the norm) cancels in the output; it only gets
+    /// its gradient, `Σ dx` (zero but for rounding).
+    fn mmif_batch_norm_relu(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// The geometry of [`TrainOps::mmif_conv2d`] on these shapes.
@@ -81,6 +94,20 @@ impl TrainOps for Flex {
         let x = kernels::contiguous(x);
         let [b, c2, h, w] = dims4(&x);
         kernels::flex_from_host(kernels::gelu_gate(kernels::values(&x), [b, c2, h, w]), [b, c2 / 2, h, w])
+    }
+
+    fn mmif_batch_norm_relu(
+        x: FlexTensor,
+        _bias: FlexTensor,
+        weight: FlexTensor,
+        shift: FlexTensor,
+        stats: FlexTensor,
+    ) -> FlexTensor {
+        let [x, weight, shift, stats] = [x, weight, shift, stats].map(kernels::contiguous);
+        let shape = dims4(&x);
+        let (mean, invstd) = kernels::values(&stats).split_at(shape[1]);
+        let (w, s) = (kernels::values(&weight), kernels::values(&shift));
+        kernels::flex_from_host(kernels::batch_norm_relu(kernels::values(&x), shape, mean, invstd, w, s), shape)
     }
 }
 
@@ -158,6 +185,76 @@ impl<C: CheckpointStrategy> TrainOps for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(Flex::mmif_gelu_gate(x.into_primitive())),
         }
     }
+
+    fn mmif_batch_norm_relu(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let stats = kernels::contiguous(stats.into_primitive());
+        let parents = [x.node(), bias.node(), weight.node(), shift.node()];
+        match BatchNormReluBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), prep.checkpoint(&shift));
+                let kept = kernels::values(&stats).to_vec();
+                let out = Flex::mmif_batch_norm_relu(
+                    x.into_primitive(),
+                    bias.into_primitive(),
+                    weight.into_primitive(),
+                    shift.into_primitive(),
+                    stats,
+                );
+                prep.finish((state, kept), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::mmif_batch_norm_relu(
+                x.into_primitive(),
+                bias.into_primitive(),
+                weight.into_primitive(),
+                shift.into_primitive(),
+                stats,
+            )),
+        }
+    }
+}
+
+/// The backward step of [`TrainOps::mmif_batch_norm_relu`]: the checkpointed input, weight and
+/// shift, and the batch statistics (`[mean; C]` then `[1/σ; C]`). The normalised values and the
+/// ReLU's mask are recomputed from the input.
+#[derive(Debug)]
+struct BatchNormReluBackward;
+
+impl Backward<Flex, 4> for BatchNormReluBackward {
+    type State = ((NodeId, NodeId, NodeId), Vec<f32>);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_bias, node_w, node_s] = ops.parents;
+        let grad = kernels::contiguous(grads.consume::<Flex>(&ops.node));
+        let ((x_state, w_state, s_state), stats) = ops.state;
+        let mut get = |id| kernels::contiguous(checkpointer.retrieve_node_output::<FlexTensor>(id));
+        let (x, w, s) = (get(x_state), get(w_state), get(s_state));
+        let shape = dims4(&x);
+        let (mean, invstd) = stats.split_at(shape[1]);
+        let (dx, dw, ds, dbias) = kernels::batch_norm_relu_backward(
+            kernels::values(&x),
+            shape,
+            kernels::values(&grad),
+            mean,
+            invstd,
+            kernels::values(&w),
+            kernels::values(&s),
+        );
+        let c = [shape[1]];
+        for (node, g) in [(node_bias, dbias), (node_w, dw), (node_s, ds)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, kernels::flex_from_host(g, c));
+            }
+        }
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, kernels::flex_from_host(dx, shape));
+        }
+    }
 }
 
 /// The backward step of [`TrainOps::mmif_layer_norm`]: the checkpointed input and weight (the
@@ -209,6 +306,11 @@ impl Backward<Flex, 1> for GeluGateBackward {
     }
 }
 
+/// `t` without autodiff (its value; no graph is recorded through it).
+fn plain<const D: usize>(t: &Tensor<D>) -> Tensor<D> {
+    if t.is_autodiff() { t.clone().inner() } else { t.clone() }
+}
+
 /// Whether `device` is `flex`, with or without autodiff.
 fn on_flex(device: &burn::tensor::Device) -> bool {
     match device.as_dispatch() {
@@ -256,6 +358,63 @@ pub fn layer_norm(x: &Tensor<4>, weight: &Tensor<1>, bias: &Tensor<1>) -> Option
         bias.clone().into_dispatch(),
     );
     Some(Tensor::from_dispatch(out))
+}
+
+/// What [`batch_norm_relu`] returns: the output and the batch statistics of `x + bias` (for the
+/// running statistics).
+pub struct BatchNormReluOut {
+    pub output: Tensor<4>,
+    /// Per-channel batch mean of `x + bias`.
+    pub mean: Vec<f64>,
+    /// Per-channel biased batch variance.
+    pub variance: Vec<f64>,
+}
+
+/// Train-mode `relu(batch_norm(x + bias))` (`x` `[B, C, H, W]`, `bias` (optional), `weight`,
+/// `shift` `[C]`, epsilon `eps`, statistics over `B·H·W`) through [`TrainOps`] when the tensors
+/// are f32 on `flex` (with or without autodiff); `None` otherwise (the caller composes it from
+/// burn ops). One pass for the mean, one for the variance, one for the output; the backward pass
+/// keeps only `x` (PyTorch keeps the batch norm's input and the ReLU's output, as here where the
+/// next layer keeps the output).
+pub fn batch_norm_relu(
+    x: &Tensor<4>,
+    bias: Option<&Tensor<1>>,
+    weight: &Tensor<1>,
+    shift: &Tensor<1>,
+    eps: f64,
+) -> Option<BatchNormReluOut> {
+    let [_, c, _, _] = x.dims();
+    let vectors = [Some(weight), Some(shift), bias];
+    if c == 0 || vectors.iter().flatten().any(|t| t.dims() != [c] || t.dtype() != DType::F32) {
+        return None;
+    }
+    if x.dtype() != DType::F32 || !on_flex(&x.device()) {
+        return None;
+    }
+    let (mean, variance) = {
+        let host = kernels::host(&plain(x))?;
+        kernels::channel_stats(kernels::values(&host), x.dims())
+    };
+    let device = x.device();
+    let mut stats: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    stats.extend(variance.iter().map(|&v| (1.0 / (v + eps).sqrt()) as f32));
+    let stats = Tensor::<2>::from_data(burn::tensor::TensorData::new(stats, [2, c]), &device);
+    let (bias, mean) = match bias {
+        Some(b) => {
+            let host = kernels::host(&plain(b))?;
+            let shifted = mean.iter().zip(kernels::values(&host)).map(|(&m, &b)| m + f64::from(b)).collect();
+            (b.clone(), shifted)
+        }
+        None => (Tensor::zeros([c], &device), mean),
+    };
+    let output = <Dispatch as TrainOps>::mmif_batch_norm_relu(
+        x.clone().into_dispatch(),
+        bias.into_dispatch(),
+        weight.clone().into_dispatch(),
+        shift.clone().into_dispatch(),
+        stats.into_dispatch(),
+    );
+    Some(BatchNormReluOut { output: Tensor::from_dispatch(output), mean, variance })
 }
 
 /// `GELU(x₁)·x₂` for the two channel halves of `x` (`[B, 2C, H, W]`) through [`TrainOps`]
@@ -583,6 +742,128 @@ mod tests {
             let got = f64::from(gx[idx]);
             assert!((got - num).abs() <= 1e-4 * (1.0 + num.abs()), "d/dx [{idx}]: {got} vs {num}");
         }
+    }
+
+    /// Output, gradients (x, conv bias, weight, shift) and batch statistics of `loss = Σ
+    /// relu(BatchNorm_train(x + bias)) · r` through the fused op (`ours`) or burn's
+    /// `batch_norm_train` and `relu` (`BatchNorm2d::forward_train` on `x + bias`).
+    fn run_bn(x: &[f32], p: [&[f32]; 3], r: &[f32], xs: [usize; 4], ours: bool) -> ([Vec<f32>; 5], [Vec<f32>; 2]) {
+        use crate::layers::BatchNorm2d;
+        use burn::module::Param;
+        let device = Device::flex().autodiff();
+        let c = xs[1];
+        let xt = t4(x.to_vec(), xs, &device).require_grad();
+        let t1 = |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.to_vec(), [c]), &device);
+        let bias = t1(p[0]).require_grad();
+        let mut bn = BatchNorm2d::new(&device, c);
+        bn.weight = Param::from_tensor(t1(p[1]));
+        bn.bias = Param::from_tensor(t1(p[2]));
+        let y = if ours {
+            let fused = batch_norm_relu(&xt, Some(&bias), &bn.weight.val(), &bn.bias.val(), bn.eps);
+            assert!(fused.is_some(), "the fused op takes f32 on flex");
+            bn.forward_train_relu(xt.clone(), Some(bias.clone()))
+        } else {
+            burn::tensor::activation::relu(bn.forward_train(xt.clone() + bias.clone().reshape([1, c, 1, 1])))
+        };
+        let grads = (y.clone() * t4(r.to_vec(), xs, &device)).sum().backward();
+        let g1 = |t: Tensor<1>| t.grad(&grads).expect("gradient").into_data().try_to_vec::<f32>().expect("f32");
+        let gx = vals(xt.grad(&grads).expect("input gradient"));
+        let running = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32");
+        (
+            [vals(y), gx, g1(bias), g1(bn.weight.val()), g1(bn.bias.val())],
+            [running(bn.running_mean.value()), running(bn.running_var.value())],
+        )
+    }
+
+    /// The fused train-mode BatchNorm + ReLU against burn's ops: output, the gradients of the
+    /// input, the weight and the shift, the running statistics; the conv bias's gradient (zero
+    /// but for rounding on both sides) within rounding of the input gradient's scale. Shapes with
+    /// one pixel per plane, odd plane sizes across the lane and chunk widths, many channels.
+    #[test]
+    fn batch_norm_relu_equals_burns() {
+        for (i, xs) in
+            [[2, 3, 5, 7], [4, 16, 1, 1], [3, 5, 23, 29], [1, 40, 8, 8], [2, 2, 40, 33]].into_iter().enumerate()
+        {
+            let n: usize = xs.iter().product();
+            let c = xs[1];
+            // an offset mean per channel, as conv outputs have
+            let x: Vec<f32> = noise(n, 110 + i as u64)
+                .iter()
+                .enumerate()
+                .map(|(k, v)| v * 2.0 + ((k / (xs[2] * xs[3])) % c) as f32 * 0.3)
+                .collect();
+            let r = noise(n, 120 + i as u64);
+            let (bias, w, sh) = (noise(c, 130 + i as u64), noise(c, 140 + i as u64), noise(c, 150 + i as u64));
+            let (ours, ours_run) = run_bn(&x, [&bias, &w, &sh], &r, xs, true);
+            let (burn, burn_run) = run_bn(&x, [&bias, &w, &sh], &r, xs, false);
+            for (k, what) in ["output", "input gradient", "", "weight gradient", "shift gradient"].iter().enumerate() {
+                if k == 2 {
+                    continue;
+                }
+                let err = max_rel(&ours[k], &burn[k]);
+                assert!(err <= 2e-5, "shape {xs:?}: {what} differs by {err:e} relative");
+            }
+            let scale = burn[1].iter().fold(0f32, |m, v| m.max(v.abs())) * n as f32;
+            for (a, b) in ours[2].iter().zip(&burn[2]) {
+                assert!(a.abs() <= 1e-5 * scale && b.abs() <= 1e-5 * scale, "shape {xs:?}: bias gradients {a} {b}");
+            }
+            for (what, (a, e)) in ["running mean", "running var"].iter().zip(ours_run.iter().zip(&burn_run)) {
+                let err = max_rel(a, e);
+                assert!(err <= 1e-6, "shape {xs:?}: {what} differs by {err:e} relative");
+            }
+        }
+    }
+
+    /// The fused BatchNorm + ReLU's gradients against central differences of the loss in f64.
+    #[test]
+    fn batch_norm_relu_gradients_match_finite_differences() {
+        let xs = [3, 4, 3, 5];
+        let [b, c, h, w] = xs;
+        let n: usize = xs.iter().product();
+        let x = noise(n, 161);
+        let r = noise(n, 162);
+        let (bias, wv, sv) = (noise(c, 163), noise(c, 164), noise(c, 165));
+        let ([_, gx, gbias, gw, gs], _) = run_bn(&x, [&bias, &wv, &sv], &r, xs, true);
+        let loss = |x: &[f32], bias: &[f32], wv: &[f32], sv: &[f32]| -> f64 {
+            let mut total = 0f64;
+            for ch in 0..c {
+                let at = |bi: usize, p: usize| (bi * c + ch) * h * w + p;
+                let vals: Vec<(usize, f64)> = (0..b)
+                    .flat_map(|bi| (0..h * w).map(move |p| at(bi, p)))
+                    .map(|k| (k, f64::from(x[k]) + f64::from(bias[ch])))
+                    .collect();
+                let cnt = vals.len() as f64;
+                let mu = vals.iter().map(|v| v.1).sum::<f64>() / cnt;
+                let var = vals.iter().map(|v| (v.1 - mu).powi(2)).sum::<f64>() / cnt;
+                for (k, v) in vals {
+                    let y = ((v - mu) / (var + 1e-5).sqrt() * f64::from(wv[ch]) + f64::from(sv[ch])).max(0.0);
+                    total += y * f64::from(r[k]);
+                }
+            }
+            total
+        };
+        let eps = 1e-3f32;
+        for (which, base, grad) in [(0, &x, &gx), (1, &wv, &gw), (2, &sv, &gs)] {
+            for idx in 0..base.len() {
+                let (mut plus, mut minus) = (base.clone(), base.clone());
+                plus[idx] += eps;
+                minus[idx] -= eps;
+                let step = f64::from(plus[idx]) - f64::from(minus[idx]);
+                let num = match which {
+                    0 => loss(&plus, &bias, &wv, &sv) - loss(&minus, &bias, &wv, &sv),
+                    1 => loss(&x, &bias, &plus, &sv) - loss(&x, &bias, &minus, &sv),
+                    _ => loss(&x, &bias, &wv, &plus) - loss(&x, &bias, &wv, &minus),
+                } / step;
+                let got = f64::from(grad[idx]);
+                assert!(
+                    (got - num).abs() <= 2e-3 * (1.0 + num.abs()),
+                    "d/d{} [{idx}]: {got} vs {num}",
+                    ["x", "w", "shift"][which]
+                );
+            }
+        }
+        // the bias cancels: its gradient is zero but for rounding
+        assert!(gbias.iter().all(|g| g.abs() < 1e-5), "{gbias:?}");
     }
 
     /// Off `flex` or for geometries it does not take, the wrapper declines.

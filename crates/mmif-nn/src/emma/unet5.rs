@@ -36,13 +36,13 @@ impl ConvBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>, mode: BnMode) -> Tensor<4> {
-        let bn = |layer: &BatchNorm2d, x| match mode {
-            BnMode::Eval => layer.forward(x),
-            BnMode::Train => layer.forward_train(x),
+        let stage = |conv: &Conv2d, bn: &BatchNorm2d, x| match mode {
+            BnMode::Eval => activation::relu(bn.forward(conv.forward(x))),
+            // the conv's bias goes to the batch norm, which cancels it but for the running mean
+            BnMode::Train => bn.forward_train_relu(conv.forward_unbiased(x), conv.bias.as_ref().map(|b| b.val())),
         };
         let c = &self.conv;
-        let x = activation::relu(bn(&c._1, c._0.forward(x)));
-        activation::relu(bn(&c._4, c._3.forward(x)))
+        stage(&c._3, &c._4, stage(&c._0, &c._1, x))
     }
 }
 

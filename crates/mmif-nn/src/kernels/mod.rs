@@ -14,6 +14,7 @@
 //! | `depthwise.rs` | [`depthwise_supported`], [`depthwise_conv2d`]: depthwise, stride-1 convolutions |
 //! | `ffn.rs` | [`gelu_gate`] (`GELU(x₁)·x₂`), [`gated_ffn`] ([`GatedFfnWeights`], [`Middle`]): Restormer's gated FFN (depthwise or grouped 3×3, optional layer norm first), MobileNetV2's ReLU6 bottleneck and MDTA's `qkv → qkv_dwconv` fused row by row |
 //! | `norm.rs` | [`layer_norm`]: the per-pixel layer norm over channels |
+//! | `batch_norm.rs` | [`channel_stats`], [`batch_norm_relu`], [`batch_norm_relu_backward`]: train-mode BatchNorm then ReLU, both passes (training, [`crate::train_ops`]) |
 //! | `attention.rs` | [`ChannelGram`] (the sums behind transposed attention, by band), [`fold_attention`], [`softmax_mean_rows`] (FILM's pooled cross-attention) |
 //! | `gather.rs` | [`gather_rows_cols_add`] (`gather_rows_cols` without the residual): nearest resizes and other row/column gathers |
 //! | `winograd.rs` | [`winograd_conv2d`] ([`WinogradWeights`], [`winograd_pick`]): dense 3×3 stride-1 convolutions by Winograd's F(2×2, 3×3) or F(4×4, 3×3), the transformed-domain products on `conv_row` |
@@ -27,6 +28,7 @@
 //! never the results (Rust neither contracts `a * b + c` nor reorders floating-point sums).
 
 mod attention;
+mod batch_norm;
 mod block;
 mod conv;
 mod conv_grad;
@@ -41,6 +43,7 @@ mod tests;
 mod winograd;
 
 pub(crate) use attention::{ChannelGram, fold_attention, softmax_mean_rows};
+pub(crate) use batch_norm::{batch_norm_relu, batch_norm_relu_backward, channel_stats};
 pub(crate) use conv::{ConvGeom, conv2d};
 pub(crate) use conv_grad::{conv2d_gemm, conv2d_input_grad, conv2d_weight_grad, depthwise_weight_grad};
 pub(crate) use depthwise::{depthwise_conv2d, depthwise_supported};

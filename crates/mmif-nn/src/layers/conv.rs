@@ -180,6 +180,13 @@ impl Conv2d {
         act.forward(y)
     }
 
+    /// `conv(x)` without the bias, by the differentiable path (for a layer that takes the bias
+    /// itself, as [`super::BatchNorm2d::forward_train_relu`] does).
+    pub fn forward_unbiased(&self, x: Tensor<4>) -> Tensor<4> {
+        self.count(x.dims(), [self.padding; 2]);
+        self.by_burn(x, self.weight.val(), None, None)
+    }
+
     /// Adds this conv's FLOPs on an input of shape `input` to [`crate::flops`].
     pub(super) fn count(&self, input: [usize; 4], pad_rows: [usize; 2]) {
         let mut g = ConvGeom::new(input, self.weight.dims(), self.stride, self.padding, self.groups, self.reflect);

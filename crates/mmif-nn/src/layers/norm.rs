@@ -111,18 +111,47 @@ impl BatchNorm2d {
     /// *unbiased* batch variance (`n/(n-1)`, `n = B·H·W`) for `running_var`.
     pub fn forward_train(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, _, h, w] = x.dims();
-        let n = (b * h * w) as f64;
         let device = x.device();
         let out = batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
+        self.update_running(b * h * w, out.mean.detach(), out.variance.detach(), &device);
+        out.output
+    }
+
+    /// `relu(self.forward_train(x + bias))` for a conv's output `x` without its `bias`: on
+    /// `flex` one op with its own backward pass ([`crate::train_ops::batch_norm_relu`]: the
+    /// normalisation and the ReLU in one pass, only `x` kept for the backward pass, the bias
+    /// never added to the activations since the batch mean cancels it), else burn's ops.
+    pub fn forward_train_relu(&self, x: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let device = x.device();
+        let (weight, shift) = (self.weight.val(), self.bias.val());
+        let Some(out) = crate::train_ops::batch_norm_relu(&x, bias.as_ref(), &weight, &shift, self.eps) else {
+            let x = match bias {
+                Some(bias) => x + bias.reshape([1, c, 1, 1]),
+                None => x,
+            };
+            return burn::tensor::activation::relu(self.forward_train(x));
+        };
+        let vector = |v: Vec<f64>| {
+            let v: Vec<f32> = v.into_iter().map(|s| s as f32).collect();
+            Tensor::<1>::from_data(burn::tensor::TensorData::new(v, [c]), &device)
+        };
+        self.update_running(b * h * w, vector(out.mean), vector(out.variance), &device);
+        out.output
+    }
+
+    /// `r ← (1-m)·r + m·s` of both running statistics for batch mean `mean` and biased variance
+    /// `variance` over `n` values (the unbiased variance `n/(n-1)·variance` for `running_var`).
+    fn update_running(&self, n: usize, mean: Tensor<1>, variance: Tensor<1>, device: &Device) {
+        let n = n as f64;
         let m = self.momentum;
         let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-        let mean = self.running_mean.value_sync().to_device(&device) * (1.0 - m) + out.mean.detach() * m;
-        let var = self.running_var.value_sync().to_device(&device) * (1.0 - m) + out.variance.detach() * (m * unbiased);
+        let mean = self.running_mean.value_sync().to_device(device) * (1.0 - m) + mean * m;
+        let var = self.running_var.value_sync().to_device(device) * (1.0 - m) + variance * (m * unbiased);
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
         // Settle the update now so that readers (state dicts, `forward`) see it.
         self.running_mean.value_sync();
         self.running_var.value_sync();
-        out.output
     }
 }
