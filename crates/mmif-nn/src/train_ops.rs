@@ -482,7 +482,9 @@ mod tests {
     }
 
     /// Dense and depthwise convs of several sizes, paddings and kernels, against burn's
-    /// `conv2d` and its derivative (output, input gradient, weight gradient).
+    /// `conv2d` and its derivative (output, input gradient, weight gradient); the dense weight
+    /// gradient by both of its paths (im2row for 8–256 output and ≥ 8 input channels, im2col
+    /// otherwise).
     #[test]
     fn conv_gradients_equal_burns() {
         // (batch, cin, cout, h, w, k, padding, depthwise)
@@ -492,6 +494,8 @@ mod tests {
             (2, 8, 8, 6, 7, 1, 0, false),
             (1, 2, 3, 4, 5, 5, 2, false),
             (2, 96, 96, 9, 10, 3, 1, false),
+            (2, 16, 12, 7, 9, 5, 2, false),
+            (1, 10, 9, 6, 5, 3, 0, false),
             (2, 6, 6, 7, 5, 3, 1, true),
             (1, 5, 5, 6, 6, 3, 0, true),
             (2, 4, 4, 9, 8, 5, 2, true),
