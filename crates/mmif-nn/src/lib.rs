@@ -69,7 +69,9 @@ pub fn keep_freed_memory() {
         // parameter numbers and values, and allocations made before the call stay valid.
         unsafe {
             mallopt(M_MMAP_MAX, 0);
-            mallopt(M_TRIM_THRESHOLD, std::ffi::c_int::MAX);
+            // -1: never trim (glibc reads it as SIZE_MAX). `c_int::MAX` would still trim a free
+            // top of over 2 GiB, which a large batch frees and faults back in every step.
+            mallopt(M_TRIM_THRESHOLD, -1);
         }
     }
 }
