@@ -14,6 +14,10 @@
 //! (`kernels::layer_norm_backward`) instead of the dozen element-wise ops and reductions of the
 //! burn composition, each with a buffer of its own. [`gelu_gate`] is the gated FFN's
 //! `GELU(x₁)·x₂` as one op, its backward one pass writing both halves' gradients.
+//! [`batch_norm_relu`] is UNet5's train-mode `BatchNorm2d` then `ReLU` (with the preceding conv's
+//! bias, which the batch mean cancels): statistics in f64 from per-plane sums, one pass for the
+//! output; the backward pass keeps only the input and recomputes the normalised values and the
+//! ReLU's mask (burn's `batch_norm_train` and `relu` keep several full-size tensors).
 //!
 //! Adding another op: a method on [`TrainOps`], its `Flex` body (plain host buffers), its
 //! `Autodiff` body (a [`Backward`] step: which inputs to checkpoint, what gradients to
@@ -481,6 +485,28 @@ mod tests {
         a.iter().zip(b).fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs()))) / scale
     }
 
+    /// Asserts that each of `grads` matches the central differences (step `eps`, taken on the
+    /// f32-rounded points) of `loss` with respect to the input of the same index, within
+    /// `tol·(1 + |difference|)`, at every `strides[k]`-th element of input `k`. `loss(k, v)` is
+    /// the loss in f64 with input `k` replaced by `v`.
+    fn assert_central_differences(
+        what: &[(&str, &[f32], &[f32], usize)],
+        loss: impl Fn(usize, &[f32]) -> f64,
+        eps: f32,
+        tol: f64,
+    ) {
+        for (k, &(name, base, grad, stride)) in what.iter().enumerate() {
+            for idx in (0..base.len()).step_by(stride) {
+                let (mut plus, mut minus) = (base.to_vec(), base.to_vec());
+                plus[idx] += eps;
+                minus[idx] -= eps;
+                let num = (loss(k, &plus) - loss(k, &minus)) / (f64::from(plus[idx]) - f64::from(minus[idx]));
+                let got = f64::from(grad[idx]);
+                assert!((got - num).abs() <= tol * (1.0 + num.abs()), "d/d{name} [{idx}]: {got} vs {num}");
+            }
+        }
+    }
+
     /// Dense and depthwise convs of several sizes, paddings and kernels, against burn's
     /// `conv2d` and its derivative (output, input gradient, weight gradient); the dense weight
     /// gradient by both of its paths (im2row for 8–256 output and ≥ 8 input channels, im2col
@@ -565,26 +591,12 @@ mod tests {
                 }
                 s
             };
-            let eps = 1e-2f32;
-            for (which, base, grad) in [(0, &x, &gx), (1, &wv, &gw)] {
-                for idx in (0..base.len()).step_by(7) {
-                    let (mut plus, mut minus) = (base.clone(), base.clone());
-                    plus[idx] += eps;
-                    minus[idx] -= eps;
-                    let step = f64::from(plus[idx]) - f64::from(minus[idx]);
-                    let num = if which == 0 {
-                        (loss(&plus, &wv) - loss(&minus, &wv)) / step
-                    } else {
-                        (loss(&x, &plus) - loss(&x, &minus)) / step
-                    };
-                    let got = f64::from(grad[idx]);
-                    assert!(
-                        (got - num).abs() <= 1e-4 * (1.0 + num.abs()),
-                        "d/d{} [{idx}]: {got} vs {num}",
-                        ["x", "w"][which]
-                    );
-                }
-            }
+            assert_central_differences(
+                &[("x", &x, &gx, 7), ("w", &wv, &gw, 7)],
+                |k, v| if k == 0 { loss(v, &wv) } else { loss(&x, v) },
+                1e-2,
+                1e-4,
+            );
         }
     }
 
@@ -654,26 +666,16 @@ mod tests {
             }
             s
         };
-        let eps = 1e-3f32;
-        for (which, base, grad) in [(0, &x, &gx), (1, &wv, &gw), (2, &bv, &gb)] {
-            for idx in (0..base.len()).step_by(if which == 0 { 5 } else { 1 }) {
-                let (mut plus, mut minus) = (base.clone(), base.clone());
-                plus[idx] += eps;
-                minus[idx] -= eps;
-                let step = f64::from(plus[idx]) - f64::from(minus[idx]);
-                let num = match which {
-                    0 => loss(&plus, &wv, &bv) - loss(&minus, &wv, &bv),
-                    1 => loss(&x, &plus, &bv) - loss(&x, &minus, &bv),
-                    _ => loss(&x, &wv, &plus) - loss(&x, &wv, &minus),
-                } / step;
-                let got = f64::from(grad[idx]);
-                assert!(
-                    (got - num).abs() <= 1e-3 * (1.0 + num.abs()),
-                    "d/d{} [{idx}]: {got} vs {num}",
-                    ["x", "w", "b"][which]
-                );
-            }
-        }
+        assert_central_differences(
+            &[("x", &x, &gx, 5), ("w", &wv, &gw, 1), ("b", &bv, &gb, 1)],
+            |k, v| match k {
+                0 => loss(v, &wv, &bv),
+                1 => loss(&x, v, &bv),
+                _ => loss(&x, &wv, v),
+            },
+            1e-3,
+            1e-3,
+        );
     }
 
     /// Output and input gradient of `loss = Σ gelu_gate(x) · r`, by the extension (`ours`) or
@@ -737,15 +739,7 @@ mod tests {
             }
             s
         };
-        let eps = 1e-3f32;
-        for idx in 0..n {
-            let (mut plus, mut minus) = (x.clone(), x.clone());
-            plus[idx] += eps;
-            minus[idx] -= eps;
-            let num = (loss(&plus) - loss(&minus)) / (f64::from(plus[idx]) - f64::from(minus[idx]));
-            let got = f64::from(gx[idx]);
-            assert!((got - num).abs() <= 1e-4 * (1.0 + num.abs()), "d/dx [{idx}]: {got} vs {num}");
-        }
+        assert_central_differences(&[("x", &x, &gx, 1)], |_, v| loss(v), 1e-3, 1e-4);
     }
 
     /// Output, gradients (x, conv bias, weight, shift) and batch statistics of `loss = Σ
@@ -846,26 +840,16 @@ mod tests {
             }
             total
         };
-        let eps = 1e-3f32;
-        for (which, base, grad) in [(0, &x, &gx), (1, &wv, &gw), (2, &sv, &gs)] {
-            for idx in 0..base.len() {
-                let (mut plus, mut minus) = (base.clone(), base.clone());
-                plus[idx] += eps;
-                minus[idx] -= eps;
-                let step = f64::from(plus[idx]) - f64::from(minus[idx]);
-                let num = match which {
-                    0 => loss(&plus, &bias, &wv, &sv) - loss(&minus, &bias, &wv, &sv),
-                    1 => loss(&x, &bias, &plus, &sv) - loss(&x, &bias, &minus, &sv),
-                    _ => loss(&x, &bias, &wv, &plus) - loss(&x, &bias, &wv, &minus),
-                } / step;
-                let got = f64::from(grad[idx]);
-                assert!(
-                    (got - num).abs() <= 2e-3 * (1.0 + num.abs()),
-                    "d/d{} [{idx}]: {got} vs {num}",
-                    ["x", "w", "shift"][which]
-                );
-            }
-        }
+        assert_central_differences(
+            &[("x", &x, &gx, 1), ("w", &wv, &gw, 1), ("shift", &sv, &gs, 1)],
+            |k, v| match k {
+                0 => loss(v, &bias, &wv, &sv),
+                1 => loss(&x, &bias, v, &sv),
+                _ => loss(&x, &bias, &wv, v),
+            },
+            1e-3,
+            2e-3,
+        );
         // the bias cancels: its gradient is zero but for rounding
         assert!(gbias.iter().all(|g| g.abs() < 1e-5), "{gbias:?}");
     }
