@@ -485,6 +485,17 @@ mod tests {
         a.iter().zip(b).fold(0f64, |m, (x, y)| m.max(f64::from((x - y).abs()))) / scale
     }
 
+    /// Asserts `max_rel(ours[k], theirs[k]) ≤ tol` for every named pair (`""` skips one).
+    fn assert_all_close(names: &[&str], ours: &[Vec<f32>], theirs: &[Vec<f32>], tol: f64, case: &str) {
+        for ((what, a), e) in names.iter().zip(ours).zip(theirs) {
+            if what.is_empty() {
+                continue;
+            }
+            let err = max_rel(a, e);
+            assert!(err <= tol, "{case}: {what} differs by {err:e} relative");
+        }
+    }
+
     /// Asserts that each of `grads` matches the central differences (step `eps`, taken on the
     /// f32-rounded points) of `loss` with respect to the input of the same index, within
     /// `tol·(1 + |difference|)`, at every `strides[k]`-th element of input `k`. `loss(k, v)` is
@@ -538,11 +549,8 @@ mod tests {
             let r = noise(b * cout * oh * ow, 30 + i as u64);
             let ours = run(&x, &wv, &r, xs, ws, p, groups, true);
             let burn = run(&x, &wv, &r, xs, ws, p, groups, false);
-            for (what, (a, e)) in ["output", "input gradient", "weight gradient"].iter().zip(ours.iter().zip(&burn)) {
-                let err = max_rel(a, e);
-                let tol = 2e-6;
-                assert!(err <= tol, "case {i} {cases:?}: {what} differs by {err:e} relative", cases = cases[i]);
-            }
+            let names = ["output", "input gradient", "weight gradient"];
+            assert_all_close(&names, &ours, &burn, 2e-6, &format!("case {i} {:?}", cases[i]));
         }
     }
 
@@ -632,12 +640,8 @@ mod tests {
             let (wv, bv) = (noise(xs[1], 60 + i as u64), noise(xs[1], 70 + i as u64));
             let ours = run_ln(&x, &wv, &bv, &r, xs, true);
             let burn = run_ln(&x, &wv, &bv, &r, xs, false);
-            for (what, (a, e)) in
-                ["output", "input gradient", "weight gradient", "bias gradient"].iter().zip(ours.iter().zip(&burn))
-            {
-                let err = max_rel(a, e);
-                assert!(err <= 2e-5, "shape {xs:?}: {what} differs by {err:e} relative");
-            }
+            let names = ["output", "input gradient", "weight gradient", "bias gradient"];
+            assert_all_close(&names, &ours, &burn, 2e-5, &format!("shape {xs:?}"));
         }
     }
 
@@ -698,10 +702,7 @@ mod tests {
             let r = noise(n / 2, 95 + i as u64);
             let ours = run_gate(&x, &r, xs, true);
             let burn = run_gate(&x, &r, xs, false);
-            for (what, (a, e)) in ["output", "input gradient"].iter().zip(ours.iter().zip(&burn)) {
-                let err = max_rel(a, e);
-                assert!(err <= 2e-6, "shape {xs:?}: {what} differs by {err:e} relative");
-            }
+            assert_all_close(&["output", "input gradient"], &ours, &burn, 2e-6, &format!("shape {xs:?}"));
         }
         let device = Device::flex().autodiff();
         assert!(gelu_gate(&t4(vec![0.0; 3], [1, 3, 1, 1], &device)).is_none(), "odd channel count");
@@ -794,21 +795,13 @@ mod tests {
             let (bias, w, sh) = (noise(c, 130 + i as u64), noise(c, 140 + i as u64), noise(c, 150 + i as u64));
             let (ours, ours_run) = run_bn(&x, [&bias, &w, &sh], &r, xs, true);
             let (burn, burn_run) = run_bn(&x, [&bias, &w, &sh], &r, xs, false);
-            for (k, what) in ["output", "input gradient", "", "weight gradient", "shift gradient"].iter().enumerate() {
-                if k == 2 {
-                    continue;
-                }
-                let err = max_rel(&ours[k], &burn[k]);
-                assert!(err <= 2e-5, "shape {xs:?}: {what} differs by {err:e} relative");
-            }
+            let names = ["output", "input gradient", "", "weight gradient", "shift gradient"];
+            assert_all_close(&names, &ours, &burn, 2e-5, &format!("shape {xs:?}"));
             let scale = burn[1].iter().fold(0f32, |m, v| m.max(v.abs())) * n as f32;
             for (a, b) in ours[2].iter().zip(&burn[2]) {
                 assert!(a.abs() <= 1e-5 * scale && b.abs() <= 1e-5 * scale, "shape {xs:?}: bias gradients {a} {b}");
             }
-            for (what, (a, e)) in ["running mean", "running var"].iter().zip(ours_run.iter().zip(&burn_run)) {
-                let err = max_rel(a, e);
-                assert!(err <= 1e-6, "shape {xs:?}: {what} differs by {err:e} relative");
-            }
+            assert_all_close(&["running mean", "running var"], &ours_run, &burn_run, 1e-6, &format!("shape {xs:?}"));
         }
     }
 
